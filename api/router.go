@@ -1,0 +1,100 @@
+// Package api owns onstage's HTTP surface: the chi router and its middleware, the operations
+// endpoints (/healthz, /readyz, /metrics, /api/openapi.json), and the mounting of each REST
+// domain package (api/auth, api/meetings, …) under /api/v1. It holds no business rules.
+package api
+
+import (
+	"net/http"
+	"net/http/pprof"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/onstagehq/onstage/internal/apperr"
+	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/httpx"
+)
+
+// Module is a REST domain that mounts its routes relative to /api/v1.
+type Module interface {
+	Mount(r chi.Router)
+}
+
+// RouterParams are everything the router serves.
+type RouterParams struct {
+	Auth     authn.Middleware
+	Modules  []Module
+	Checks   map[string]Check
+	Registry *prometheus.Registry
+	// WebSocket serves /ws; nil leaves it out.
+	WebSocket http.Handler
+	// Web serves the browser client at / and /m/{code}; nil leaves it out.
+	Web http.Handler
+	// OpenAPI is the JSON document served at /api/openapi.json.
+	OpenAPI []byte
+	// Pprof mounts /debug/pprof for admins.
+	Pprof bool
+}
+
+// NewRouter builds the HTTP handler of a node.
+func NewRouter(p RouterParams) http.Handler {
+	metrics := newHTTPMetrics(p.Registry)
+	r := chi.NewRouter()
+	r.Use(requestID, metrics.observe, securityHeaders)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		httpx.Error(w, r, apperr.ErrNotFound.WithMessage("no route for "+r.Method+" "+r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		httpx.JSON(w, http.StatusMethodNotAllowed, httpx.ErrorBody{Error: httpx.ErrorDetail{
+			Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path}})
+	})
+
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", readyz(p.Checks))
+	r.Handle("/metrics", promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry}))
+	if p.OpenAPI != nil {
+		r.Get("/api/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(p.OpenAPI)
+		})
+	}
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(p.Auth.Authenticate)
+		for _, m := range p.Modules {
+			m.Mount(r)
+		}
+	})
+	if p.WebSocket != nil {
+		r.Handle("/ws", p.WebSocket)
+	}
+	if p.Pprof {
+		r.Route("/debug/pprof", func(r chi.Router) {
+			r.Use(p.Auth.Authenticate, p.Auth.Require(authn.RoleAdmin))
+			r.HandleFunc("/*", pprof.Index)
+			r.HandleFunc("/cmdline", pprof.Cmdline)
+			r.HandleFunc("/profile", pprof.Profile)
+			r.HandleFunc("/symbol", pprof.Symbol)
+			r.HandleFunc("/trace", pprof.Trace)
+		})
+	}
+	if p.Web != nil {
+		r.Handle("/", p.Web)
+		r.Handle("/m/*", p.Web)
+		r.Handle("/static/*", p.Web)
+	}
+	return r
+}
+
+// Reject writes authn refusals in the API's error shape.
+func Reject(w http.ResponseWriter, r *http.Request, status int) {
+	if status == http.StatusForbidden {
+		httpx.Error(w, r, apperr.ErrForbidden.WithMessage("your role may not do this"))
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="onstage"`)
+	httpx.Error(w, r, apperr.ErrUnauthorized.WithMessage("a valid access token is required"))
+}

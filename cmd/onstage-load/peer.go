@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v2"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v3"
+)
+
+// newAPI builds the pion API a simulated browser uses: default codecs and interceptors (NACK,
+// RTCP reports, TWCC), simulcast header extensions, loopback host candidates, no mDNS, and no
+// wait before a peer-reflexive pair is used.
+func newAPI(loopbackOnly bool) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetPrflxAcceptanceMinWait(0)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if loopbackOnly {
+		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// mediaOptions is what a publisher sends.
+type mediaOptions struct {
+	audio        bool
+	video        bool
+	codec        codec
+	videoBitrate int
+	simulcast    bool
+}
+
+// localMedia is a publisher's tracks and their generators.
+type localMedia struct {
+	gens    []*generator
+	senders []*webrtc.RTPSender
+	// sources maps a transceiver to its protocol source, filled after SetLocalDescription.
+	trans   []*webrtc.RTPTransceiver
+	sources []string
+	// simulcast sender and its layers' generators, by rid
+	scSender *webrtc.RTPSender
+	scGens   map[string]*generator
+}
+
+var simulcastLayers = []struct {
+	rid     string
+	divisor int
+}{{"q", 4}, {"h", 2}, {"f", 1}}
+
+// addLocalMedia adds the publisher's tracks to pc (send-only transceivers).
+func addLocalMedia(pc *webrtc.PeerConnection, streamID string, o mediaOptions) (*localMedia, error) {
+	lm := &localMedia{}
+	sendonly := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}
+	if o.audio {
+		t, err := webrtc.NewTrackLocalStaticRTP(codecCapability(codecOpus), "audio-"+randID(), streamID)
+		if err != nil {
+			return nil, err
+		}
+		tr, err := pc.AddTransceiverFromTrack(t, sendonly)
+		if err != nil {
+			return nil, err
+		}
+		lm.gens = append(lm.gens, newGenerator(codecOpus, 0, t))
+		lm.senders = append(lm.senders, tr.Sender())
+		lm.trans = append(lm.trans, tr)
+		lm.sources = append(lm.sources, "microphone")
+	}
+	if o.video {
+		id := "video-" + randID()
+		if !o.simulcast {
+			t, err := webrtc.NewTrackLocalStaticRTP(codecCapability(o.codec), id, streamID)
+			if err != nil {
+				return nil, err
+			}
+			tr, err := pc.AddTransceiverFromTrack(t, sendonly)
+			if err != nil {
+				return nil, err
+			}
+			lm.gens = append(lm.gens, newGenerator(o.codec, o.videoBitrate, t))
+			lm.senders = append(lm.senders, tr.Sender())
+			lm.trans = append(lm.trans, tr)
+		} else {
+			var tr *webrtc.RTPTransceiver
+			for _, l := range simulcastLayers {
+				t, err := webrtc.NewTrackLocalStaticRTP(codecCapability(o.codec), id, streamID, webrtc.WithRTPStreamID(l.rid))
+				if err != nil {
+					return nil, err
+				}
+				if tr == nil {
+					tr, err = pc.AddTransceiverFromTrack(t, sendonly)
+				} else {
+					err = tr.Sender().AddEncoding(t)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("simulcast layer %s: %w", l.rid, err)
+				}
+				g := newGenerator(o.codec, o.videoBitrate/l.divisor, t)
+				g.rid = l.rid
+				lm.gens = append(lm.gens, g)
+				if lm.scGens == nil {
+					lm.scGens = map[string]*generator{}
+				}
+				lm.scGens[l.rid] = g
+			}
+			lm.scSender = tr.Sender()
+			lm.trans = append(lm.trans, tr)
+		}
+		lm.sources = append(lm.sources, "camera")
+	}
+	return lm, nil
+}
+
+// start runs the generators and answers PLI/FIR with keyframes until ctx ends.
+func (lm *localMedia) start(ctx context.Context, wg *sync.WaitGroup) {
+	for _, g := range lm.gens {
+		wg.Add(1)
+		go func(g *generator) {
+			defer wg.Done()
+			g.run(ctx)
+		}(g)
+	}
+	for _, s := range lm.senders {
+		wg.Add(1)
+		go func(s *webrtc.RTPSender) {
+			defer wg.Done()
+			lm.readRTCP(func(b []byte) (int, error) { n, _, err := s.Read(b); return n, err })
+		}(s)
+	}
+	for rid := range lm.scGens {
+		wg.Add(1)
+		go func(rid string) {
+			defer wg.Done()
+			s := lm.scSender
+			lm.readRTCP(func(b []byte) (int, error) { n, _, err := s.ReadSimulcast(b, rid); return n, err })
+		}(rid)
+	}
+}
+
+// setSimulcastExtensions makes the simulcast layers carry the negotiated mid and rid header
+// extensions, as a browser does; call it once the answer is applied.
+func (lm *localMedia) setSimulcastExtensions() {
+	if lm.scSender == nil {
+		return
+	}
+	var midID, ridID uint8
+	for _, e := range lm.scSender.GetParameters().HeaderExtensions {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			midID = uint8(e.ID)
+		case sdp.SDESRTPStreamIDURI:
+			ridID = uint8(e.ID)
+		}
+	}
+	var mid string
+	for _, tr := range lm.trans {
+		if tr.Sender() == lm.scSender {
+			mid = tr.Mid()
+		}
+	}
+	for _, g := range lm.scGens {
+		g.exts.Store(&rtpExts{midID: midID, mid: mid, ridID: ridID})
+	}
+}
+
+func (lm *localMedia) readRTCP(read func([]byte) (int, error)) {
+	var video []*generator
+	for _, g := range lm.gens {
+		if g.codec != codecOpus {
+			video = append(video, g)
+		}
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, err := read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				for _, g := range video {
+					g.requestKeyframe()
+				}
+			}
+		}
+	}
+}
+
+func (lm *localMedia) sent() (pkts, bytes, keyframes uint64) {
+	for _, g := range lm.gens {
+		pkts += g.sentPackets.Load()
+		bytes += g.sentBytes.Load()
+		keyframes += g.keyframes.Load()
+	}
+	return
+}
+
+// onRemoteTrack reads a received track until it ends, accounting every packet.
+func onRemoteTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver, st *peerStats, g *counters) {
+	c := codecFromMime(t.Codec().MimeType)
+	go func() { // drain RTCP addressed to the receiver
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := r.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		p, _, err := t.ReadRTP()
+		if err != nil {
+			if err != io.EOF {
+				return
+			}
+			return
+		}
+		st.onPacket(c, p, time.Now(), g)
+	}
+}
+
+func randID() string { return strconv.FormatUint(rand.Uint64(), 36) }
+
+// waitConnected waits until pc is connected, failed, or the timeout passes.
+func waitConnected(ctx context.Context, pc *webrtc.PeerConnection, timeout time.Duration) error {
+	ch := make(chan webrtc.PeerConnectionState, 8)
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		select {
+		case ch <- s:
+		default:
+		}
+	})
+	if pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+		return nil
+	}
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	for {
+		select {
+		case s := <-ch:
+			switch s {
+			case webrtc.PeerConnectionStateConnected:
+				return nil
+			case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+				return fmt.Errorf("peer connection %s", s)
+			}
+		case <-tm.C:
+			return fmt.Errorf("peer connection not connected after %s", timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type latencyResult struct {
+	Samples uint64  `json:"samples"`
+	P50Ms   float64 `json:"p50_ms"`
+	P95Ms   float64 `json:"p95_ms"`
+	P99Ms   float64 `json:"p99_ms"`
+	MaxMs   float64 `json:"max_ms"`
+	MeanMs  float64 `json:"mean_ms"`
+}
+
+func newLatency(h *histogram) latencyResult {
+	if h.n == 0 {
+		return latencyResult{}
+	}
+	return latencyResult{Samples: h.n, P50Ms: round(h.quantile(0.5)/1000, 2), P95Ms: round(h.quantile(0.95)/1000, 2),
+		P99Ms: round(h.quantile(0.99)/1000, 2), MaxMs: round(float64(h.max)/1000, 2), MeanMs: round(h.mean()/1000, 2)}
+}
+
+type streamResult struct {
+	ExpectedPackets uint64        `json:"expected_packets"`
+	ReceivedPackets uint64        `json:"received_packets"`
+	LostPackets     uint64        `json:"lost_packets"`
+	LossPct         float64       `json:"loss_pct"`
+	Duplicates      uint64        `json:"duplicates"`
+	Reordered       uint64        `json:"reordered"`
+	Stale           uint64        `json:"stale"`
+	Mbps            float64       `json:"received_mbps"`
+	Latency         latencyResult `json:"latency"`
+}
+
+func newStream(c seqCounts, bytes uint64, h *histogram, window time.Duration) streamResult {
+	s := streamResult{ExpectedPackets: c.Expected, ReceivedPackets: c.Received, LostPackets: c.Lost(),
+		Duplicates: c.Dups, Reordered: c.Reordered, Stale: c.Stale,
+		Mbps: round(float64(bytes)*8/window.Seconds()/1e6, 3), Latency: newLatency(h)}
+	if c.Expected > 0 {
+		s.LossPct = round(100*float64(c.Lost())/float64(c.Expected), 3)
+	}
+	return s
+}
+
+type joinResult struct {
+	JoinedP50Ms      float64 `json:"ws_to_joined_p50_ms"`
+	JoinedP99Ms      float64 `json:"ws_to_joined_p99_ms"`
+	FirstMediaP50Ms  float64 `json:"ws_to_first_media_p50_ms"`
+	FirstMediaP99Ms  float64 `json:"ws_to_first_media_p99_ms"`
+	FirstMediaMaxMs  float64 `json:"ws_to_first_media_max_ms"`
+	JoinsPerSecond   float64 `json:"joins_per_second"`
+	WithMedia        int     `json:"subscribers_with_media"`
+	SubscribersTotal int     `json:"subscribers_total"`
+}
+
+type serverResult struct {
+	Source                string  `json:"source"` // proc or metrics
+	Error                 string  `json:"error,omitempty"`
+	CPUSeconds            float64 `json:"cpu_seconds"`
+	CPUCores              float64 `json:"cpu_cores"`
+	USPerPacket           float64 `json:"cpu_us_per_forwarded_packet"`
+	USPerSubscriberSecond float64 `json:"cpu_us_per_subscriber_second"`
+	PacketsPerCoreSecond  float64 `json:"forwarded_packets_per_core_second"`
+	RSSIdleMB             float64 `json:"rss_idle_mb"`
+	RSSMB                 float64 `json:"rss_mb"`
+	RSSPerParticipantKB   float64 `json:"rss_per_participant_kb"` // (rss - idle) / participants
+}
+
+func (s *serverResult) fill(idle, a, b procSample, haveIdle bool, res *result) {
+	cpu := (b.CPU - a.CPU).Seconds()
+	wall := b.At.Sub(a.At).Seconds()
+	s.CPUSeconds = round(cpu, 3)
+	if wall > 0 {
+		s.CPUCores = round(cpu/wall, 3)
+	}
+	pk := res.Media.ReceivedPackets + res.Media.Duplicates
+	if pk > 0 {
+		s.USPerPacket = round(cpu*1e6/float64(pk), 3)
+		if cpu > 0 {
+			s.PacketsPerCoreSecond = round(float64(pk)/cpu, 0)
+		}
+	}
+	if res.Subscribers > 0 && wall > 0 {
+		s.USPerSubscriberSecond = round(cpu*1e6/(float64(res.Subscribers)*wall), 1)
+	}
+	s.RSSMB = round(float64(b.RSSBytes)/(1<<20), 1)
+	if haveIdle {
+		s.RSSIdleMB = round(float64(idle.RSSBytes)/(1<<20), 1)
+		if res.Participants > 0 {
+			s.RSSPerParticipantKB = round(float64(b.RSSBytes-idle.RSSBytes)/1024/float64(res.Participants), 1)
+		}
+	}
+}
+
+type chatResult struct {
+	Sent                uint64        `json:"sent"`
+	Acked               uint64        `json:"acked"`
+	Failed              uint64        `json:"failed"`
+	Delivered           uint64        `json:"delivered"`
+	ExpectedDeliveries  uint64        `json:"expected_deliveries"`
+	DeliveryPct         float64       `json:"delivery_pct"`
+	MessagesPerSecond   float64       `json:"messages_per_second"`
+	DeliveriesPerSecond float64       `json:"deliveries_per_second"`
+	Ack                 latencyResult `json:"ack_latency"`
+	Delivery            latencyResult `json:"delivery_latency"`
+}
+
+func newChatResult(c *chatLoad, window time.Duration) *chatResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := &chatResult{Sent: c.sent.Load(), Acked: c.acked.Load(), Failed: c.failed.Load(), Delivered: c.delivered.Load(),
+		ExpectedDeliveries: c.expectedDeliveries(), Ack: newLatency(c.ack), Delivery: newLatency(c.delivery)}
+	if r.ExpectedDeliveries > 0 {
+		r.DeliveryPct = round(100*float64(r.Delivered)/float64(r.ExpectedDeliveries), 2)
+	}
+	r.MessagesPerSecond = round(float64(r.Acked)/window.Seconds(), 1)
+	r.DeliveriesPerSecond = round(float64(r.Delivered)/window.Seconds(), 1)
+	return r
+}
+
+type machineInfo struct {
+	Cores    int    `json:"cores"`
+	CPUModel string `json:"cpu_model"`
+	GoOS     string `json:"goos"`
+	GoArch   string `json:"goarch"`
+}
+
+func readMachine() machineInfo {
+	m := machineInfo{Cores: runtime.NumCPU(), GoOS: runtime.GOOS, GoArch: runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+type result struct {
+	Target           string         `json:"target"` // onstage or bare-pion
+	Scenario         string         `json:"scenario"`
+	StartedAt        time.Time      `json:"started_at"`
+	Config           map[string]any `json:"config"`
+	Machine          machineInfo    `json:"machine"`
+	Meetings         int            `json:"meetings"`
+	Participants     int            `json:"participants"`
+	Publishers       int            `json:"publishers"`
+	Subscribers      int            `json:"subscribers"`
+	Joined           int            `json:"joined"`
+	Failed           int            `json:"failed"`
+	Errors           []string       `json:"errors,omitempty"`
+	AllReady         bool           `json:"all_ready"`
+	JoinPhaseSeconds float64        `json:"join_phase_seconds"`
+	WindowSeconds    float64        `json:"window_seconds"`
+	Join             joinResult     `json:"join"`
+	Media            streamResult   `json:"media"`
+	Audio            streamResult   `json:"audio"`
+	Video            streamResult   `json:"video"`
+	PerSubscriberKbs float64        `json:"per_subscriber_kbps"`
+	Server           serverResult   `json:"server"`
+	Client           struct {
+		CPUCores float64 `json:"cpu_cores"`
+		RSSMB    float64 `json:"rss_mb"`
+	} `json:"client"`
+	Chat *chatResult `json:"chat,omitempty"`
+}
+
+func newResult(o *options, tgt string, p *plan) *result {
+	cfg := map[string]any{
+		"duration": o.duration.String(), "ramp": o.ramp, "video_bitrate": o.videoBitrate, "simulcast": o.simulcast,
+		"codec": o.codec.String(), "meetings": o.meetings,
+	}
+	switch o.scenario {
+	case "livestream":
+		cfg["subscribers"] = o.subscribers
+	case "meeting":
+		cfg["participants"] = o.participants
+	case "audio":
+		cfg["publishers"], cfg["subscribers"] = o.publishers, o.subscribers
+	case "chat":
+		cfg["clients"], cfg["messages"], cfg["chat_rate"] = o.clients, o.messages, o.chatRate
+	case "churn":
+		cfg["rate"], cfg["lifetime"] = o.churnRate, o.lifetime.String()
+	}
+	return &result{Target: tgt, Scenario: o.scenario, StartedAt: time.Now().UTC(), Config: cfg,
+		Machine: readMachine(), Meetings: p.meetings}
+}
+
+// fill computes the participant and media figures from the peers' stats.
+func (res *result) fill(peers []*peerStats, window time.Duration, start time.Time) {
+	res.WindowSeconds = round(window.Seconds(), 3)
+	res.Participants = len(peers)
+	lat := [2]*histogram{newHistogram(), newHistogram()}
+	var counts [2]seqCounts
+	var bytes [2]uint64
+	var joined, media []float64
+	var firstOpen, lastJoin int64
+	for _, st := range peers {
+		if st.publishes {
+			res.Publishers++
+		}
+		if st.subscribe {
+			res.Subscribers++
+		}
+		if st.failed.Load() {
+			res.Failed++
+			if len(res.Errors) < 10 {
+				res.Errors = append(res.Errors, st.name+": "+st.errString())
+			}
+		}
+		open, j, fm := st.wsOpen.Load(), st.joined.Load(), st.firstMedia.Load()
+		if open != 0 && (firstOpen == 0 || open < firstOpen) {
+			firstOpen = open
+		}
+		if j != 0 {
+			res.Joined++
+			joined = append(joined, float64(j-open)/1e6)
+			if j > lastJoin {
+				lastJoin = j
+			}
+		}
+		if st.subscribe {
+			res.Join.SubscribersTotal++
+			if fm != 0 {
+				res.Join.WithMedia++
+				media = append(media, float64(fm-open)/1e6)
+			}
+		}
+		c, b := st.windowCounts()
+		for k := 0; k < 2; k++ {
+			counts[k].add(c[k])
+			bytes[k] += b[k]
+		}
+		st.mergeLatency(&lat)
+	}
+	res.Join.JoinedP50Ms, res.Join.JoinedP99Ms = quantilesMs(joined)
+	res.Join.FirstMediaP50Ms, res.Join.FirstMediaP99Ms = quantilesMs(media)
+	res.Join.FirstMediaMaxMs = round(percentile(media, 100), 1)
+	if lastJoin > firstOpen && res.Joined > 1 {
+		res.Join.JoinsPerSecond = round(float64(res.Joined)/(float64(lastJoin-firstOpen)/1e9), 1)
+	}
+	res.Audio = newStream(counts[kindAudio], bytes[kindAudio], lat[kindAudio], window)
+	res.Video = newStream(counts[kindVideo], bytes[kindVideo], lat[kindVideo], window)
+	var all seqCounts
+	all.add(counts[0])
+	all.add(counts[1])
+	both := newHistogram()
+	both.merge(lat[0])
+	both.merge(lat[1])
+	res.Media = newStream(all, bytes[0]+bytes[1], both, window)
+	if res.Subscribers > 0 {
+		res.PerSubscriberKbs = round(res.Media.Mbps*1000/float64(res.Subscribers), 1)
+	}
+}
+
+func fmtF(v float64, unit string) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.4g%s", v, unit)
+}
+
+// printTable writes the summary of one or more results side by side.
+func printTable(w io.Writer, results []*result, ratio float64) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name string, f func(r *result) string) {
+		fmt.Fprintf(tw, "%s\t", name)
+		for _, r := range results {
+			fmt.Fprintf(tw, "%s\t", f(r))
+		}
+		fmt.Fprintln(tw)
+	}
+	row("target", func(r *result) string { return r.Target })
+	row("scenario", func(r *result) string { return r.Scenario })
+	row("meetings", func(r *result) string { return fmt.Sprint(r.Meetings) })
+	row("participants (pub/sub)", func(r *result) string {
+		return fmt.Sprintf("%d (%d/%d)", r.Participants, r.Publishers, r.Subscribers)
+	})
+	row("joined / failed", func(r *result) string { return fmt.Sprintf("%d / %d", r.Joined, r.Failed) })
+	row("window", func(r *result) string { return fmt.Sprintf("%.1fs", r.WindowSeconds) })
+	if results[0].Chat == nil {
+		row("join → first media p50/p99", func(r *result) string {
+			return fmt.Sprintf("%s / %s", fmtF(r.Join.FirstMediaP50Ms, " ms"), fmtF(r.Join.FirstMediaP99Ms, " ms"))
+		})
+	}
+	row("ws → joined p50/p99", func(r *result) string {
+		return fmt.Sprintf("%s / %s", fmtF(r.Join.JoinedP50Ms, " ms"), fmtF(r.Join.JoinedP99Ms, " ms"))
+	})
+	row("joins/s", func(r *result) string { return fmtF(r.Join.JoinsPerSecond, "") })
+	if results[0].Chat == nil {
+		row("received pkt/s", func(r *result) string {
+			return fmt.Sprintf("%.0f", float64(r.Media.ReceivedPackets)/r.WindowSeconds)
+		})
+		row("received Mbit/s (per sub kbit/s)", func(r *result) string {
+			return fmt.Sprintf("%.1f (%.0f)", r.Media.Mbps, r.PerSubscriberKbs)
+		})
+		row("loss % (lost/expected)", func(r *result) string {
+			return fmt.Sprintf("%.3f%% (%d/%d)", r.Media.LossPct, r.Media.LostPackets, r.Media.ExpectedPackets)
+		})
+		row("duplicates / reordered", func(r *result) string {
+			return fmt.Sprintf("%d / %d", r.Media.Duplicates, r.Media.Reordered)
+		})
+		lat := func(name string, pick func(r *result) latencyResult) {
+			row(name, func(r *result) string {
+				l := pick(r)
+				if l.Samples == 0 {
+					return "-"
+				}
+				return fmt.Sprintf("%.2f / %.2f / %.2f ms", l.P50Ms, l.P95Ms, l.P99Ms)
+			})
+		}
+		lat("video latency p50/p95/p99", func(r *result) latencyResult { return r.Video.Latency })
+		lat("audio latency p50/p95/p99", func(r *result) latencyResult { return r.Audio.Latency })
+		row("server CPU (cores)", func(r *result) string {
+			if r.Server.Error != "" && r.Server.CPUSeconds == 0 {
+				return "n/a"
+			}
+			return fmt.Sprintf("%.2fs (%.2f)", r.Server.CPUSeconds, r.Server.CPUCores)
+		})
+		row("server µs / forwarded pkt", func(r *result) string { return fmtF(r.Server.USPerPacket, " µs") })
+		row("server pkt / core-second", func(r *result) string { return fmtF(r.Server.PacketsPerCoreSecond, "") })
+		row("server µs / subscriber-second", func(r *result) string { return fmtF(r.Server.USPerSubscriberSecond, " µs") })
+	} else {
+		row("chat acked / sent (failed)", func(r *result) string {
+			return fmt.Sprintf("%d / %d (%d)", r.Chat.Acked, r.Chat.Sent, r.Chat.Failed)
+		})
+		row("chat delivered", func(r *result) string {
+			return fmt.Sprintf("%d / %d (%.2f%%)", r.Chat.Delivered, r.Chat.ExpectedDeliveries, r.Chat.DeliveryPct)
+		})
+		row("chat msg/s, deliveries/s", func(r *result) string {
+			return fmt.Sprintf("%.0f, %.0f", r.Chat.MessagesPerSecond, r.Chat.DeliveriesPerSecond)
+		})
+		row("ack p50/p99", func(r *result) string {
+			return fmt.Sprintf("%.2f / %.2f ms", r.Chat.Ack.P50Ms, r.Chat.Ack.P99Ms)
+		})
+		row("delivery p50/p99", func(r *result) string {
+			return fmt.Sprintf("%.2f / %.2f ms", r.Chat.Delivery.P50Ms, r.Chat.Delivery.P99Ms)
+		})
+		row("server CPU (cores)", func(r *result) string {
+			return fmt.Sprintf("%.2fs (%.2f)", r.Server.CPUSeconds, r.Server.CPUCores)
+		})
+	}
+	row("server RSS (per participant)", func(r *result) string {
+		return fmt.Sprintf("%.0f MB (%.0f KB)", r.Server.RSSMB, r.Server.RSSPerParticipantKB)
+	})
+	row("load generator CPU (cores)", func(r *result) string { return fmt.Sprintf("%.2f", r.Client.CPUCores) })
+	tw.Flush()
+	for _, r := range results {
+		if r.Server.Error != "" {
+			fmt.Fprintf(w, "note: %s server cost: %s\n", r.Target, r.Server.Error)
+		}
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "error: %s: %s\n", r.Target, e)
+		}
+	}
+	if ratio > 0 {
+		fmt.Fprintf(w, "cost ratio = onstage µs/pkt ÷ bare-Pion µs/pkt = %.3f / %.3f = %.2f\n",
+			results[0].Server.USPerPacket, results[1].Server.USPerPacket, ratio)
+	}
+}
+
+// report is what --json writes.
+type report struct {
+	Results   []*result `json:"results"`
+	CostRatio float64   `json:"cost_ratio,omitempty"`
+}
+
+func writeJSON(path string, rep report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
+
+	"github.com/onstagehq/onstage/api"
+	"github.com/onstagehq/onstage/api/auth"
+	"github.com/onstagehq/onstage/api/meetings"
+	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/bus"
+	"github.com/onstagehq/onstage/internal/cache"
+	"github.com/onstagehq/onstage/internal/config"
+	"github.com/onstagehq/onstage/internal/db"
+	"github.com/onstagehq/onstage/internal/mail"
+	"github.com/onstagehq/onstage/rooms"
+	"github.com/onstagehq/onstage/sfu"
+	"github.com/onstagehq/onstage/signaling"
+	"github.com/onstagehq/onstage/web"
+)
+
+// allMigrations is every module's schema, applied in ID order.
+func allMigrations() []db.Migration {
+	var migs []db.Migration
+	migs = append(migs, auth.Migrations()...)
+	migs = append(migs, mail.Migrations()...)
+	migs = append(migs, rooms.Migrations()...)
+	return migs
+}
+
+func provideMailer(cfg config.Config, gdb *gorm.DB, log *slog.Logger) mail.Mailer {
+	return mail.New(cfg.Mail, gdb, log)
+}
+
+func provideAuthService(cfg config.Config, store *auth.Store, c cache.Cache, iss *authn.Issuer, m mail.Mailer, log *slog.Logger) *auth.Service {
+	return auth.NewService(auth.ServiceParams{
+		Store: store, Cache: c, Issuer: iss, Mailer: m, Config: cfg.Auth, PublicURL: cfg.HTTP.PublicURL, Log: log,
+	})
+}
+
+func provideRooms(cfg config.Config, store *rooms.Store, c cache.Cache, b *bus.Bus, users *auth.Service, log *slog.Logger) (*rooms.Service, func()) {
+	svc := rooms.NewService(rooms.ServiceParams{
+		Store: store, Cache: c, Bus: b, Users: users, Config: cfg.Meetings, NodeID: nodeID(cfg), Log: log,
+	})
+	svc.Start()
+	return svc, svc.Close
+}
+
+func provideEngine(cfg config.Config, log *slog.Logger) (*sfu.Engine, func(), error) {
+	e, err := sfu.NewEngine(sfuConfig(cfg.Media), log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, func() { _ = e.Close() }, nil
+}
+
+func provideHub(cfg config.Config, svc *rooms.Service, e *sfu.Engine, iss *authn.Issuer, b *bus.Bus, log *slog.Logger) (*signaling.Hub, func()) {
+	h := signaling.NewHub(signaling.HubParams{
+		Rooms: svc, Engine: e, Issuer: iss, Bus: b, ICEServers: iceServers(cfg.Media.ICEServers),
+		NodeID: nodeID(cfg), Log: log,
+	})
+	return h, func() { _ = h.Shutdown(context.Background()) }
+}
+
+func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, hub *signaling.Hub,
+	checks map[string]api.Check, reg *prometheus.Registry) http.Handler {
+	return api.NewRouter(api.RouterParams{
+		Auth: mw, Modules: []api.Module{ah, mh}, Checks: checks, Registry: reg,
+		WebSocket: hub, Web: web.Handler(), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
+	})
+}
+
+func provideApp(cfg config.Config, srv *http.Server, hub *signaling.Hub) *App {
+	drain := func(ctx context.Context) {
+		if err := hub.Shutdown(ctx); err != nil {
+			slog.Warn("signaling shutdown", "err", err)
+		}
+	}
+	return &App{NodeID: nodeID(cfg), Server: srv, drainers: []func(context.Context){drain}}
+}
+
+func sfuConfig(m config.Media) sfu.Config {
+	return sfu.Config{
+		UDPPortMin: uint16(m.UDPPortMin), UDPPortMax: uint16(m.UDPPortMax), UDPMuxPort: m.UDPMuxPort,
+		NAT1To1IPs: m.NAT1To1IPs, IncludeLoopback: m.IncludeLoopback, ICEServers: iceServers(m.ICEServers),
+	}
+}

@@ -1,0 +1,34 @@
+//go:build wireinject
+
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/google/wire"
+
+	"github.com/onstagehq/onstage/api/auth"
+	"github.com/onstagehq/onstage/api/meetings"
+	"github.com/onstagehq/onstage/internal/config"
+	"github.com/onstagehq/onstage/rooms"
+)
+
+// initApp assembles a node from its configuration.
+func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, func(), error) {
+	wire.Build(
+		provideDatabase, provideCache, provideBus, provideIssuer, provideMiddleware, provideRegistry, provideChecks,
+		provideMailer,
+		auth.NewStore, provideAuthService, auth.NewHandler,
+		rooms.NewStore, provideRooms, meetings.NewHandler,
+		provideEngine, provideHub,
+		provideRouter, provideServer, provideApp,
+	)
+	return nil, nil, nil
+}
+
+// initAuth assembles just what the user and token commands need.
+func initAuth(ctx context.Context, cfg config.Config, log *slog.Logger) (*auth.Service, func(), error) {
+	wire.Build(provideDatabase, provideCache, provideIssuer, provideMailer, auth.NewStore, provideAuthService)
+	return nil, nil, nil
+}

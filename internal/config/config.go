@@ -1,0 +1,343 @@
+// Package config owns onstage's configuration: one struct with its defaults in code, a YAML
+// file that may override them, and ONSTAGE_* environment variables that override both.
+//
+// Every key of the YAML file maps to an environment variable by joining its path with "_" and
+// upper-casing it: database.dsn is ONSTAGE_DATABASE_DSN, http.addr is ONSTAGE_HTTP_ADDR.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of one onstage node.
+type Config struct {
+	// NodeID names this node in logs and in the cluster registry; empty means the host name.
+	NodeID string `yaml:"node_id"`
+	// DataDir holds the SQLite database, the embedded NATS store and the generated secret.
+	DataDir  string   `yaml:"data_dir"`
+	HTTP     HTTP     `yaml:"http"`
+	Database Database `yaml:"database"`
+	Redis    Redis    `yaml:"redis"`
+	NATS     NATS     `yaml:"nats"`
+	Auth     Auth     `yaml:"auth"`
+	Mail     Mail     `yaml:"mail"`
+	Media    Media    `yaml:"media"`
+	Meetings Meetings `yaml:"meetings"`
+	Log      Log      `yaml:"log"`
+}
+
+// HTTP configures the listener that serves REST, WebSocket, the web client and operations.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+	// PublicURL is the address users reach this service at; links in emails use it.
+	PublicURL       string        `yaml:"public_url"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Pprof exposes /debug/pprof on the main listener (admin token required).
+	Pprof bool `yaml:"pprof"`
+}
+
+// Database selects the SQL database: empty is SQLite under DataDir.
+type Database struct {
+	DSN string `yaml:"dsn" secret:"dsn"`
+}
+
+// Redis selects the shared cache: empty is an in-process cache.
+type Redis struct {
+	URL string `yaml:"url" secret:"dsn"`
+}
+
+// NATS selects the bus: empty starts a NATS server inside the process.
+type NATS struct {
+	URL string `yaml:"url" secret:"dsn"`
+}
+
+// Auth configures tokens and login protection.
+type Auth struct {
+	// JWTSecret signs access and resume tokens. Empty: a random one is generated on first start
+	// and kept in DataDir/jwt.secret. Every node of a cluster must share one.
+	JWTSecret      string        `yaml:"jwt_secret" secret:"true"`
+	AccessTTL      time.Duration `yaml:"access_ttl"`
+	RefreshTTL     time.Duration `yaml:"refresh_ttl"`
+	GuestTTL       time.Duration `yaml:"guest_ttl"`
+	MaxFailedLogin int           `yaml:"max_failed_logins"`
+	LockoutFor     time.Duration `yaml:"lockout"`
+	// RatePerMinute bounds auth requests per client address per minute.
+	RatePerMinute int `yaml:"rate_per_minute"`
+}
+
+// Mail configures outgoing mail. Empty SMTPHost writes mail to the log and the outbox table.
+type Mail struct {
+	SMTPHost string `yaml:"smtp_host"`
+	SMTPPort int    `yaml:"smtp_port"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password" secret:"true"`
+	From     string `yaml:"from"`
+}
+
+// Media configures the SFU's ICE transport.
+type Media struct {
+	UDPPortMin      int      `yaml:"udp_port_min"`
+	UDPPortMax      int      `yaml:"udp_port_max"`
+	UDPMuxPort      int      `yaml:"udp_mux_port"`
+	NAT1To1IPs      []string `yaml:"nat_1to1_ips"`
+	IncludeLoopback bool     `yaml:"include_loopback"`
+	// ICEServers are handed to clients in `joined`: "stun:host:3478" or "turn:user:pass@host:3478".
+	ICEServers []string `yaml:"ice_servers" secret:"list"`
+}
+
+// Meetings configures the meeting domain's background work.
+type Meetings struct {
+	ExpiryGrace   time.Duration `yaml:"expiry_grace"`
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Default returns the configuration of a single node that needs nothing installed.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		HTTP:    HTTP{Addr: ":8080", PublicURL: "http://localhost:8080", ShutdownTimeout: 15 * time.Second},
+		Auth: Auth{
+			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour, GuestTTL: 12 * time.Hour,
+			MaxFailedLogin: 5, LockoutFor: 15 * time.Minute, RatePerMinute: 60,
+		},
+		Mail:     Mail{SMTPPort: 587, From: "onstage <no-reply@localhost>"},
+		Media:    Media{IncludeLoopback: true},
+		Meetings: Meetings{ExpiryGrace: 15 * time.Minute, SweepInterval: 30 * time.Second},
+		Log:      Log{Level: "info", Format: "text"},
+	}
+}
+
+// ErrInvalid wraps every configuration error, so callers can tell a bad config from an I/O fault.
+var ErrInvalid = errors.New("invalid config")
+
+// Load builds the effective configuration: defaults, then the file at path (if not empty), then
+// the environment (lookup is os.LookupEnv in production).
+func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, errEOF) {
+			return cfg, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+		}
+	}
+	if lookup != nil {
+		if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "ONSTAGE", lookup); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+var errEOF = io.EOF
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.HTTP.Addr == "":
+		return fmt.Errorf("%w: http.addr is empty", ErrInvalid)
+	case c.DataDir == "":
+		return fmt.Errorf("%w: data_dir is empty", ErrInvalid)
+	case c.Auth.AccessTTL <= 0 || c.Auth.RefreshTTL <= 0 || c.Auth.GuestTTL <= 0:
+		return fmt.Errorf("%w: auth token lifetimes must be positive", ErrInvalid)
+	case c.Auth.JWTSecret != "" && len(c.Auth.JWTSecret) < 32:
+		return fmt.Errorf("%w: auth.jwt_secret must be at least 32 characters", ErrInvalid)
+	case c.Media.UDPPortMin < 0 || c.Media.UDPPortMax > 65535 || c.Media.UDPPortMin > c.Media.UDPPortMax:
+		return fmt.Errorf("%w: media.udp_port_min/max must be a range within 0-65535", ErrInvalid)
+	case c.Media.UDPMuxPort < 0 || c.Media.UDPMuxPort > 65535:
+		return fmt.Errorf("%w: media.udp_mux_port out of range", ErrInvalid)
+	case c.Meetings.SweepInterval <= 0:
+		return fmt.Errorf("%w: meetings.sweep_interval must be positive", ErrInvalid)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("%w: log.format must be text or json", ErrInvalid)
+	}
+	return nil
+}
+
+func applyEnv(v reflect.Value, prefix string, lookup func(string) (string, bool)) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			if err := applyEnv(fv, name, lookup); err != nil {
+				return err
+			}
+			continue
+		}
+		raw, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		if err := setValue(fv, raw); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+		}
+	}
+	return nil
+}
+
+func setValue(fv reflect.Value, raw string) error {
+	switch fv.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(d))
+		return nil
+	case []string:
+		var items []string
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+		fv.Set(reflect.ValueOf(items))
+		return nil
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		fv.SetString(raw)
+	case reflect.Int:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", raw)
+		}
+		fv.SetInt(int64(n))
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", raw)
+		}
+		fv.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported kind %s", fv.Kind())
+	}
+	return nil
+}
+
+// Masked returns a flat key → value view of the config with every secret hidden, for logging.
+func (c Config) Masked() map[string]string {
+	out := map[string]string{}
+	maskInto(reflect.ValueOf(c), "", out)
+	return out
+}
+
+func maskInto(v reflect.Value, prefix string, out map[string]string) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Duration(0)) {
+			maskInto(fv, key, out)
+			continue
+		}
+		val := fmt.Sprint(fv.Interface())
+		switch f.Tag.Get("secret") {
+		case "true":
+			if val != "" {
+				val = "***"
+			}
+		case "dsn":
+			val = MaskDSN(val)
+		case "list":
+			items := fv.Interface().([]string)
+			masked := make([]string, len(items))
+			for j, s := range items {
+				masked[j] = MaskDSN(s)
+			}
+			val = fmt.Sprint(masked)
+		}
+		out[key] = val
+	}
+}
+
+// MaskDSN hides the password of a URL-shaped connection string.
+func MaskDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		if i := strings.Index(dsn, "@"); i > 0 && !strings.Contains(dsn, "://") {
+			return "***" + dsn[i:]
+		}
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// JWTSecret returns the configured signing secret, or the one kept in the data dir, creating
+// it on first start. There is never a constant default.
+func (c Config) JWTSecret() ([]byte, error) {
+	if c.Auth.JWTSecret != "" {
+		return []byte(c.Auth.JWTSecret), nil
+	}
+	path := filepath.Join(c.DataDir, "jwt.secret")
+	if raw, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(raw))
+		if len(s) < 32 {
+			return nil, fmt.Errorf("%w: %s is shorter than 32 characters", ErrInvalid, path)
+		}
+		return []byte(s), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read jwt secret: %w", err)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, err
+	}
+	secret := hex.EncodeToString(buf)
+	// O_EXCL: two processes starting on one data dir agree on whichever secret was written first.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return c.JWTSecret()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write jwt secret: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		return nil, fmt.Errorf("write jwt secret: %w", err)
+	}
+	return []byte(secret), nil
+}

@@ -1,0 +1,313 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+)
+
+// keyframeRetry is how long a down-track waiting for a keyframe waits before
+// asking again (the first request or the keyframe itself may be lost).
+const keyframeRetry = time.Second
+
+// layerStartGrace is how long after publishing a declared simulcast layer
+// that has not sent anything yet is still expected to start.
+const layerStartGrace = 2 * time.Second
+
+// downBinding is what a subscriber peer connection negotiated for a
+// DownTrack: replaced whole on Bind and cleared on Unbind.
+type downBinding struct {
+	ssrc     uint32
+	pt       uint8
+	levelExt uint8
+	writer   webrtc.TrackLocalWriter
+}
+
+// DownTrack is one published track as sent to one subscriber. It implements
+// webrtc.TrackLocal: Pion binds it to the subscriber's peer connection and it
+// rewrites SSRC, payload type, sequence numbers and timestamps so that layer
+// switches and pauses look like one continuous stream to the subscriber.
+type DownTrack struct {
+	track     *publishedTrack
+	connected *atomic.Bool // the subscriber's transport is up; shared per participant
+	id        TrackID
+	streamID  string
+	kind      webrtc.RTPCodecType
+
+	binding atomic.Pointer[downBinding]
+
+	maxLayer atomic.Int32 // highest layer allowed by Subscribe
+	target   atomic.Int32 // layer to switch to at its next keyframe
+	paused   atomic.Bool
+
+	// mu guards the forwarding state below. Writers are the track's reader
+	// and shard goroutines; two layers' readers can race here during a
+	// switch, otherwise it is uncontended. It is held while writing to Pion
+	// so that packets leave in the order they were rewritten.
+	mu         sync.Mutex
+	current    int8 // layer being forwarded, -1 before the first keyframe
+	needKey    bool
+	rw         rewriter
+	hdr        rtp.Header
+	extBuf     [4]rtp.Extension // backing array for hdr.Extensions
+	levelByte  [1]byte
+	lastKeyReq int64
+
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+}
+
+func newDownTrack(t *publishedTrack, connected *atomic.Bool) *DownTrack {
+	d := &DownTrack{
+		track:     t,
+		connected: connected,
+		id:        t.info.TrackID,
+		streamID:  t.info.StreamID,
+		kind:      t.kind,
+		current:   -1,
+		needKey:   t.kind == webrtc.RTPCodecTypeVideo,
+		rw:        newRewriter(t.codec.ClockRate),
+	}
+	if !t.simulcast {
+		d.current = 0
+	}
+	d.maxLayer.Store(int32(maxLayers - 1))
+	d.target.Store(0)
+	return d
+}
+
+// ID is the track id of the msid: the published TrackID.
+func (d *DownTrack) ID() string { return string(d.id) }
+
+// RID is empty: a subscriber always receives a single stream.
+func (d *DownTrack) RID() string { return "" }
+
+// StreamID is the msid stream id: the publisher's ParticipantID.
+func (d *DownTrack) StreamID() string { return d.streamID }
+
+// Kind is the published track's kind.
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.kind }
+
+// Bind is called by Pion once the subscriber accepted the track. It records
+// the negotiated SSRC, payload type and extension ids, joins the track's
+// fan-out and asks the publisher for a keyframe so video starts promptly.
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	var codec webrtc.RTPCodecParameters
+	found := false
+	for _, c := range ctx.CodecParameters() {
+		if sameMime(c.MimeType, d.track.codec.MimeType) {
+			codec, found = c, true
+			break
+		}
+	}
+	if !found {
+		return webrtc.RTPCodecParameters{}, ErrCodecNotNegotiated
+	}
+	b := &downBinding{ssrc: uint32(ctx.SSRC()), pt: uint8(codec.PayloadType), writer: ctx.WriteStream()}
+	for _, ext := range ctx.HeaderExtensions() {
+		if ext.URI == audioLevelURI {
+			b.levelExt = uint8(ext.ID)
+		}
+	}
+	d.mu.Lock()
+	// A re-bind (renegotiation) continues the same outgoing numbering.
+	d.rw.startSegment()
+	d.needKey = d.kind == webrtc.RTPCodecTypeVideo
+	d.mu.Unlock()
+	d.binding.Store(b)
+	d.track.fan.add(d)
+	if d.connected.Load() {
+		d.track.requestKeyframe(int(d.target.Load()))
+	}
+	return codec, nil
+}
+
+// Unbind stops forwarding to the subscriber.
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.detach()
+	return nil
+}
+
+func (d *DownTrack) detach() {
+	d.binding.Store(nil)
+	d.track.fan.remove(d)
+}
+
+// resync is called when the subscriber's transport (re)connects: packets
+// written before were dropped by Pion, so video restarts at a keyframe.
+func (d *DownTrack) resync() {
+	if d.binding.Load() == nil {
+		return
+	}
+	d.mu.Lock()
+	d.rw.startSegment()
+	d.needKey = d.kind == webrtc.RTPCodecTypeVideo
+	d.mu.Unlock()
+	d.track.requestKeyframe(int(d.target.Load()))
+}
+
+// setQuality sets the highest layer the subscriber wants.
+func (d *DownTrack) setQuality(maxLayer int) { d.maxLayer.Store(int32(maxLayer)) }
+
+// setPaused stops or resumes forwarding. Resuming starts a new rewriter
+// segment and, for video, waits for (and asks for) a keyframe.
+func (d *DownTrack) setPaused(paused bool) {
+	if d.paused.Swap(paused) == paused || paused {
+		return
+	}
+	d.mu.Lock()
+	d.rw.startSegment()
+	d.needKey = d.kind == webrtc.RTPCodecTypeVideo
+	d.mu.Unlock()
+	d.track.requestKeyframe(int(d.target.Load()))
+}
+
+// allocate picks the target simulcast layer: the highest active layer not
+// above the subscriber's quality whose measured bitrate fits budget (bits
+// per second, <= 0 for unlimited), else the lowest active layer. The switch
+// itself happens at the target's next keyframe, which is requested here.
+func (d *DownTrack) allocate(budget int64, now int64) {
+	if !d.track.simulcast {
+		return
+	}
+	best, lowest := -1, -1
+	for i := 0; i < maxLayers; i++ {
+		if d.track.layers[i].active(now) {
+			lowest = i
+			break
+		}
+	}
+	for i := int(d.maxLayer.Load()); i >= 0; i-- {
+		l := &d.track.layers[i]
+		if !l.active(now) {
+			continue
+		}
+		if budget <= 0 || int64(l.rate.Load()) <= budget {
+			best = i
+			break
+		}
+	}
+	if best < 0 {
+		// Nothing usable up to the subscriber's quality. While a wanted layer
+		// may still start (layers arrive one by one after publishing), wait
+		// for it rather than send a layer above the preference.
+		best = lowest
+		if now-d.track.startedAt < int64(layerStartGrace) {
+			for i := 0; i <= int(d.maxLayer.Load()); i++ {
+				if l := &d.track.layers[i]; l.rid != "" && !l.started.Load() {
+					best = i
+					break
+				}
+			}
+		}
+	}
+	if best < 0 || int32(best) == d.target.Load() {
+		return
+	}
+	d.target.Store(int32(best))
+	if !d.paused.Load() {
+		d.track.requestKeyframe(best)
+	}
+}
+
+// writePacket forwards one packet if it belongs to the stream the
+// subscriber should get. It runs on reader or shard goroutines and must not
+// allocate.
+func (d *DownTrack) writePacket(p *packet) {
+	b := d.binding.Load()
+	if b == nil || d.paused.Load() || !d.connected.Load() {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	if d.track.simulcast && p.layer != d.current {
+		if p.layer != int8(d.target.Load()) || !p.keyframe {
+			d.wantKeyframe(p.arrival)
+			return
+		}
+		// Switch at the target's keyframe: a new rewriter segment keeps the
+		// subscriber's numbering continuous across SSRCs.
+		d.current = p.layer
+		d.needKey = false
+		d.rw.startSegment()
+	} else if d.needKey {
+		if !p.keyframe {
+			d.wantKeyframe(p.arrival)
+			return
+		}
+		d.needKey = false
+	}
+
+	seq, ts, ok := d.rw.rewrite(p.hdr.SequenceNumber, p.hdr.Timestamp, p.arrival)
+	if !ok {
+		return
+	}
+	h := &d.hdr
+	h.Version = 2
+	h.Padding = false
+	h.Marker = p.hdr.Marker
+	h.PayloadType = b.pt
+	h.SequenceNumber = seq
+	h.Timestamp = ts
+	h.SSRC = b.ssrc
+	h.CSRC = p.hdr.CSRC
+	// The publisher's extension ids mean nothing on the subscriber's
+	// connection: start empty and map the ones we understand.
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = d.extBuf[:0]
+	if b.levelExt != 0 && p.hasLevel {
+		d.levelByte[0] = p.audioLevel
+		_ = h.SetExtension(b.levelExt, d.levelByte[:])
+	}
+	if _, err := b.writer.WriteRTP(h, p.payload); err == nil {
+		d.packets.Add(1)
+		d.bytes.Add(uint64(len(p.payload)))
+	}
+}
+
+// wantKeyframe re-requests a keyframe while the down-track waits for one.
+// Called with mu held.
+func (d *DownTrack) wantKeyframe(now int64) {
+	if now-d.lastKeyReq < int64(keyframeRetry) {
+		return
+	}
+	d.lastKeyReq = now
+	d.track.requestKeyframe(int(d.target.Load()))
+}
+
+// handleRTCP reacts to the subscriber's feedback: PLI and FIR become a
+// (throttled) keyframe request to the publisher for the layer being sent.
+// NACKs are answered by Pion's responder interceptor and never get here as
+// work to do.
+func (d *DownTrack) handleRTCP(pkts []rtcp.Packet) {
+	for _, pkt := range pkts {
+		switch pkt.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			d.mu.Lock()
+			layer := int(d.current)
+			d.mu.Unlock()
+			if layer < 0 {
+				layer = int(d.target.Load())
+			}
+			d.track.requestKeyframe(layer)
+		}
+	}
+}
+
+// readRTCP drains the sender's RTCP until the sender stops; reading drives
+// Pion's NACK responder and the bandwidth estimator.
+func (d *DownTrack) readRTCP(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		d.handleRTCP(pkts)
+	}
+}

@@ -1,0 +1,309 @@
+package sfu
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/pion/dtls/v2"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v3"
+)
+
+// Config configures the transport side of an Engine.
+type Config struct {
+	// UDPPortMin and UDPPortMax bound the ephemeral UDP ports used for ICE.
+	// Zero means any port.
+	UDPPortMin, UDPPortMax uint16
+	// UDPMuxPort, when positive, serves every peer connection from one UDP
+	// port; it takes precedence over the port range.
+	UDPMuxPort int
+	// NAT1To1IPs are public addresses advertised as host candidates.
+	NAT1To1IPs []string
+	// IncludeLoopback makes the server offer 127.0.0.1 candidates, so that
+	// clients on the same host connect even without another interface.
+	IncludeLoopback bool
+	// ICEServers is handed to clients; the server itself needs no STUN
+	// because it only answers on its own addresses.
+	ICEServers []webrtc.ICEServer
+}
+
+// Header extension URIs negotiated on both peer connections.
+const (
+	audioLevelURI  = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+	absSendTimeURI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+	repairedRIDURI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+)
+
+// Initial and bounding bitrates for the subscriber-side estimator. GCC starts
+// at 10 kbps by default, which would pin every subscriber to the lowest
+// layer for seconds; starting higher lets the estimate fall instead of climb.
+const (
+	bweInitialBitrate = 1_500_000
+	bweMinBitrate     = 50_000
+	bweMaxBitrate     = 20_000_000
+)
+
+// Engine holds the Pion configuration shared by every Router: codecs, header
+// extensions, interceptors and ICE settings. Publisher and subscriber peer
+// connections use separate APIs because they need different interceptors:
+// publishers generate NACKs and TWCC feedback, subscribers answer NACKs and
+// run the GCC bandwidth estimator.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	pubAPI *webrtc.API
+	subAPI *webrtc.API
+	mux    io.Closer // single-port UDP mux, nil without one
+
+	// subMu serialises subscriber peer connection creation: the cc
+	// interceptor reports its estimator through a factory-wide callback that
+	// does not say which connection it belongs to, so the estimator created
+	// while subMu is held is the one of the connection being built.
+	subMu      sync.Mutex
+	pendingBWE cc.BandwidthEstimator
+
+	mu      sync.Mutex // guards routers and closed
+	routers map[*Router]struct{}
+	closed  bool
+}
+
+// NewEngine builds the media engines, interceptors and setting engine.
+func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: cfg, log: log, routers: map[*Router]struct{}{}}
+
+	se := webrtc.SettingEngine{}
+	// GCM first: it is about twice as cheap per packet as AES-CM-HMAC.
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if len(cfg.NAT1To1IPs) > 0 {
+		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	}
+	switch {
+	case cfg.UDPMuxPort > 0:
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.UDPMuxPort})
+		if err != nil {
+			return nil, fmt.Errorf("sfu: listen udp mux: %w", err)
+		}
+		mux := webrtc.NewICEUDPMux(nil, conn)
+		se.SetICEUDPMux(mux)
+		e.mux = mux
+	case cfg.UDPPortMin > 0 || cfg.UDPPortMax > 0:
+		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+			return nil, fmt.Errorf("sfu: udp port range: %w", err)
+		}
+	}
+
+	var err error
+	if e.pubAPI, err = e.buildAPI(se, false); err != nil {
+		e.closeMux()
+		return nil, err
+	}
+	if e.subAPI, err = e.buildAPI(se, true); err != nil {
+		e.closeMux()
+		return nil, err
+	}
+	return e, nil
+}
+
+// buildAPI assembles a MediaEngine and interceptor registry for one side.
+func (e *Engine) buildAPI(se webrtc.SettingEngine, subscriber bool) (*webrtc.API, error) {
+	m, err := newMediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if subscriber {
+		// Order matters: Pion chains local-stream interceptors so that the
+		// last added sees a packet first. The estimator must be innermost so
+		// it sees the transport-wide sequence number the header extension
+		// interceptor stamped; the NACK responder is outside both so that
+		// retransmissions get fresh TWCC numbers too.
+		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(
+				gcc.SendSideBWEInitialBitrate(bweInitialBitrate),
+				gcc.SendSideBWEMinBitrate(bweMinBitrate),
+				gcc.SendSideBWEMaxBitrate(bweMaxBitrate),
+				// Pacing would add a goroutine and queueing per
+				// subscriber; the SFU forwards at the publisher's pace.
+				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+			)
+		})
+		if err != nil {
+			return nil, err
+		}
+		ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) {
+			e.pendingBWE = est // guarded by subMu, see newSubscriberPC
+		})
+		reg.Add(ccf)
+		twccExt, err := twcc.NewHeaderExtensionInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(twccExt)
+		responder, err := nack.NewResponderInterceptor(nack.ResponderSize(1024))
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(responder)
+	} else {
+		generator, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(generator)
+		twccSender, err := twcc.NewSenderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(twccSender)
+	}
+	recv, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	send, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	reg.Add(recv)
+	reg.Add(send)
+
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(se)), nil
+}
+
+// newMediaEngine registers the codecs and header extensions both sides speak.
+// Payload types are fixed so that an SFU-offered SDP is stable across
+// renegotiations.
+func newMediaEngine() (*webrtc.MediaEngine, error) {
+	m := &webrtc.MediaEngine{}
+	videoFB := []webrtc.RTCPFeedback{
+		{Type: "goog-remb"},
+		{Type: webrtc.TypeRTCPFBTransportCC},
+		{Type: "ccm", Parameter: "fir"},
+		{Type: "nack"},
+		{Type: "nack", Parameter: "pli"},
+	}
+	audioFB := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}
+	codecs := []struct {
+		c    webrtc.RTPCodecParameters
+		kind webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFB}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+			RTCPFeedback: videoFB}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+			RTCPFeedback: videoFB}, PayloadType: 104}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0",
+			RTCPFeedback: videoFB}, PayloadType: 98}, webrtc.RTPCodecTypeVideo},
+	}
+	for _, c := range codecs {
+		if err := m.RegisterCodec(c.c, c.kind); err != nil {
+			return nil, err
+		}
+	}
+	exts := []struct {
+		uri   string
+		kinds []webrtc.RTPCodecType
+	}{
+		{audioLevelURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}},
+		{sdp.SDESMidURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+		{sdp.SDESRTPStreamIDURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+		{repairedRIDURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+		{absSendTimeURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+		{sdp.TransportCCURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+	}
+	for _, x := range exts {
+		for _, k := range x.kinds {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: x.uri}, k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// newPublisherPC creates a client-offered peer connection.
+func (e *Engine) newPublisherPC() (*webrtc.PeerConnection, error) {
+	return e.pubAPI.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+}
+
+// newSubscriberPC creates a server-offered peer connection and returns the
+// bandwidth estimator Pion built for it.
+func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+	e.subMu.Lock()
+	defer e.subMu.Unlock()
+	e.pendingBWE = nil
+	pc, err := e.subAPI.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	if err != nil {
+		return nil, nil, err
+	}
+	bwe := e.pendingBWE
+	e.pendingBWE = nil
+	return pc, bwe, nil
+}
+
+// NewRouter creates a Router for one room. Routers still open when the
+// Engine closes are closed with it.
+func (e *Engine) NewRouter(p RouterParams) *Router {
+	r := newRouter(e, p)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		r.Close()
+		return r
+	}
+	e.routers[r] = struct{}{}
+	e.mu.Unlock()
+	return r
+}
+
+func (e *Engine) forgetRouter(r *Router) {
+	e.mu.Lock()
+	delete(e.routers, r)
+	e.mu.Unlock()
+}
+
+// Close closes every Router created by the Engine and releases the UDP mux.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	routers := make([]*Router, 0, len(e.routers))
+	for r := range e.routers {
+		routers = append(routers, r)
+	}
+	e.mu.Unlock()
+	for _, r := range routers {
+		r.Close()
+	}
+	return e.closeMux()
+}
+
+func (e *Engine) closeMux() error {
+	if e.mux == nil {
+		return nil
+	}
+	return e.mux.Close()
+}

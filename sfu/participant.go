@@ -1,0 +1,560 @@
+package sfu
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v3"
+)
+
+// allocInterval is how often a participant re-evaluates the simulcast layers
+// it receives against its bandwidth estimate.
+const allocInterval = 500 * time.Millisecond
+
+// ParticipantParams are the callbacks of one participant. All are optional.
+type ParticipantParams struct {
+	// SendSignal delivers an SDP or candidate to the client. It is called
+	// from Pion and SFU goroutines, in order per peer connection, and must
+	// not block: the caller enqueues it.
+	SendSignal func(Signal)
+	// OnTrackPublished is called once per track this participant publishes,
+	// after its first packet arrived and every other participant has been
+	// subscribed to it.
+	OnTrackPublished func(TrackInfo)
+	// OnTrackUnpublished is called once for each track of this participant
+	// that was published and ended (removed, BYE, read error, or the
+	// participant leaving).
+	OnTrackUnpublished func(TrackInfo)
+}
+
+// subscription is one DownTrack of the subscriber connection and its place
+// in the negotiation: sender is nil until the next offer adds it, removed
+// marks it for removal in the next offer.
+type subscription struct {
+	dt      *DownTrack
+	sender  *webrtc.RTPSender
+	removed bool
+}
+
+// Participant is one client of a Router: a publisher peer connection (client
+// offers) and a subscriber peer connection (server offers).
+//
+// Lock order: negMu or pubNegMu, then mu, then a DownTrack's mu, then a
+// track's pliMu. Router.mu may be taken before mu but never after it.
+type Participant struct {
+	id     ParticipantID
+	router *Router
+	params ParticipantParams
+	log    *slog.Logger
+
+	pub *webrtc.PeerConnection
+	sub *webrtc.PeerConnection
+	bwe cc.BandwidthEstimator // subscriber-side estimate, may be nil
+
+	// subConnected is set while the subscriber connection is connected;
+	// Pion silently drops what is written before, so down-tracks wait.
+	subConnected atomic.Bool
+
+	pubSig *signalState
+	subSig *signalState
+
+	pubNegMu sync.Mutex // serialises publisher offers
+	negMu    sync.Mutex // serialises subscriber offers and answers
+
+	mu          sync.Mutex // guards the fields below
+	closed      bool
+	sources     map[string]Source          // publisher mid → source
+	published   map[string]*publishedTrack // live tracks by publisher mid
+	downs       map[TrackID]*subscription
+	negotiating bool // a subscriber offer waits for its answer
+	dirty       bool // the subscriber needs a new offer
+	restartICE  bool // the next offer restarts ICE
+
+	kick chan struct{} // wakes the negotiation loop; capacity 1
+	quit chan struct{}
+	wg   sync.WaitGroup // every goroutine the participant owns
+}
+
+func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Participant, error) {
+	pub, err := r.engine.newPublisherPC()
+	if err != nil {
+		return nil, err
+	}
+	sub, bwe, err := r.engine.newSubscriberPC()
+	if err != nil {
+		_ = pub.Close()
+		return nil, err
+	}
+	p := &Participant{
+		id:        id,
+		router:    r,
+		params:    params,
+		log:       r.log.With("participant", string(id)),
+		pub:       pub,
+		sub:       sub,
+		bwe:       bwe,
+		sources:   map[string]Source{},
+		published: map[string]*publishedTrack{},
+		downs:     map[TrackID]*subscription{},
+		kick:      make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+	}
+	p.pubSig = newSignalState(PCPublisher, pub, params.SendSignal)
+	p.subSig = newSignalState(PCSubscriber, sub, params.SendSignal)
+	pub.OnICECandidate(p.pubSig.onLocalCandidate)
+	sub.OnICECandidate(p.subSig.onLocalCandidate)
+	pub.OnTrack(p.onTrack)
+	sub.OnConnectionStateChange(p.onSubscriberState)
+	p.wg.Add(1)
+	go p.loop()
+	return p, nil
+}
+
+// onSubscriberState restarts every down-track at a keyframe when the
+// subscriber connection (re)connects.
+func (p *Participant) onSubscriberState(s webrtc.PeerConnectionState) {
+	connected := s == webrtc.PeerConnectionStateConnected
+	if p.subConnected.Swap(connected) == connected || !connected {
+		return
+	}
+	p.mu.Lock()
+	dts := make([]*DownTrack, 0, len(p.downs))
+	for _, sub := range p.downs {
+		dts = append(dts, sub.dt)
+	}
+	p.mu.Unlock()
+	for _, d := range dts {
+		d.resync()
+	}
+}
+
+// ID returns the participant's ID.
+func (p *Participant) ID() ParticipantID { return p.id }
+
+// HandleOffer applies a publisher offer (initial, renegotiation or ICE
+// restart) and sends the answer through SendSignal. tracks names the source
+// of each m-line; without an entry, audio is the microphone, the first video
+// m-line the camera and the second the screen.
+func (p *Participant) HandleOffer(offer webrtc.SessionDescription, tracks []TrackSource) error {
+	if offer.Type != webrtc.SDPTypeOffer {
+		return ErrInvalidSDPType
+	}
+	p.pubNegMu.Lock()
+	defer p.pubNegMu.Unlock()
+
+	sources := defaultSources(offer)
+	for _, ts := range tracks {
+		sources[ts.Mid] = ts.Source
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrParticipantClosed
+	}
+	for mid, src := range sources {
+		// A default never overrides what an m-line already is; an explicit
+		// mapping does.
+		if _, ok := p.sources[mid]; !ok || containsMid(tracks, mid) {
+			p.sources[mid] = src
+		}
+	}
+	p.mu.Unlock()
+
+	if err := p.pub.SetRemoteDescription(offer); err != nil {
+		return err
+	}
+	answer, err := p.pub.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	p.pubSig.beginSDP()
+	if err := p.pub.SetLocalDescription(answer); err != nil {
+		return err
+	}
+	p.pubSig.sendSDP(answer)
+	return p.pubSig.flushRemote()
+}
+
+func containsMid(tracks []TrackSource, mid string) bool {
+	for _, t := range tracks {
+		if t.Mid == mid {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultSources maps the offer's m-lines onto sources by position.
+func defaultSources(offer webrtc.SessionDescription) map[string]Source {
+	out := map[string]Source{}
+	parsed, err := offer.Unmarshal()
+	if err != nil {
+		return out
+	}
+	videos := 0
+	for _, md := range parsed.MediaDescriptions {
+		mid, _ := md.Attribute("mid")
+		switch md.MediaName.Media {
+		case "audio":
+			out[mid] = SourceMicrophone
+		case "video":
+			if videos == 0 {
+				out[mid] = SourceCamera
+			} else {
+				out[mid] = SourceScreen
+			}
+			videos++
+		}
+	}
+	return out
+}
+
+// HandleAnswer applies the client's answer to the outstanding subscriber
+// offer; changes made meanwhile go out in a new offer.
+func (p *Participant) HandleAnswer(answer webrtc.SessionDescription) error {
+	if answer.Type != webrtc.SDPTypeAnswer {
+		return ErrInvalidSDPType
+	}
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return ErrParticipantClosed
+	}
+	if p.sub.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+		return ErrNoOfferOutstanding
+	}
+	err := p.sub.SetRemoteDescription(answer)
+	p.mu.Lock()
+	p.negotiating = false
+	if p.dirty {
+		p.kickLocked()
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return p.subSig.flushRemote()
+}
+
+// AddCandidate adds a client ICE candidate to one of the peer connections,
+// holding it until that connection has a remote description.
+func (p *Participant) AddCandidate(pc PCKind, c webrtc.ICECandidateInit) error {
+	switch pc {
+	case PCPublisher:
+		return p.pubSig.addRemote(c)
+	case PCSubscriber:
+		return p.subSig.addRemote(c)
+	}
+	return ErrInvalidPCKind
+}
+
+// RestartSubscriberICE makes the server send a subscriber offer with new ICE
+// credentials. If an offer is still unanswered (the client may have lost it
+// with its socket), that offer is sent again and the restart follows its
+// answer.
+func (p *Participant) RestartSubscriberICE() error {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrParticipantClosed
+	}
+	p.restartICE = true
+	p.dirty = true
+	outstanding := p.negotiating
+	if !outstanding {
+		p.kickLocked()
+	}
+	p.mu.Unlock()
+	if outstanding {
+		p.subSig.resendLocal()
+	}
+	return nil
+}
+
+// Subscribe sets the layer preference and pause state of one of the tracks
+// this participant receives.
+func (p *Participant) Subscribe(track TrackID, q Quality, paused bool) error {
+	idx, err := q.layerIndex()
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrParticipantClosed
+	}
+	s := p.downs[track]
+	p.mu.Unlock()
+	if s == nil || s.removed {
+		return ErrTrackNotFound
+	}
+	s.dt.setQuality(idx)
+	s.dt.setPaused(paused)
+	s.dt.allocate(p.layerBudget(), time.Now().UnixNano())
+	return nil
+}
+
+// Close removes the participant from its Router: its tracks are unpublished,
+// its peer connections closed and its goroutines stopped.
+func (p *Participant) Close() { p.router.removeParticipant(p) }
+
+// onTrack runs for each incoming stream: a new track, or another simulcast
+// layer of a track already published on the same m-line.
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	mid := ""
+	if tr := recv.RTPTransceiver(); tr != nil {
+		mid = tr.Mid()
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if t := p.published[mid]; t != nil && t.receiver == recv && !t.isEnded() {
+		t.start(remote, &p.wg)
+		p.mu.Unlock()
+		return
+	}
+	src, ok := p.sources[mid]
+	if !ok {
+		src = SourceCamera
+		if remote.Kind() == webrtc.RTPCodecTypeAudio {
+			src = SourceMicrophone
+		}
+	}
+	t := newPublishedTrack(p, newTrackID(), src, remote, recv, mid)
+	p.published[mid] = t
+	t.start(remote, &p.wg)
+	p.mu.Unlock()
+	p.router.publish(t)
+}
+
+func newTrackID() TrackID {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return TrackID("TR_" + hex.EncodeToString(b[:]))
+}
+
+// trackEnded is called once per track by publishedTrack.end.
+func (p *Participant) trackEnded(t *publishedTrack) {
+	p.mu.Lock()
+	if p.published[t.mid] == t {
+		delete(p.published, t.mid)
+	}
+	p.mu.Unlock()
+	p.router.unpublish(t)
+}
+
+func (p *Participant) writePublisherRTCP(pkts []rtcp.Packet) error {
+	return p.pub.WriteRTCP(pkts)
+}
+
+// addDownTrack subscribes the participant to another participant's track;
+// the next subscriber offer carries it.
+func (p *Participant) addDownTrack(t *publishedTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || t.isEnded() || t.owner == p {
+		return
+	}
+	if _, ok := p.downs[t.info.TrackID]; ok {
+		return
+	}
+	p.downs[t.info.TrackID] = &subscription{dt: newDownTrack(t, &p.subConnected)}
+	p.markDirtyLocked()
+}
+
+// removeDownTrack stops forwarding a track right away; the next offer
+// removes it from the subscriber connection.
+func (p *Participant) removeDownTrack(id TrackID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.downs[id]
+	if s == nil || s.removed {
+		return
+	}
+	s.dt.detach()
+	if s.sender == nil {
+		delete(p.downs, id)
+		p.router.retire(s.dt)
+		return
+	}
+	s.removed = true
+	p.markDirtyLocked()
+}
+
+func (p *Participant) markDirtyLocked() {
+	p.dirty = true
+	p.kickLocked()
+}
+
+func (p *Participant) kickLocked() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// loop is the participant's housekeeping goroutine: subscriber offers and
+// periodic simulcast allocation. It ends with Close.
+func (p *Participant) loop() {
+	defer p.wg.Done()
+	t := time.NewTicker(allocInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-p.kick:
+			p.negotiate()
+		case <-t.C:
+			p.allocateLayers()
+		}
+	}
+}
+
+// negotiate sends a subscriber offer if one is needed and none is
+// outstanding. Senders are added and removed here, so that every change
+// between two offers is folded into the next one.
+func (p *Participant) negotiate() {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	p.mu.Lock()
+	if p.closed || p.negotiating || !p.dirty {
+		p.mu.Unlock()
+		return
+	}
+	p.dirty = false
+	restart := p.restartICE
+	p.restartICE = false
+	for id, s := range p.downs {
+		switch {
+		case s.removed:
+			if s.sender != nil {
+				_ = p.sub.RemoveTrack(s.sender)
+			}
+			delete(p.downs, id)
+			p.router.retire(s.dt)
+		case s.sender == nil:
+			sender, err := p.sub.AddTrack(s.dt)
+			if err != nil {
+				p.log.Warn("add down-track", "track", string(id), "err", err)
+				delete(p.downs, id)
+				continue
+			}
+			s.sender = sender
+			p.wg.Add(1)
+			go func(dt *DownTrack) {
+				defer p.wg.Done()
+				dt.readRTCP(sender)
+			}(s.dt)
+		}
+	}
+	if len(p.sub.GetTransceivers()) == 0 {
+		// Nothing to offer yet; an offer without m-lines cannot connect.
+		p.restartICE = restart
+		p.mu.Unlock()
+		return
+	}
+	p.negotiating = true
+	p.mu.Unlock()
+
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
+	if err == nil {
+		p.subSig.beginSDP()
+		err = p.sub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.log.Warn("subscriber offer", "err", err)
+		p.mu.Lock()
+		p.negotiating = false
+		p.mu.Unlock()
+		return
+	}
+	p.subSig.sendSDP(offer)
+}
+
+// layerBudget splits the subscriber's bandwidth estimate over its simulcast
+// down-tracks; 0 means no estimate yet.
+func (p *Participant) layerBudget() int64 {
+	if p.bwe == nil {
+		return 0
+	}
+	n := 0
+	p.mu.Lock()
+	for _, s := range p.downs {
+		if s.dt.track.simulcast && !s.removed && !s.dt.paused.Load() {
+			n++
+		}
+	}
+	p.mu.Unlock()
+	return int64(p.bwe.GetTargetBitrate()) / int64(max(n, 1))
+}
+
+func (p *Participant) allocateLayers() {
+	budget := p.layerBudget()
+	now := time.Now().UnixNano()
+	p.mu.Lock()
+	dts := make([]*DownTrack, 0, len(p.downs))
+	for _, s := range p.downs {
+		if !s.removed {
+			dts = append(dts, s.dt)
+		}
+	}
+	p.mu.Unlock()
+	for _, d := range dts {
+		d.allocate(budget, now)
+	}
+}
+
+// downTrackStats sums the forwarding counters of live down-tracks.
+func (p *Participant) downTrackStats() (n int, packets, bytes uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.downs {
+		n++
+		packets += s.dt.packets.Load()
+		bytes += s.dt.bytes.Load()
+	}
+	return n, packets, bytes
+}
+
+// close tears the participant down; the Router has already forgotten it.
+func (p *Participant) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	tracks := make([]*publishedTrack, 0, len(p.published))
+	for _, t := range p.published {
+		tracks = append(tracks, t)
+	}
+	downs := p.downs
+	p.downs = map[TrackID]*subscription{}
+	p.mu.Unlock()
+
+	close(p.quit)
+	for _, t := range tracks {
+		t.end()
+	}
+	for _, s := range downs {
+		s.dt.detach()
+		p.router.retire(s.dt)
+	}
+	_ = p.pub.Close()
+	_ = p.sub.Close()
+	p.wg.Wait()
+}

@@ -1,0 +1,108 @@
+package sfu
+
+import (
+	"sync"
+
+	"github.com/pion/webrtc/v3"
+)
+
+// signalState orders the signals of one peer connection and buffers
+// candidates in both directions.
+//
+// Local candidates gathered before the SDP they belong to has been sent are
+// held and flushed right after it, so the client never sees a candidate for
+// a description it does not have. Remote candidates that arrive before a
+// remote description is set are held until flushRemote.
+//
+// mu is held while calling SendSignal, which must not block: this is what
+// keeps an SDP and its candidates in order when they come from different
+// goroutines.
+type signalState struct {
+	kind PCKind
+	pc   *webrtc.PeerConnection
+	send func(Signal)
+
+	mu          sync.Mutex
+	sdpSent     bool
+	localCands  []webrtc.ICECandidateInit
+	remoteCands []webrtc.ICECandidateInit
+}
+
+func newSignalState(kind PCKind, pc *webrtc.PeerConnection, send func(Signal)) *signalState {
+	if send == nil {
+		send = func(Signal) {}
+	}
+	return &signalState{kind: kind, pc: pc, send: send}
+}
+
+// beginSDP is called before SetLocalDescription: candidates gathered from now
+// on wait for sendSDP.
+func (s *signalState) beginSDP() {
+	s.mu.Lock()
+	s.sdpSent = false
+	s.mu.Unlock()
+}
+
+// sendSDP sends a description and then every candidate held for it.
+func (s *signalState) sendSDP(sd webrtc.SessionDescription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.send(Signal{PC: s.kind, SDP: &sd})
+	for i := range s.localCands {
+		c := s.localCands[i]
+		s.send(Signal{PC: s.kind, Candidate: &c})
+	}
+	s.localCands = nil
+	s.sdpSent = true
+}
+
+// onLocalCandidate is the peer connection's OnICECandidate handler.
+func (s *signalState) onLocalCandidate(c *webrtc.ICECandidate) {
+	if c == nil {
+		return // end of gathering; trickle has nothing to send for it
+	}
+	init := c.ToJSON()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.sdpSent {
+		s.localCands = append(s.localCands, init)
+		return
+	}
+	s.send(Signal{PC: s.kind, Candidate: &init})
+}
+
+// addRemote adds a client candidate, or holds it until the remote
+// description is set.
+func (s *signalState) addRemote(c webrtc.ICECandidateInit) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pc.RemoteDescription() == nil {
+		s.remoteCands = append(s.remoteCands, c)
+		return nil
+	}
+	return s.pc.AddICECandidate(c)
+}
+
+// flushRemote adds the held client candidates; called after
+// SetRemoteDescription.
+func (s *signalState) flushRemote() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var first error
+	for _, c := range s.remoteCands {
+		if err := s.pc.AddICECandidate(c); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.remoteCands = nil
+	return first
+}
+
+// resendSDP sends the current local description again, if there is one.
+func (s *signalState) resendLocal() {
+	if ld := s.pc.LocalDescription(); ld != nil {
+		s.mu.Lock()
+		s.send(Signal{PC: s.kind, SDP: &webrtc.SessionDescription{Type: ld.Type, SDP: ld.SDP}})
+		s.mu.Unlock()
+	}
+}

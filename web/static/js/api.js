@@ -1,0 +1,152 @@
+// REST client for /api/v1 (docs/api.md): bearer auth, one refresh-and-retry on 401, and errors
+// turned into ApiError {status, code, message, fields}.
+
+import { auth } from './store.js';
+
+export class ApiError extends Error {
+  constructor(status, code, message, fields) {
+    super(message || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code || 'error';
+    this.fields = fields || null;
+  }
+}
+
+let refreshing = null;
+
+/** Decodes a JWT's payload without verifying it (only to read exp). */
+export function tokenClaims(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
+  } catch {
+    return null;
+  }
+}
+
+/** True when the token is missing or expires within marginSeconds. */
+export function tokenExpiring(token, marginSeconds = 60) {
+  if (!token) return true;
+  const c = tokenClaims(token);
+  if (!c || typeof c.exp !== 'number') return false;
+  return c.exp * 1000 - Date.now() < marginSeconds * 1000;
+}
+
+async function rawRequest(method, path, body, token) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+    });
+  } catch (e) {
+    throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection.');
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  const text = await res.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!res.ok) {
+    const err = (data && data.error) || {};
+    throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText, err.fields);
+  }
+  return data;
+}
+
+/** Refreshes a signed-in user's tokens; returns the new access token or null. */
+export async function refreshAuth() {
+  const a = auth.get();
+  if (!a || a.guest || !a.refresh_token) return null;
+  if (!refreshing) {
+    refreshing = rawRequest('POST', '/auth/refresh', { refresh_token: a.refresh_token })
+      .then((t) => {
+        auth.set({ access_token: t.access_token, refresh_token: t.refresh_token, user: t.user || a.user, guest: false });
+        return t.access_token;
+      })
+      .catch((e) => {
+        if (e.status === 401) auth.clear();
+        return null;
+      })
+      .finally(() => { refreshing = null; });
+  }
+  return refreshing;
+}
+
+/** Returns a usable access token, refreshing it first when it is about to expire. */
+export async function accessToken() {
+  const a = auth.get();
+  if (!a) return null;
+  if (a.access_token && !tokenExpiring(a.access_token)) return a.access_token;
+  if (!a.guest) {
+    const t = await refreshAuth();
+    if (t) return t;
+  }
+  return a.access_token || null;
+}
+
+export async function request(method, path, body, { anonymous = false } = {}) {
+  const token = anonymous ? null : await accessToken();
+  try {
+    return await rawRequest(method, path, body, token);
+  } catch (e) {
+    if (e.status === 401 && !anonymous && token) {
+      const fresh = await refreshAuth();
+      if (fresh) return rawRequest(method, path, body, fresh);
+    }
+    throw e;
+  }
+}
+
+export const api = {
+  register: (b) => request('POST', '/auth/register', b, { anonymous: true }),
+  async login(email, password) {
+    const t = await request('POST', '/auth/login', { email, password }, { anonymous: true });
+    auth.set({ access_token: t.access_token, refresh_token: t.refresh_token, user: t.user, guest: false });
+    return t.user;
+  },
+  async guest(displayName) {
+    const t = await request('POST', '/auth/guest', { display_name: displayName }, { anonymous: true });
+    auth.set({ access_token: t.access_token, user: t.user, guest: true });
+    return t.user;
+  },
+  async logout() {
+    const a = auth.get();
+    auth.clear();
+    if (a && a.refresh_token) {
+      try { await rawRequest('POST', '/auth/logout', { refresh_token: a.refresh_token }); } catch { /* already gone */ }
+    }
+  },
+  me: () => request('GET', '/users/me'),
+  createMeeting: (b) => request('POST', '/meetings', b),
+  meetingByCode: (code) => request('GET', `/meetings/code/${encodeURIComponent(code)}`),
+  meeting: (id) => request('GET', `/meetings/${encodeURIComponent(id)}`),
+  myMeetings: () => request('GET', '/meetings?page_size=20&only_joined=false'),
+};
+
+/** Human text for an error code from REST or signaling. */
+export function errorText(code, fallback) {
+  switch (code) {
+    case 'wrong_password': return 'The meeting password is incorrect.';
+    case 'meeting_full': return 'This meeting is full. Try again later.';
+    case 'meeting_ended': return 'This meeting has ended.';
+    case 'kicked': return 'You were removed from this meeting and cannot rejoin.';
+    case 'not_found': return 'No meeting was found with that code.';
+    case 'forbidden': return fallback || 'You are not allowed to do that.';
+    case 'invalid_credentials': return 'The email or password is incorrect.';
+    case 'account_locked': return 'Too many failed sign-ins. Try again in 15 minutes.';
+    case 'email_taken': return 'An account with that email already exists.';
+    case 'rate_limited': return 'Too many requests. Please wait a moment.';
+    case 'already_joined': return 'You are already in this meeting in another tab or window.';
+    case 'unauthorized': return 'Your session has expired. Please sign in again.';
+    case 'card_required': return 'This meeting needs a card key to join.';
+    case 'network': return fallback || 'Cannot reach the server.';
+    default: return fallback || 'Something went wrong. Please try again.';
+  }
+}

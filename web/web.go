@@ -1,0 +1,182 @@
+// Package web serves onstage's browser client: a single page (index.html) and its static
+// assets (plain ES modules, CSS and images), all embedded in the binary so that the client
+// runs with no build step and no external host.
+//
+// Handler answers three kinds of paths:
+//
+//   - "/" and "/m/{anything}" return index.html with Cache-Control: no-cache, so a deploy is
+//     picked up by the next page load. The page decides what to show from its own URL.
+//   - "/static/…" returns an embedded asset with its MIME type, an ETag and caching headers.
+//     index.html is served with its asset URLs rewritten to "/static/_v{hash}/…", where hash
+//     is a digest of every embedded file; those versioned URLs are immutable and cached for a
+//     year, while unversioned ones are cached briefly and revalidated.
+//   - anything else, including a missing asset, is 404.
+//
+// Every response also carries the client's Content-Security-Policy and nosniff headers.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+//go:embed index.html static
+var files embed.FS
+
+// ContentSecurityPolicy is the policy the client is written to run under: no inline scripts,
+// no inline style attributes, media and sockets only from the serving origin.
+const ContentSecurityPolicy = "default-src 'self'; connect-src 'self' ws: wss:; " +
+	"img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; " +
+	"object-src 'none'; base-uri 'self'; frame-ancestors 'self'; form-action 'self'"
+
+const (
+	staticPrefix     = "/static/"
+	versionMarker    = "_v"
+	cacheIndex       = "no-cache"
+	cacheVersioned   = "public, max-age=31536000, immutable"
+	cacheUnversioned = "public, max-age=300, must-revalidate"
+)
+
+// contentTypes maps the extensions the client ships to their MIME types, so that the answer
+// does not depend on the host's MIME database.
+var contentTypes = map[string]string{
+	".html":        "text/html; charset=utf-8",
+	".js":          "text/javascript; charset=utf-8",
+	".mjs":         "text/javascript; charset=utf-8",
+	".css":         "text/css; charset=utf-8",
+	".svg":         "image/svg+xml",
+	".png":         "image/png",
+	".ico":         "image/x-icon",
+	".json":        "application/json",
+	".webmanifest": "application/manifest+json",
+	".txt":         "text/plain; charset=utf-8",
+	".woff2":       "font/woff2",
+}
+
+type asset struct {
+	body  []byte
+	ctype string
+	etag  string
+}
+
+type handler struct {
+	index   asset
+	assets  map[string]asset // keyed by the path below /static/, e.g. "js/main.js"
+	version string
+	modTime time.Time
+}
+
+// Handler returns the http.Handler that serves the embedded client. It is safe for
+// concurrent use; the files are read and hashed once, when Handler is called.
+func Handler() http.Handler {
+	h, err := newHandler(files)
+	if err != nil {
+		// The files are compiled in; failing to read them is a build defect.
+		panic("web: " + err.Error())
+	}
+	return h
+}
+
+func newHandler(fsys fs.FS) (*handler, error) {
+	h := &handler{assets: map[string]asset{}, modTime: time.Now().UTC().Truncate(time.Second)}
+	digest := sha256.New()
+	err := fs.WalkDir(fsys, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		digest.Write([]byte(p))
+		digest.Write(body)
+		h.assets[strings.TrimPrefix(p, "static/")] = newAsset(p, body)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	index, err := fs.ReadFile(fsys, "index.html")
+	if err != nil {
+		return nil, err
+	}
+	digest.Write(index)
+	h.version = hex.EncodeToString(digest.Sum(nil))[:12]
+	// Point the page at versioned asset URLs. Module imports inside the scripts are relative,
+	// so they inherit the version from the entry module's URL.
+	index = bytes.ReplaceAll(index, []byte(`"`+staticPrefix), []byte(`"`+staticPrefix+versionMarker+h.version+"/"))
+	h.index = newAsset("index.html", index)
+	return h, nil
+}
+
+func newAsset(name string, body []byte) asset {
+	sum := sha256.Sum256(body)
+	ctype, ok := contentTypes[path.Ext(name)]
+	if !ok {
+		ctype = "application/octet-stream"
+	}
+	return asset{body: body, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "same-origin")
+
+	p := r.URL.Path
+	switch {
+	case p == "/" || p == "/index.html" || isMeetingPath(p):
+		hdr.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.serve(w, r, h.index, cacheIndex)
+	case strings.HasPrefix(p, staticPrefix):
+		name, cache := h.assetName(strings.TrimPrefix(p, staticPrefix))
+		a, ok := h.assets[name]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		h.serve(w, r, a, cache)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// isMeetingPath reports whether p is "/m/{anything}": a meeting link opened in the client.
+func isMeetingPath(p string) bool {
+	rest, ok := strings.CutPrefix(p, "/m/")
+	return ok && rest != ""
+}
+
+// assetName strips a version segment from an asset path and picks the cache policy: a
+// versioned URL of the current build is immutable; anything else is revalidated.
+func (h *handler) assetName(rest string) (string, string) {
+	if strings.HasPrefix(rest, versionMarker) {
+		if version, name, ok := strings.Cut(rest[len(versionMarker):], "/"); ok {
+			if version == h.version {
+				return name, cacheVersioned
+			}
+			return name, cacheUnversioned
+		}
+	}
+	return rest, cacheUnversioned
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, a asset, cache string) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", a.ctype)
+	hdr.Set("Cache-Control", cache)
+	hdr.Set("ETag", a.etag)
+	http.ServeContent(w, r, "", h.modTime, bytes.NewReader(a.body))
+}
