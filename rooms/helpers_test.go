@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 
 	"github.com/onstagehq/onstage/internal/apperr"
@@ -79,7 +80,7 @@ func newEnv(t *testing.T, gdb *gorm.DB) *testEnv {
 	e.svc = NewService(ServiceParams{
 		Store: NewStore(gdb), Cache: e.cache, Users: fakeUsers{"u-alice": "Alice A."},
 		Config: config.Meetings{ExpiryGrace: 15 * time.Minute, SweepInterval: time.Minute},
-		NodeID: "node-test", Now: e.clock.Now,
+		NodeID: "node-test", Now: e.clock.Now, PasswordCost: bcrypt.MinCost,
 		OnEvent: func(ev Event) {
 			e.mu.Lock()
 			e.events = append(e.events, ev)

@@ -45,6 +45,9 @@ type ServiceParams struct {
 	Now func() time.Time
 	// OnEvent, when set, is called in-process with every event after it is published.
 	OnEvent func(Event)
+	// PasswordCost is the bcrypt cost of meeting passwords; 0 is bcrypt.DefaultCost.
+	// Tests lower it.
+	PasswordCost int
 }
 
 // Service is the meeting domain. Every method that acts for someone takes the caller's
@@ -60,6 +63,7 @@ type Service struct {
 	now     func() time.Time
 	onEvent func(Event)
 	newCode func() string
+	pwCost  int
 
 	mu      sync.Mutex
 	stop    chan struct{}
@@ -70,7 +74,10 @@ type Service struct {
 func NewService(p ServiceParams) *Service {
 	s := &Service{
 		store: p.Store, cache: p.Cache, users: p.Users, cfg: p.Config, nodeID: p.NodeID,
-		log: p.Log, now: p.Now, onEvent: p.OnEvent, newCode: newCode,
+		log: p.Log, now: p.Now, onEvent: p.OnEvent, newCode: newCode, pwCost: p.PasswordCost,
+	}
+	if s.pwCost == 0 {
+		s.pwCost = bcrypt.DefaultCost
 	}
 	if p.Bus != nil {
 		s.bus = p.Bus
@@ -114,7 +121,6 @@ const (
 	cacheKeyMeeting   = "rooms:meeting:"
 	cacheKeyCode      = "rooms:code:"
 	cacheTTLAfterEnd  = 24 * time.Hour
-	bcryptCost        = bcrypt.DefaultCost
 	chatHistoryOnJoin = 50
 )
 
@@ -160,7 +166,7 @@ func (s *Service) Create(ctx context.Context, caller authn.Identity, in CreateIn
 	if len(fields) > 0 {
 		return MeetingView{}, apperr.Invalidf(fields)
 	}
-	hash, err := hashPassword(in.Password)
+	hash, err := hashPassword(in.Password, s.pwCost)
 	if err != nil {
 		return MeetingView{}, err
 	}
@@ -201,11 +207,11 @@ func checkLen(fields map[string]string, name, v string, min, max int) {
 	}
 }
 
-func hashPassword(pw string) (string, error) {
+func hashPassword(pw string, cost int) (string, error) {
 	if pw == "" {
 		return "", nil
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
 	if err != nil {
 		return "", fmt.Errorf("hash meeting password: %w", err)
 	}
@@ -514,7 +520,7 @@ func (s *Service) Update(ctx context.Context, caller authn.Identity, meetingID s
 		return MeetingView{}, apperr.Invalidf(fields)
 	}
 	if in.Password != nil {
-		hash, err := hashPassword(*in.Password)
+		hash, err := hashPassword(*in.Password, s.pwCost)
 		if err != nil {
 			return MeetingView{}, err
 		}

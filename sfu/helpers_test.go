@@ -254,9 +254,10 @@ type testClient struct {
 	pub *webrtc.PeerConnection
 	sub *webrtc.PeerConnection
 
-	sigs chan Signal
-	quit chan struct{}
-	wg   sync.WaitGroup
+	sigs  chan Signal
+	quit  chan struct{}
+	pubUp chan struct{} // closed when the publisher connection is connected
+	wg    sync.WaitGroup
 
 	mu          sync.Mutex
 	recv        []*recvTrack
@@ -297,7 +298,7 @@ func newTestClient(t testing.TB, r *Router, id ParticipantID, o clientOpts) *tes
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 
-	c := &testClient{t: t, id: id, sigs: make(chan Signal, 1024), quit: make(chan struct{})}
+	c := &testClient{t: t, id: id, sigs: make(chan Signal, 1024), quit: make(chan struct{}), pubUp: make(chan struct{})}
 	var err error
 	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
@@ -305,6 +306,12 @@ func newTestClient(t testing.TB, r *Router, id ParticipantID, o clientOpts) *tes
 	if c.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
 	}
+	var upOnce sync.Once
+	c.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			upOnce.Do(func() { close(c.pubUp) })
+		}
+	})
 	c.sub.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		rt := &recvTrack{streamID: remote.StreamID(), trackID: remote.ID(), kind: remote.Kind()}
 		c.mu.Lock()
@@ -445,6 +452,12 @@ func (c *testClient) publish(groups [][]*testTrack) {
 				defer c.wg.Done()
 				// Deadlines let this goroutine stop before the peer
 				// connection closes: Pion's sender reads race with Stop.
+				// Setting one blocks until the transport is up, so wait.
+				select {
+				case <-c.quit:
+					return
+				case <-c.pubUp:
+				}
 				for {
 					select {
 					case <-c.quit:

@@ -293,7 +293,10 @@ func (h *Hub) attach(ctx context.Context, c *conn, r *room, id *string, m *membe
 		r.mu.Lock()
 		delete(r.gating, m)
 		r.mu.Unlock()
-		_ = h.p.Rooms.Disconnect(context.WithoutCancel(ctx), r.id, pid)
+		if err != errAlreadyJoined {
+			// The participant has no media here: it leaves rather than linger.
+			_ = h.p.Rooms.Disconnect(context.WithoutCancel(ctx), r.id, pid)
+		}
 		return err
 	}
 	tok := h.resumeToken(r.id, pid, c.who.UserID)
@@ -416,8 +419,11 @@ func (h *Hub) addMedia(r *room, m *member) error {
 		OnTrackPublished:   r.onTrackPublished,
 		OnTrackUnpublished: r.onTrackUnpublished,
 	})
-	if errors.Is(err, sfu.ErrRouterClosed) {
+	switch {
+	case errors.Is(err, sfu.ErrRouterClosed):
 		return newError(CodeMeetingEnded, "the meeting has ended")
+	case errors.Is(err, sfu.ErrParticipantExists):
+		return errAlreadyJoined
 	}
 	return err
 }

@@ -167,19 +167,6 @@ func (h *Hub) Stats() Stats {
 	return s
 }
 
-// goTracked runs f in a goroutine counted by the hub's WaitGroup, unless the hub is shut
-// down. It reports whether f was started.
-func (h *Hub) goTracked(f func()) bool {
-	if !h.track() {
-		return false
-	}
-	go func() {
-		defer h.wg.Done()
-		f()
-	}()
-	return true
-}
-
 // track adds one to the hub's WaitGroup unless the hub is shut down; the caller then calls
 // h.wg.Done. Adding under h.mu, which Shutdown takes before Wait, keeps Add and Wait apart.
 func (h *Hub) track() bool {

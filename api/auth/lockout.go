@@ -4,8 +4,6 @@ import (
 	"context"
 	"strconv"
 	"time"
-
-	"github.com/onstagehq/onstage/internal/apperr"
 )
 
 // failureWindow bounds how long failed logins are remembered: failures further apart
@@ -62,22 +60,6 @@ func (s *Service) recordFailure(ctx context.Context, emailKey string) error {
 func (s *Service) clearFailures(ctx context.Context, emailKey string) error {
 	if err := s.cache.Del(ctx, keyFailures+emailKey, keyLock+emailKey); err != nil {
 		return s.unavailable(ctx, "clear failures", err)
-	}
-	return nil
-}
-
-// Allow counts one auth request from the client address addr against the per-minute
-// limit; over it, the error is a rate_limited error with the time to wait.
-func (s *Service) Allow(ctx context.Context, addr string) error {
-	ok, retry, err := s.limiter.Allow(ctx, addr)
-	if err != nil {
-		// A cache outage must not lock everyone out of signing in; the lockout still
-		// fails closed, since it cannot be checked either.
-		s.log.WarnContext(ctx, "auth: rate limiter unavailable; allowing", "err", err)
-		return nil
-	}
-	if !ok {
-		return apperr.ErrRateLimited.WithRetry(retry)
 	}
 	return nil
 }

@@ -436,6 +436,7 @@ func (t *bareTarget) runPeer(ctx context.Context, spec *peerSpec, st *peerStats)
 			return fmt.Errorf("publish: %w", err)
 		}
 		lm.start(ctx, &wg)
+		st.published.Store(time.Now().UnixNano())
 	}
 	if spec.subscribe {
 		// No signaling of later publications: wait until the group's publishers are all there.
@@ -463,6 +464,12 @@ func (t *bareTarget) runPeer(ctx context.Context, spec *peerSpec, st *peerStats)
 			return err
 		}
 		pcs = append(pcs, pc)
+		st.subOffer.Store(time.Now().UnixNano())
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			if s == webrtc.PeerConnectionStateConnected {
+				st.subConn.CompareAndSwap(0, time.Now().UnixNano())
+			}
+		})
 		pc.OnTrack(func(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) { onRemoteTrack(tr, r, st, t.g) })
 		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: resp.SDP}); err != nil {
 			return err

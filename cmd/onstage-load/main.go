@@ -21,6 +21,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -63,6 +65,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		go func() { _, _ = io.Copy(io.Discard, stdin); cancel() }()
 		if err := serveBaseline(cctx, *listen, stdout); err != nil {
 			fmt.Fprintln(stderr, "onstage-load baseline-server:", err)
+			return 1
+		}
+		return 0
+	case "free-port": // for scripts: print a free TCP port on 127.0.0.1
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(stderr, "onstage-load free-port:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, ln.Addr().(*net.TCPAddr).Port)
+		_ = ln.Close()
+		return 0
+	case "wait": // for scripts: wait until URL/healthz answers 200
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		u := fs.String("url", "http://127.0.0.1:8080", "the onstage node's base URL")
+		timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if err := waitHealthy(ctx, strings.TrimRight(*u, "/"), *timeout); err != nil {
+			fmt.Fprintln(stderr, "onstage-load wait:", err)
 			return 1
 		}
 		return 0
@@ -161,6 +185,14 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 }
 
 func runMain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	if o.bareOnly || o.baseline {
+		if o.scenario == "chat" {
+			return errors.New("the baseline forwarder carries media only: no chat scenario")
+		}
+		if o.simulcast {
+			return errors.New("the baseline forwarder does not do simulcast")
+		}
+	}
 	var results []*result
 	runOne := func(bare bool) (*result, error) {
 		g := &counters{}
@@ -217,4 +249,27 @@ func runMain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+func waitHealthy(ctx context.Context, base string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := httpClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s/healthz not ready after %s", base, timeout)
+		}
+		if !sleepCtx(ctx, 200*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
 }

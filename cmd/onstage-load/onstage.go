@@ -81,7 +81,7 @@ func (p *osPeer) run(ctx context.Context) error {
 	var err error
 	if p.spec.host {
 		token = p.t.creator
-	} else if token, err = guestToken(ctx, p.t.base, p.spec.name); err != nil {
+	} else if token, err = guestToken(ctx, p.t.base, p.spec.name, p.spec.index); err != nil {
 		return fmt.Errorf("guest token: %w", err)
 	}
 	p.ws, err = dialWS(ctx, p.t.base, url.QueryEscape(token), p.handle)
@@ -172,6 +172,7 @@ func (p *osPeer) publish(ctx context.Context) error {
 		return err
 	}
 	lm.start(ctx, &p.wg)
+	p.st.published.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -342,6 +343,12 @@ func (p *osPeer) subscriber() (*webrtc.PeerConnection, error) {
 		return nil, err
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.localCandidate("subscriber", c) })
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			p.st.subConn.CompareAndSwap(0, time.Now().UnixNano())
+		}
+	})
+	p.st.subOffer.CompareAndSwap(0, time.Now().UnixNano())
 	pc.OnTrack(func(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if !p.spec.subscribe {
 			go drainTrack(tr)

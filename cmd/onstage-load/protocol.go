@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,6 +213,10 @@ func (e *apiError) Error() string {
 
 // postJSON posts body and decodes the reply into out, retrying when rate limited.
 func postJSON(ctx context.Context, url, token string, body, out any) error {
+	return postJSONWith(ctx, httpClient, url, token, body, out)
+}
+
+func postJSONWith(ctx context.Context, client *http.Client, url, token string, body, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -224,7 +230,7 @@ func postJSON(ctx context.Context, url, token string, body, out any) error {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := httpClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}
@@ -258,9 +264,40 @@ type tokenReply struct {
 	AccessToken string `json:"access_token"`
 }
 
-func guestToken(ctx context.Context, base, name string) (string, error) {
+// sourceClients holds one HTTP client per loopback source address. Against a server on a
+// 127.0.0.0/8 address, participant i fetches its token from 127.0.0.(2+i%250), as many users
+// come from many addresses: the server's per-address auth rate limit then applies per simulated
+// user rather than to the whole load generator.
+var (
+	sourceMu      sync.Mutex
+	sourceClients = map[int]*http.Client{}
+)
+
+func clientFor(base string, i int) *http.Client {
+	u, err := neturl.Parse(base)
+	if err != nil || i < 0 {
+		return httpClient
+	}
+	ip := net.ParseIP(u.Hostname())
+	if ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+		return httpClient
+	}
+	n := 2 + i%250
+	sourceMu.Lock()
+	defer sourceMu.Unlock()
+	if c := sourceClients[n]; c != nil {
+		return c
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(n))}}
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext,
+		MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
+	sourceClients[n] = c
+	return c
+}
+
+func guestToken(ctx context.Context, base, name string, i int) (string, error) {
 	var t tokenReply
-	if err := postJSON(ctx, base+"/api/v1/auth/guest", "", map[string]string{"display_name": name}, &t); err != nil {
+	if err := postJSONWith(ctx, clientFor(base, i), base+"/api/v1/auth/guest", "", map[string]string{"display_name": name}, &t); err != nil {
 		return "", err
 	}
 	if t.AccessToken == "" {

@@ -18,6 +18,9 @@ type peerStats struct {
 	wsOpen     atomic.Int64 // Unix ns: WebSocket open (or signaling start for the baseline)
 	joined     atomic.Int64 // Unix ns: join acknowledged
 	firstMedia atomic.Int64 // Unix ns: first stamped media packet
+	published  atomic.Int64 // Unix ns: publisher connected and sending
+	subOffer   atomic.Int64 // Unix ns: first subscriber offer received
+	subConn    atomic.Int64 // Unix ns: subscriber connection connected
 	failed     atomic.Bool
 	errMsg     atomic.Value // string
 

@@ -172,7 +172,21 @@ type result struct {
 		CPUCores float64 `json:"cpu_cores"`
 		RSSMB    float64 `json:"rss_mb"`
 	} `json:"client"`
-	Chat *chatResult `json:"chat,omitempty"`
+	Chat  *chatResult         `json:"chat,omitempty"`
+	Peers []participantResult `json:"participants_detail"`
+}
+
+// participantResult is one participant's join timeline, in ms since its WebSocket opened.
+type participantResult struct {
+	Name                  string  `json:"name"`
+	Meeting               int     `json:"meeting"`
+	JoinedMs              float64 `json:"joined_ms,omitempty"`
+	PublishedMs           float64 `json:"published_ms,omitempty"`
+	SubscriberOfferMs     float64 `json:"subscriber_offer_ms,omitempty"`
+	SubscriberConnectedMs float64 `json:"subscriber_connected_ms,omitempty"`
+	FirstMediaMs          float64 `json:"first_media_ms,omitempty"`
+	LossPct               float64 `json:"loss_pct"`
+	Error                 string  `json:"error,omitempty"`
 }
 
 func newResult(o *options, tgt string, p *plan) *result {
@@ -237,6 +251,22 @@ func (res *result) fill(peers []*peerStats, window time.Duration, start time.Tim
 			}
 		}
 		c, b := st.windowCounts()
+		pr := participantResult{Name: st.name, Meeting: st.meeting + 1, Error: st.errString()}
+		since := func(t int64) float64 {
+			if t == 0 || open == 0 {
+				return 0
+			}
+			return round(float64(t-open)/1e6, 1)
+		}
+		pr.JoinedMs, pr.PublishedMs, pr.FirstMediaMs = since(j), since(st.published.Load()), since(fm)
+		pr.SubscriberOfferMs, pr.SubscriberConnectedMs = since(st.subOffer.Load()), since(st.subConn.Load())
+		var pc seqCounts
+		pc.add(c[0])
+		pc.add(c[1])
+		if pc.Expected > 0 {
+			pr.LossPct = round(100*float64(pc.Lost())/float64(pc.Expected), 3)
+		}
+		res.Peers = append(res.Peers, pr)
 		for k := 0; k < 2; k++ {
 			counts[k].add(c[k])
 			bytes[k] += b[k]
@@ -328,8 +358,8 @@ func printTable(w io.Writer, results []*result, ratio float64) {
 			return fmt.Sprintf("%.2fs (%.2f)", r.Server.CPUSeconds, r.Server.CPUCores)
 		})
 		row("server µs / forwarded pkt", func(r *result) string { return fmtF(r.Server.USPerPacket, " µs") })
-		row("server pkt / core-second", func(r *result) string { return fmtF(r.Server.PacketsPerCoreSecond, "") })
-		row("server µs / subscriber-second", func(r *result) string { return fmtF(r.Server.USPerSubscriberSecond, " µs") })
+		row("server pkt / core-second", func(r *result) string { return fmt.Sprintf("%.0f", r.Server.PacketsPerCoreSecond) })
+		row("server µs / subscriber-second", func(r *result) string { return fmt.Sprintf("%.0f µs", r.Server.USPerSubscriberSecond) })
 	} else {
 		row("chat acked / sent (failed)", func(r *result) string {
 			return fmt.Sprintf("%d / %d (%d)", r.Chat.Acked, r.Chat.Sent, r.Chat.Failed)

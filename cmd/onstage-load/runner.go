@@ -77,6 +77,22 @@ func (r *runner) ready() bool {
 	return true
 }
 
+// waitPublishers waits until every launched publisher is sending (or failed).
+func (r *runner) waitPublishers(ctx context.Context, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		waiting := false
+		for _, st := range r.all() {
+			if st.publishes && !st.failed.Load() && st.published.Load() == 0 {
+				waiting = true
+			}
+		}
+		if !waiting || !sleepCtx(ctx, 20*time.Millisecond) {
+			return
+		}
+	}
+}
+
 func (r *runner) progress(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -169,7 +185,14 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 	launched := make(chan struct{})
 	go func() {
 		defer close(launched)
+		gated := false
 		for i, spec := range p.peers {
+			// Subscribers that do not publish join once every publisher is sending, so that their
+			// join time is the server's, not the publishers'.
+			if !gated && spec.subscribe && !(spec.media.audio || spec.media.video) {
+				gated = true
+				r.waitPublishers(runCtx, 30*time.Second)
+			}
 			if i > 0 && !sleepCtx(runCtx, gap) {
 				return
 			}

@@ -82,6 +82,7 @@ export function renderJoin(app, code, opts = {}) {
     busy: false,
     needPassword: !!opts.needPassword,
     info: null,
+    starting: Promise.resolve(),
   };
 
   const title = h('h1', { id: 'join-title', text: 'Join meeting' });
@@ -176,14 +177,16 @@ export function renderJoin(app, code, opts = {}) {
     st.micOn = !st.micOn;
     prefs.update({ micOn: st.micOn });
     paintToggles();
-    await startMic();
+    st.starting = startMic();
+    await st.starting;
     announce(st.micOn ? 'Microphone on' : 'Microphone off');
   });
   camBtn.addEventListener('click', async () => {
     st.camOn = !st.camOn;
     prefs.update({ camOn: st.camOn });
     paintToggles();
-    await startCam();
+    st.starting = startCam();
+    await st.starting;
     announce(st.camOn ? 'Camera on' : 'Camera off');
   });
   micSel.addEventListener('change', () => { prefs.update({ micId: micSel.value }); startMic(); });
@@ -205,6 +208,8 @@ export function renderJoin(app, code, opts = {}) {
     joinBtn.disabled = true;
     joinBtn.textContent = 'Joining…';
     showError(null);
+    // Devices may still be starting (a fast click right after the page opened).
+    await st.starting;
     if (st.stopMeter) { st.stopMeter(); st.stopMeter = null; }
     const media = { micTrack: st.micOn ? st.micTrack : null, camTrack: st.camOn ? st.camTrack : null, micOn: st.micOn && !!st.micTrack, camOn: st.camOn && !!st.camTrack };
     try {
@@ -258,5 +263,5 @@ export function renderJoin(app, code, opts = {}) {
     }).catch((e) => { if (e.code === 'not_found') showError(e); });
   }
 
-  Promise.all([startMic(), startCam()]).then(fillDevices).catch(() => {});
+  st.starting = Promise.all([startMic(), startCam()]).then(fillDevices).catch(() => {});
 }
