@@ -116,7 +116,7 @@ func (m *httpMetrics) observe(next http.Handler) http.Handler {
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
-			} else if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+			} else if route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/static/*" {
 				level = slog.LevelDebug
 			}
 			httpx.Logger(r).Log(r.Context(), level, "http", "method", r.Method, "route", route,

@@ -98,7 +98,7 @@ func (s *signalState) flushRemote() error {
 	return first
 }
 
-// resendSDP sends the current local description again, if there is one.
+// resendLocal sends the current local description again, if there is one.
 func (s *signalState) resendLocal() {
 	if ld := s.pc.LocalDescription(); ld != nil {
 		s.mu.Lock()

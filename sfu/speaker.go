@@ -21,7 +21,7 @@ const (
 	levelSmoothing = 0.6
 	// levelQuantum rounds reported levels so that tiny fluctuations do not
 	// count as a change.
-	levelQuantum = 0.05
+	levelQuantum = 0.01
 	// levelScale turns a linear level into an integer for atomic sums.
 	levelScale = 1 << 20
 )
@@ -87,14 +87,17 @@ func (d *speakerDetector) update(samples map[ParticipantID]float64) {
 		}
 	}
 	for id, v := range samples {
-		d.smoothed[id] = levelSmoothing*d.smoothed[id] + (1-levelSmoothing)*v
+		if old, ok := d.smoothed[id]; ok {
+			v = levelSmoothing*old + (1-levelSmoothing)*v
+		}
+		d.smoothed[id] = v
 	}
 }
 
 // speakers returns the current speakers, loudest first, with levels rounded
 // to levelQuantum; ties are broken by ID so the order is stable.
 func (d *speakerDetector) speakers() []Speaker {
-	var out []Speaker
+	out := []Speaker{} // non-nil: an empty report means "nobody speaks"
 	for id, s := range d.smoothed {
 		if s < speakingThreshold {
 			continue

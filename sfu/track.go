@@ -333,7 +333,7 @@ func (t *publishedTrack) sampleRates(now time.Time) {
 	}
 }
 
-// isKind reports whether the codec's mime type matches.
+// sameMime compares mime types the way SDP does, case-insensitively.
 func sameMime(a, b string) bool { return strings.EqualFold(a, b) }
 
 func (t *publishedTrack) isEnded() bool {

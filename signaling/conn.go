@@ -16,9 +16,10 @@ import (
 // up to 500 chats takes one slot.
 const (
 	sendQueueSize = 256
-	writeTimeout  = 10 * time.Second
-	rateLimit     = 50  // messages per second, sustained
-	rateBurst     = 100 // messages
+	// defaultWriteTimeout bounds one frame's write; a client stuck longer is dropped.
+	defaultWriteTimeout = 10 * time.Second
+	rateLimit           = 50  // messages per second, sustained
+	rateBurst           = 100 // messages
 )
 
 // conn is one WebSocket. Its reader goroutine reads and handles messages one at a time; its
@@ -176,7 +177,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 }
 
 func (c *conn) write(ctx context.Context, b []byte) error {
-	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	wctx, cancel := context.WithTimeout(ctx, c.hub.writeTimeout)
 	defer cancel()
 	return c.ws.Write(wctx, websocket.MessageText, b)
 }

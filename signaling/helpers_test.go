@@ -285,7 +285,7 @@ func (c *client) wantError(typ string, data any, code string) {
 func (c *client) waitFor(what string, pred func(msg) bool) msg {
 	c.t.Helper()
 	var found msg
-	checkFor(c.t, 10*time.Second, 5*time.Millisecond, func() error {
+	checkFor(c.t, 30*time.Second, 5*time.Millisecond, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for i, m := range c.msgs {

@@ -109,7 +109,8 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the hub starts
 
-	nextConn atomic.Uint64
+	nextConn     atomic.Uint64
+	writeTimeout time.Duration // tests lengthen it
 
 	mu     sync.Mutex // guards the fields below
 	closed bool
@@ -139,6 +140,7 @@ func NewHub(p HubParams) *Hub {
 		p: p, log: p.Log.With("component", "signaling", "node", p.NodeID),
 		ctx: ctx, cancel: cancel,
 		conns: map[*conn]struct{}{}, rooms: map[string]*room{},
+		writeTimeout: defaultWriteTimeout,
 	}
 }
 

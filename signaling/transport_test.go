@@ -291,6 +291,9 @@ func (l smallBufferListener) Accept() (net.Conn, error) {
 
 func TestSlowClientClosed1008(t *testing.T) {
 	e := newEnv(t, envOpts{wrapListener: func(s *httptest.Server) { s.Listener = smallBufferListener{s.Listener} }})
+	// The slow client resumes reading only after the overflow: its blocked write must not
+	// time out first, however slow the machine.
+	e.hub.writeTimeout = time.Minute
 	host, other := user("h"), user("o")
 	mv := e.meeting(host, "")
 	fast := e.dial(host)

@@ -267,3 +267,26 @@ func TestBaselineForwarder(t *testing.T) {
 		t.Fatalf("loss %.2f%%, %d latency samples", res.Media.LossPct, res.Media.Latency.Samples)
 	}
 }
+
+func TestChart(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i, n := range []int{25, 50} {
+		r := &result{Target: "onstage", Scenario: "livestream", Subscribers: n}
+		r.Server.USPerPacket = float64(10 + i)
+		r.Video.Latency = latencyResult{Samples: 10, P99Ms: float64(3 + i)}
+		f := dir + "/" + strings.Repeat("x", i+1) + ".json"
+		if err := writeJSON(f, report{Results: []*result{r}}); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	var sb strings.Builder
+	if err := writeChart(files, &sb); err != nil {
+		t.Fatal(err)
+	}
+	svg := sb.String()
+	if !strings.HasPrefix(svg, "<svg") || strings.Count(svg, "<polyline") != 2 || !strings.Contains(svg, "onstage livestream") {
+		t.Fatalf("unexpected chart:\n%s", svg)
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
@@ -233,15 +233,17 @@ func onRemoteTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver, st *peerStats, 
 			}
 		}
 	}()
+	buf := make([]byte, 1500)
+	var p rtp.Packet
 	for {
-		p, _, err := t.ReadRTP()
+		n, _, err := t.Read(buf)
 		if err != nil {
-			if err != io.EOF {
-				return
-			}
-			return
+			return // io.EOF when the track ends, or the connection closed
 		}
-		st.onPacket(c, p, time.Now(), g)
+		if p.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		st.onPacket(c, &p, time.Now(), g)
 	}
 }
 

@@ -109,6 +109,18 @@ describe('onstage browser client', { concurrency: false }, () => {
     await guest.waitForFunction(() => document.getElementById('grid').textContent.includes('Hana Host'));
     // The host's tile says it is the host.
     await guest.waitForFunction(() => [...document.querySelectorAll('.tile-role')].some((e) => e.textContent === 'Host'));
+
+    // Screen share: its own source, shown large on the other side, gone when stopped.
+    await host.click('#ctl-screen');
+    await guest.waitForFunction(() => {
+      const v = document.querySelector('#stage .tile-screen video');
+      return v && !document.getElementById('stage').hidden && v.videoWidth > 0;
+    }, null, { timeout: 15000 });
+    const screenTrack = await guest.evaluate(() => window.onstage.tracks.find((t) => t.source === 'screen'));
+    assert.equal(screenTrack.kind, 'video');
+    assert.equal(await host.getAttribute('#ctl-screen', 'aria-pressed'), 'true');
+    await host.click('#ctl-screen');
+    await guest.waitForFunction(() => document.getElementById('stage').hidden, null, { timeout: 15000 });
   }));
 
   it('chat goes both ways, privately too, and a late joiner gets the history', { timeout: 120000 }, withDiagnostics(async () => {
@@ -238,29 +250,47 @@ describe('onstage browser client', { concurrency: false }, () => {
       new MutationObserver(() => { if (/Rita left/.test(n.textContent)) window.__countLeft(); }).observe(n, { childList: true, characterData: true, subtree: true });
     });
 
-    // Reload: same participant id, chat history restored, nobody saw the guest leave.
-    await guest.reload();
-    const again = await waitInRoom(guest);
-    assert.equal(again, guestId);
-    await sendChat(host, 'after reload');
-    await waitChat(guest, 'after reload');
-    const ids = await host.evaluate(() => window.onstage.participants.map((p) => p.participant_id).sort());
-    assert.deepEqual(ids, [await host.evaluate(() => window.onstage.participantId), guestId].sort());
-    assert.equal(left, 0, 'the host saw the guest leave');
-    // Media flows again both ways after the reload.
-    await waitForMedia(guest, { timeout: 15000 });
-    const before = await inboundStats(host);
-    await sleep(3000);
-    const after = await inboundStats(host);
-    assert.ok(after.framesDecoded > before.framesDecoded, `host stopped decoding the guest after its reload: ${JSON.stringify({ before, after })}`);
-
-    // A dropped socket: the banner shows, the page resumes, and chat sent meanwhile arrives.
+    // A dropped socket: the banner shows, the page resumes on the same peer connections, and
+    // chat sent meanwhile arrives.
     await guest.evaluate(() => window.onstage.dropSocket());
     await guest.waitForSelector('#reconnecting', { state: 'visible', timeout: 5000 });
     await sendChat(host, 'while you were away');
     await guest.waitForSelector('#reconnecting', { state: 'hidden', timeout: 15000 });
     await waitChat(guest, 'while you were away');
     assert.equal(await guest.evaluate(() => window.onstage.participantId), guestId);
-    assert.equal(left, 0);
+    let before = await inboundStats(guest);
+    await sleep(2000);
+    let after = await inboundStats(guest);
+    assert.ok(after.framesDecoded > before.framesDecoded, 'media stopped after a socket drop');
+
+    // Reload: same participant id, chat history restored, nobody saw the guest leave.
+    await guest.reload();
+    const again = await waitInRoom(guest);
+    assert.equal(again, guestId);
+    await waitChat(guest, 'before reload');
+    await sendChat(host, 'after reload');
+    await waitChat(guest, 'after reload');
+    const ids = await host.evaluate(() => window.onstage.participants.map((p) => p.participant_id).sort());
+    assert.deepEqual(ids, [await host.evaluate(() => window.onstage.participantId), guestId].sort());
+    assert.equal(left, 0, 'the host saw the guest leave');
+  }));
+
+  it('media flows again after a reload, on the page\'s new peer connections', { timeout: 120000 }, withDiagnostics(async () => {
+    const owner = await makeUser(server.url, 'Media Host');
+    const m = await makeMeeting(server.url, owner.access_token, { title: 'Reload media' });
+    const host = await page('host');
+    const guest = await page('guest');
+    await joinAsHost(host, owner, m.code);
+    const guestId = await joinAsGuest(guest, m.code, 'Remy');
+    await waitForMedia(host, { timeout: 10000 });
+    await waitForMedia(guest, { timeout: 10000 });
+
+    await guest.reload();
+    assert.equal(await waitInRoom(guest), guestId);
+    await waitForMedia(guest, { timeout: 15000 });
+    const before = await inboundStats(host);
+    await sleep(3000);
+    const after = await inboundStats(host);
+    assert.ok(after.framesDecoded > before.framesDecoded, `host stopped decoding the guest after its reload: ${JSON.stringify({ before, after })}`);
   }));
 });

@@ -143,7 +143,11 @@ export class Room {
     const resuming = !!this.resumeToken;
     if (resuming) {
       data.resume_token = this.resumeToken;
-      data.last_seq = this.lastSeq;
+      // A reloaded page has no messages on screen yet: ask for the whole replay (up to 500).
+      data.last_seq = this.chatSeqs.size ? this.lastSeq : 0;
+      // Optional extension: this page has new peer connections (a reload), so the server's old
+      // ones for this participant cannot be resumed and should be replaced.
+      if (!this.rtc) data.new_peer_connections = true;
     }
     try {
       await this.sig.request('join_room', data, { inQueue: (d) => this.onJoined(d, resuming) });

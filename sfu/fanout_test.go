@@ -1,0 +1,142 @@
+package sfu
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+)
+
+// discardWriter is a TrackLocalWriter that drops packets, isolating the SFU's
+// own cost from SRTP and the network.
+type discardWriter struct{}
+
+func (discardWriter) WriteRTP(_ *rtp.Header, p []byte) (int, error) { return len(p), nil }
+func (discardWriter) Write(b []byte) (int, error)                   { return len(b), nil }
+
+// recordWriter remembers sequence numbers.
+type recordWriter struct {
+	mu   sync.Mutex
+	seqs []uint16
+}
+
+func (w *recordWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
+	w.mu.Lock()
+	w.seqs = append(w.seqs, h.SequenceNumber)
+	w.mu.Unlock()
+	return len(p), nil
+}
+func (w *recordWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// newBenchTrack builds a VP8 track with n bound, connected down-tracks and no
+// peer connections.
+func newBenchTrack(n int, writer func(i int) webrtc.TrackLocalWriter) (*publishedTrack, []*DownTrack) {
+	t := &publishedTrack{
+		kind:     webrtc.RTPCodecTypeVideo,
+		codec:    webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}},
+		keyframe: isVP8Keyframe,
+		fan:      newFanout(),
+		done:     make(chan struct{}),
+		info:     TrackInfo{TrackID: "TR_bench", StreamID: "pub"},
+	}
+	connected := &atomic.Bool{}
+	connected.Store(true)
+	dts := make([]*DownTrack, n)
+	for i := range dts {
+		d := newDownTrack(t, connected)
+		d.needKey = false
+		d.binding.Store(&downBinding{ssrc: uint32(i + 1), pt: 96, writer: writer(i)})
+		t.fan.add(d)
+		dts[i] = d
+	}
+	return t, dts
+}
+
+func rawPacket(tb testing.TB) []byte {
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 42, Timestamp: 1000},
+		Payload: makePayload(webrtc.RTPCodecTypeVideo, 0, 1, false, 1000)}
+	raw, err := pkt.Marshal()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
+}
+
+// feed does what a track reader does with one received packet.
+func feed(t *publishedTrack, raw []byte, seq uint16) {
+	p := getPacket()
+	n := copy(p.buf[:], raw)
+	p.buf[2], p.buf[3] = byte(seq>>8), byte(seq)
+	if err := p.parse(n); err != nil {
+		panic(err)
+	}
+	p.layer = 0
+	p.arrival = time.Now().UnixNano()
+	p.keyframe = t.keyframe(p.payload)
+	t.fan.forward(p)
+}
+
+func waitForwarded(tb testing.TB, dts []*DownTrack, want uint64) {
+	tb.Helper()
+	checkFor(tb, 10*time.Second, time.Millisecond, func() error {
+		for _, d := range dts {
+			if got := d.packets.Load(); got != want {
+				return fmt.Errorf("down-track has %d of %d packets", got, want)
+			}
+		}
+		return nil
+	})
+}
+
+func TestFanoutShardedKeepsOrder(t *testing.T) {
+	for _, n := range []int{1, inlineFanout + 1, 100} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			ws := make([]*recordWriter, n)
+			tr, dts := newBenchTrack(n, func(i int) webrtc.TrackLocalWriter {
+				ws[i] = &recordWriter{}
+				return ws[i]
+			})
+			defer tr.fan.close()
+			if st := tr.fan.state.Load(); n > inlineFanout && st.shards < 2 {
+				t.Fatalf("%d down-tracks in %d shard", n, st.shards)
+			}
+			raw := rawPacket(t)
+			const count = 500
+			for i := 0; i < count; i++ {
+				feed(tr, raw, uint16(65000+i))
+			}
+			waitForwarded(t, dts, count)
+			for i, w := range ws {
+				w.mu.Lock()
+				for j := 1; j < len(w.seqs); j++ {
+					if w.seqs[j] != w.seqs[j-1]+1 {
+						t.Fatalf("down-track %d: seq %d after %d", i, w.seqs[j], w.seqs[j-1])
+					}
+				}
+				w.mu.Unlock()
+			}
+		})
+	}
+}
+
+func BenchmarkForward(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			tr, dts := newBenchTrack(n, func(int) webrtc.TrackLocalWriter { return discardWriter{} })
+			defer tr.fan.close()
+			raw := rawPacket(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				feed(tr, raw, uint16(i))
+			}
+			waitForwarded(b, dts, uint64(b.N))
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/write")
+		})
+	}
+}

@@ -1,0 +1,48 @@
+package sfu
+
+import (
+	"testing"
+
+	"github.com/pion/webrtc/v3"
+)
+
+func TestKeyframeDetection(t *testing.T) {
+	tests := []struct {
+		name    string
+		mime    string
+		payload []byte
+		want    bool
+	}{
+		{"vp8 key, minimal descriptor", webrtc.MimeTypeVP8, []byte{0x10, 0x00, 0x9d}, true},
+		{"vp8 delta", webrtc.MimeTypeVP8, []byte{0x10, 0x01}, false},
+		{"vp8 key, not partition start", webrtc.MimeTypeVP8, []byte{0x00, 0x00}, false},
+		{"vp8 key, partition 1", webrtc.MimeTypeVP8, []byte{0x11, 0x00}, false},
+		{"vp8 key, 15-bit picture id", webrtc.MimeTypeVP8, []byte{0x90, 0x80, 0x81, 0x23, 0x00}, true},
+		{"vp8 delta, 7-bit picture id + tl0 + tid", webrtc.MimeTypeVP8, []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x01}, false},
+		{"vp8 key, 7-bit picture id + tl0 + tid", webrtc.MimeTypeVP8, []byte{0x90, 0xe0, 0x12, 0x05, 0x40, 0x00}, true},
+		{"vp8 truncated", webrtc.MimeTypeVP8, []byte{0x90, 0x80}, false},
+		{"vp8 empty", webrtc.MimeTypeVP8, nil, false},
+		{"h264 idr", webrtc.MimeTypeH264, []byte{0x65, 0x88}, true},
+		{"h264 sps", webrtc.MimeTypeH264, []byte{0x67, 0x42}, true},
+		{"h264 non-idr slice", webrtc.MimeTypeH264, []byte{0x41, 0x9a}, false},
+		{"h264 stap-a with sps", webrtc.MimeTypeH264, []byte{0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x01, 0x68}, true},
+		{"h264 stap-a without key", webrtc.MimeTypeH264, []byte{0x78, 0x00, 0x01, 0x06, 0x00, 0x01, 0x41}, false},
+		{"h264 stap-a truncated", webrtc.MimeTypeH264, []byte{0x78, 0x00, 0x09, 0x67}, false},
+		{"h264 fu-a idr start", webrtc.MimeTypeH264, []byte{0x7c, 0x85, 0x00}, true},
+		{"h264 fu-a idr middle", webrtc.MimeTypeH264, []byte{0x7c, 0x05, 0x00}, false},
+		{"h264 fu-a non-idr start", webrtc.MimeTypeH264, []byte{0x7c, 0x81, 0x00}, false},
+		{"vp9 key start", webrtc.MimeTypeVP9, []byte{0x08}, true},
+		{"vp9 inter", webrtc.MimeTypeVP9, []byte{0x48}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := keyframeDetector(tt.mime)
+			if got := f(tt.payload); got != tt.want {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if keyframeDetector(webrtc.MimeTypeOpus) != nil {
+		t.Fatal("audio has a keyframe detector")
+	}
+}
