@@ -272,7 +272,10 @@ pid $RUN/nginx/nginx.pid;
 error_log $LOGS/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log $LOGS/nginx-access.log;
+  # The path without the query: browsers pass their token in /ws?token=…, keep it out of logs.
+  log_format onstage '\$remote_addr [\$time_local] "\$request_method \$uri" \$status \$body_bytes_sent '
+                     '\$request_time upstream=\$upstream_addr';
+  access_log $LOGS/nginx-access.log onstage;
   client_body_temp_path $RUN/nginx/tmp/body;
   proxy_temp_path $RUN/nginx/tmp/proxy;
   fastcgi_temp_path $RUN/nginx/tmp/fastcgi;
