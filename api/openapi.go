@@ -41,6 +41,7 @@ var routes = []route{
 	{"POST", "/api/v1/meetings/{id}/transfer-host", "Hand the host role to another participant (host)", "token", 200, []int{400, 401, 403, 404, 409}},
 	{"GET", "/api/v1/meetings/{id}/messages", "Chat messages visible to the caller", "token", 200, []int{400, 401, 403, 404}},
 	{"POST", "/api/v1/meetings/{id}/messages", "Send a chat message", "token", 201, []int{400, 401, 403, 404, 409}},
+	{"GET", "/api/v1/nodes", "Cluster nodes and their load (admin)", "admin", 200, []int{401, 403, 503}},
 }
 
 // OpenAPI returns the OpenAPI 3 document of the REST API served at /api/openapi.json.

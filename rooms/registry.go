@@ -156,11 +156,22 @@ func (r *Registry) Clustered() bool { return r.rdb != nil }
 func (r *Registry) nodeKey(id string) string { return r.prefix + "node:" + id }
 func (r *Registry) indexKey() string         { return r.prefix + "nodes" }
 
+// SetLoad replaces the Load function, for a load source built after the Registry (the
+// signaling hub depends on placement, which depends on the Registry).
+func (r *Registry) SetLoad(load func() NodeInfo) {
+	r.mu.Lock()
+	r.load = load
+	r.mu.Unlock()
+}
+
 // Self returns this node's current entry.
 func (r *Registry) Self() NodeInfo {
 	var n NodeInfo
-	if r.load != nil {
-		n = r.load()
+	r.mu.Lock()
+	load := r.load
+	r.mu.Unlock()
+	if load != nil {
+		n = load()
 	}
 	n.ID = r.nodeID
 	if len(n.Advertise) == 0 {

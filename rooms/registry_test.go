@@ -105,6 +105,10 @@ func TestRegistrySingleNodeListsItself(t *testing.T) {
 		nodes[0].HTTPAddr != ":8080" || len(nodes[0].Advertise) != 1 || nodes[0].UpdatedAt.IsZero() {
 		t.Fatalf("nodes = %+v", nodes)
 	}
+	reg.SetLoad(fixedLoad(NodeInfo{Rooms: 9, Advertise: []string{"192.0.2.1"}}))
+	if n := reg.Self(); n.Rooms != 9 || n.Advertise[0] != "192.0.2.1" || n.ID != "solo" {
+		t.Fatalf("after SetLoad: %+v", n)
+	}
 	if reg.Clustered() {
 		t.Fatal("a registry without Redis claims to be clustered")
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,11 @@ type Participant struct {
 	negotiating bool // a subscriber offer waits for its answer
 	dirty       bool // the subscriber needs a new offer
 	restartICE  bool // the next offer restarts ICE
+	// fresh marks a replacement (see Router.ReplaceParticipant) whose
+	// subscriber connection has not been answered yet: its first offer
+	// already starts ICE and DTLS from scratch, so a restart request adds
+	// nothing to it.
+	fresh bool
 
 	kick chan struct{} // wakes the negotiation loop; capacity 1
 	quit chan struct{}
@@ -235,6 +241,9 @@ func (p *Participant) HandleAnswer(answer webrtc.SessionDescription) error {
 	err := p.sub.SetRemoteDescription(answer)
 	p.mu.Lock()
 	p.negotiating = false
+	if err == nil {
+		p.fresh = false
+	}
 	if p.dirty {
 		p.kickLocked()
 	}
@@ -269,6 +278,15 @@ func (p *Participant) RestartSubscriberICE() error {
 		p.mu.Unlock()
 		return ErrParticipantClosed
 	}
+	if p.fresh {
+		// The first offer of new peer connections covers the restart: it is
+		// either outstanding (and was sent on this socket) or comes next.
+		if !p.negotiating {
+			p.markDirtyLocked()
+		}
+		p.mu.Unlock()
+		return nil
+	}
 	p.restartICE = true
 	p.dirty = true
 	outstanding := p.negotiating
@@ -280,6 +298,72 @@ func (p *Participant) RestartSubscriberICE() error {
 		p.subSig.resendLocal()
 	}
 	return nil
+}
+
+// NewDTLSPeer reports whether a publisher offer comes from another peer
+// connection than the one the publisher connection negotiated with: its DTLS
+// fingerprint differs. Such an offer (a reloaded page, say) cannot be applied
+// here; the caller replaces the participant's connections instead.
+func (p *Participant) NewDTLSPeer(offer webrtc.SessionDescription) bool {
+	cur := p.pub.RemoteDescription()
+	if cur == nil {
+		return false
+	}
+	was, now := sdpFingerprint(*cur), sdpFingerprint(offer)
+	return was != "" && now != "" && !strings.EqualFold(was, now)
+}
+
+// sdpFingerprint returns the description's DTLS fingerprint (session level,
+// else the first media level one), or "".
+func sdpFingerprint(sd webrtc.SessionDescription) string {
+	parsed, err := sd.Unmarshal()
+	if err != nil {
+		return ""
+	}
+	if v, ok := parsed.Attribute("fingerprint"); ok {
+		return strings.TrimSpace(v)
+	}
+	for _, md := range parsed.MediaDescriptions {
+		if v, ok := md.Attribute("fingerprint"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// subscriptionPrefs returns the layer preference and pause state of each
+// track the participant receives.
+func (p *Participant) subscriptionPrefs() map[TrackID]subscriptionPref {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[TrackID]subscriptionPref, len(p.downs))
+	for id, s := range p.downs {
+		if !s.removed {
+			out[id] = subscriptionPref{maxLayer: int(s.dt.maxLayer.Load()), paused: s.dt.paused.Load()}
+		}
+	}
+	return out
+}
+
+type subscriptionPref struct {
+	maxLayer int
+	paused   bool
+}
+
+// applyPrefs restores the preferences subscriptionPrefs returned.
+func (p *Participant) applyPrefs(prefs map[TrackID]subscriptionPref) {
+	p.mu.Lock()
+	dts := map[*DownTrack]subscriptionPref{}
+	for id, s := range p.downs {
+		if pr, ok := prefs[id]; ok && !s.removed {
+			dts[s.dt] = pr
+		}
+	}
+	p.mu.Unlock()
+	for d, pr := range dts {
+		d.setQuality(pr.maxLayer)
+		d.setPaused(pr.paused)
+	}
 }
 
 // Subscribe sets the layer preference and pause state of one of the tracks
@@ -546,6 +630,8 @@ func (p *Participant) close() {
 	p.downs = map[TrackID]*subscription{}
 	p.mu.Unlock()
 
+	p.pubSig.stop()
+	p.subSig.stop()
 	close(p.quit)
 	for _, t := range tracks {
 		t.end()

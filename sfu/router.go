@@ -108,6 +108,56 @@ func (r *Router) RemoveParticipant(id ParticipantID) {
 	}
 }
 
+// ReplaceParticipant gives participant id new peer connections, for a client
+// that lost its own (a reloaded page): the old participant is closed as by
+// RemoveParticipant (its tracks are unpublished, OnTrackUnpublished running
+// for each before this returns) and a new one with the same id and params
+// takes its place. The new one is subscribed to every published track with
+// the old layer and pause preferences, and sends a fresh subscriber offer.
+// It returns ErrParticipantClosed when id is not in the router.
+func (r *Router) ReplaceParticipant(id ParticipantID, params ParticipantParams) (*Participant, error) {
+	r.mu.RLock()
+	closed, old := r.closed, r.participants[id]
+	r.mu.RUnlock()
+	if closed {
+		return nil, ErrRouterClosed
+	}
+	if old == nil {
+		return nil, ErrParticipantClosed
+	}
+	prefs := old.subscriptionPrefs()
+	p, err := newParticipant(r, id, params)
+	if err != nil {
+		return nil, err
+	}
+	p.fresh = true
+	r.mu.Lock()
+	switch {
+	case r.closed:
+		err = ErrRouterClosed
+	case r.participants[id] != old:
+		err = ErrParticipantClosed
+	default:
+		r.participants[id] = p
+	}
+	r.mu.Unlock()
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	old.close()
+	r.mu.RLock()
+	tracks := append([]*publishedTrack(nil), r.tracks...)
+	r.mu.RUnlock()
+	for _, t := range tracks {
+		if t.owner != old {
+			p.addDownTrack(t)
+		}
+	}
+	p.applyPrefs(prefs)
+	return p, nil
+}
+
 func (r *Router) removeParticipant(p *Participant) {
 	r.mu.Lock()
 	if r.participants[p.id] == p {

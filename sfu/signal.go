@@ -35,6 +35,15 @@ func newSignalState(kind PCKind, pc *webrtc.PeerConnection, send func(Signal)) *
 	return &signalState{kind: kind, pc: pc, send: send}
 }
 
+// stop drops every later signal: the peer connection is being closed, and
+// the client may already talk to its replacement.
+func (s *signalState) stop() {
+	s.mu.Lock()
+	s.send = func(Signal) {}
+	s.localCands = nil
+	s.mu.Unlock()
+}
+
 // beginSDP is called before SetLocalDescription: candidates gathered from now
 // on wait for sendSDP.
 func (s *signalState) beginSDP() {

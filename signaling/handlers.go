@@ -157,7 +157,7 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 	}()
 
 	if claims != nil {
-		return h.resume(ctx, c, r, env.ID, *claims, old, lastSeq)
+		return h.resume(ctx, c, r, env.ID, *claims, old, lastSeq, d.NewPeerConnections)
 	}
 	return h.freshJoin(ctx, c, r, env.ID, d, old)
 }
@@ -203,7 +203,10 @@ func (h *Hub) freshJoin(ctx context.Context, c *conn, r *room, id *string, d Joi
 
 // resume restores the participant a resume token names: the same id, role and media, with
 // no leave or join broadcast.
-func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resumeClaims, m *member, lastSeq int64) error {
+func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resumeClaims, m *member, lastSeq int64, newPCs bool) error {
+	// A member this node already holds keeps its peer connections, unless the client has new
+	// ones; one it does not hold gets new ones anyway.
+	replacePCs := m != nil && newPCs
 	if m == nil {
 		// Not on this node (another node held it, or this node restarted): the participant
 		// is resumed if the domain still has it.
@@ -259,6 +262,16 @@ func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resum
 	if err != nil {
 		fail()
 		return err
+	}
+	if replacePCs {
+		// Still gated: the fresh subscriber offer follows the ack.
+		if _, err := h.replaceMedia(r, m); err != nil {
+			fail()
+			if errors.Is(err, errNotInRoom) {
+				return newError(CodeNotFound, "the participant has left; join again without a resume token")
+			}
+			return err
+		}
 	}
 	res.ChatHistory = []rooms.ChatView{}
 	return h.attachResumed(ctx, c, r, id, m, res, replay, lastSeq)
@@ -415,7 +428,7 @@ func (h *Hub) addMedia(r *room, m *member) error {
 		return nil
 	}
 	_, err := r.router.AddParticipant(sfu.ParticipantID(m.pid), sfu.ParticipantParams{
-		SendSignal:         m.signal,
+		SendSignal:         m.signalFn(),
 		OnTrackPublished:   r.onTrackPublished,
 		OnTrackUnpublished: r.onTrackUnpublished,
 	})
@@ -426,6 +439,31 @@ func (h *Hub) addMedia(r *room, m *member) error {
 		return errAlreadyJoined
 	}
 	return err
+}
+
+// replaceMedia gives the member new peer connections, for a client that has new ones of its
+// own (a reloaded page): the old ones are closed, unpublishing their tracks, and the new
+// participant (same id) sends a fresh subscriber offer. Signals of the old connections,
+// held or to come, are dropped. Called outside every lock: the SFU calls back.
+func (h *Hub) replaceMedia(r *room, m *member) (*sfu.Participant, error) {
+	if r.router == nil {
+		return nil, nil
+	}
+	m.mu.Lock()
+	send := m.newPCGenLocked()
+	m.mu.Unlock()
+	p, err := r.router.ReplaceParticipant(sfu.ParticipantID(m.pid), sfu.ParticipantParams{
+		SendSignal:         send,
+		OnTrackPublished:   r.onTrackPublished,
+		OnTrackUnpublished: r.onTrackUnpublished,
+	})
+	switch {
+	case errors.Is(err, sfu.ErrRouterClosed):
+		return nil, newError(CodeMeetingEnded, "the meeting has ended")
+	case errors.Is(err, sfu.ErrParticipantClosed):
+		return nil, errNotInRoom
+	}
+	return p, err
 }
 
 // joinedPayload builds `joined`. Requires r.mu.
@@ -555,6 +593,15 @@ func (h *Hub) handleSignal(m *member, env Envelope) error {
 		switch {
 		case kind == sfu.PCPublisher && d.SDP.Type == "offer":
 			sd.Type = webrtc.SDPTypeOffer
+			if p.NewDTLSPeer(sd) {
+				// Another client peer connection (a reloaded page): both of ours are
+				// replaced, and the offer goes to the new publisher connection.
+				np, err := h.replaceMedia(m.room, m)
+				if err != nil {
+					return err
+				}
+				p = np
+			}
 			tracks := make([]sfu.TrackSource, 0, len(d.Tracks))
 			for _, t := range d.Tracks {
 				tracks = append(tracks, sfu.TrackSource{Mid: t.Mid, Source: sfu.Source(t.Source)})

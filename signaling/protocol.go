@@ -170,6 +170,9 @@ type JoinRoomData struct {
 	DisplayName string `json:"display_name"`
 	ResumeToken string `json:"resume_token"`
 	LastSeq     *int64 `json:"last_seq"`
+	// NewPeerConnections (an onstage addition) says the resuming client has new peer
+	// connections (a reloaded page): the participant's are replaced.
+	NewPeerConnections bool `json:"new_peer_connections"`
 }
 
 // ChatMessageData is chat_message's data.

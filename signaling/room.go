@@ -119,6 +119,8 @@ type outItem struct {
 	frame []byte
 	// trackID is set on track_published, to skip tracks a joiner already got in `joined`.
 	trackID sfu.TrackID
+	// signal marks a webrtc_signal frame, dropped when the peer connections are replaced.
+	signal bool
 }
 
 // broadcastLocked delivers it to every member and gated joiner. Requires r.mu.
@@ -338,6 +340,7 @@ type member struct {
 	grace     *time.Timer
 	graceGen  uint64
 	sfuClosed bool
+	pcGen     uint64 // generation of the member's SFU participant; older signals are dropped
 }
 
 // deliver passes an item to the member's socket, holding it while the member is gated.
@@ -405,8 +408,32 @@ func eventMessage(ev *rooms.Event, pid string) (string, any, bool) {
 	return "", nil, false
 }
 
-// signal is the member's sfu SendSignal: it never blocks.
-func (m *member) signal(s sfu.Signal) {
+// signalFn returns the SendSignal of the member's current SFU participant.
+func (m *member) signalFn() func(sfu.Signal) {
+	m.mu.Lock()
+	gen := m.pcGen
+	m.mu.Unlock()
+	return func(s sfu.Signal) { m.signal(gen, s) }
+}
+
+// newPCGenLocked starts a new generation of peer connections: signals of the previous ones,
+// held or to come, are dropped. It returns the new generation's SendSignal. Requires m.mu.
+func (m *member) newPCGenLocked() func(sfu.Signal) {
+	m.pcGen++
+	gen := m.pcGen
+	m.held = nil
+	kept := m.gate[:0]
+	for _, g := range m.gate {
+		if !g.it.signal {
+			kept = append(kept, g)
+		}
+	}
+	m.gate = kept
+	return func(s sfu.Signal) { m.signal(gen, s) }
+}
+
+// signal is the member's sfu SendSignal for peer connection generation gen: it never blocks.
+func (m *member) signal(gen uint64, s sfu.Signal) {
 	d := WebRTCSignalData{PC: string(s.PC), Candidate: s.Candidate}
 	if s.SDP != nil {
 		d.SDP = &SDP{Type: s.SDP.Type.String(), SDP: s.SDP.SDP}
@@ -418,9 +445,9 @@ func (m *member) signal(s sfu.Signal) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
-	case m.left:
+	case m.left, gen != m.pcGen:
 	case m.gateOn:
-		m.gate = append(m.gate, gated{it: outItem{frame: b}})
+		m.gate = append(m.gate, gated{it: outItem{frame: b, signal: true}})
 	case m.conn != nil:
 		m.conn.enqueue(b)
 	case len(m.held) < maxHeldSignals:

@@ -59,7 +59,9 @@ func get(t *testing.T, srv *httptest.Server, iss *authn.Issuer, role authn.Role)
 
 func TestListNodesSingleNode(t *testing.T) {
 	reg := rooms.NewRegistry(rooms.RegistryParams{NodeID: "solo", HTTPAddr: "127.0.0.1:8080",
-		Load: func() rooms.NodeInfo { return rooms.NodeInfo{Rooms: 1, Participants: 3, BitrateBps: 1500000, CPULoad: 0.1} }})
+		Load: func() rooms.NodeInfo {
+			return rooms.NodeInfo{Rooms: 1, Participants: 3, BitrateBps: 1500000, CPULoad: 0.1}
+		}})
 	srv, iss := newServer(t, reg)
 
 	if code, body := get(t, srv, iss, ""); code != http.StatusUnauthorized || body["error"] == nil {

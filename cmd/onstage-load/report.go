@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -131,6 +132,25 @@ type machineInfo struct {
 	CPUModel string `json:"cpu_model"`
 	GoOS     string `json:"goos"`
 	GoArch   string `json:"goarch"`
+	// Contention at the end of the window: the 1-minute load average and the share of time
+	// (%) some runnable task waited for a CPU over the last 60 s (/proc/pressure/cpu).
+	LoadAvg1      float64 `json:"load_avg_1m"`
+	CPUPressure60 float64 `json:"cpu_pressure_some_avg60"`
+}
+
+func (m *machineInfo) readContention() {
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			m.LoadAvg1, _ = strconv.ParseFloat(f[0], 64)
+		}
+	}
+	if b, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
+		for _, f := range strings.Fields(strings.SplitN(string(b), "\n", 2)[0]) {
+			if v, ok := strings.CutPrefix(f, "avg60="); ok {
+				m.CPUPressure60, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
 }
 
 func readMachine() machineInfo {
@@ -384,6 +404,9 @@ func printTable(w io.Writer, results []*result, ratio float64) {
 		return fmt.Sprintf("%.0f MB (%.0f KB)", r.Server.RSSMB, r.Server.RSSPerParticipantKB)
 	})
 	row("load generator CPU (cores)", func(r *result) string { return fmt.Sprintf("%.2f", r.Client.CPUCores) })
+	row("machine load avg / CPU pressure", func(r *result) string {
+		return fmt.Sprintf("%.1f / %.0f%%", r.Machine.LoadAvg1, r.Machine.CPUPressure60)
+	})
 	tw.Flush()
 	for _, r := range results {
 		if r.Server.Error != "" {

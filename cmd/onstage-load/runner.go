@@ -263,6 +263,7 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 	self1, _ := readProc(os.Getpid())
 	window := time.Since(winStart)
 	stopProg()
+	res.Machine.readContention()
 
 	peers := r.all()
 	res.fill(peers, window, r.start)

@@ -11,6 +11,7 @@ import (
 	"github.com/onstagehq/onstage/api"
 	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/api/meetings"
+	"github.com/onstagehq/onstage/api/nodes"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/bus"
 	"github.com/onstagehq/onstage/internal/cache"
@@ -66,10 +67,38 @@ func provideHub(cfg config.Config, svc *rooms.Service, e *sfu.Engine, iss *authn
 	return h, func() { _ = h.Shutdown(context.Background()) }
 }
 
-func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, hub *signaling.Hub,
-	checks map[string]api.Check, reg *prometheus.Registry) http.Handler {
+// provideNodeRegistry publishes this node in the cluster's registry (a no-op without Redis).
+func provideNodeRegistry(cfg config.Config, c cache.Cache, log *slog.Logger) (*rooms.Registry, func()) {
+	adv := cfg.Cluster.Advertise
+	if len(adv) == 0 {
+		adv = cfg.Media.NAT1To1IPs
+	}
+	httpAddr := cfg.Cluster.HTTPAddr
+	if httpAddr == "" {
+		httpAddr = cfg.HTTP.Addr
+	}
+	reg := rooms.NewRegistry(rooms.RegistryParams{Redis: rooms.RedisClient(c), NodeID: nodeID(cfg), Advertise: adv,
+		HTTPAddr: httpAddr, Interval: cfg.Cluster.RegistryInterval, TTL: cfg.Cluster.RegistryTTL, Log: log})
+	reg.Start()
+	return reg, reg.Close
+}
+
+// nodeLoad is what this node reports to the registry: its rooms, members and CPU.
+type nodeLoad struct{}
+
+func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub) nodeLoad {
+	cpu := rooms.NewCPUSampler()
+	reg.SetLoad(func() rooms.NodeInfo {
+		s := hub.Stats()
+		return rooms.NodeInfo{Rooms: s.Rooms, Participants: int(s.Members), CPULoad: cpu.Load()}
+	})
+	return nodeLoad{}
+}
+
+func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, nh *nodes.Handler,
+	hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) http.Handler {
 	return api.NewRouter(api.RouterParams{
-		Auth: mw, Modules: []api.Module{ah, mh}, Checks: checks, Registry: reg,
+		Auth: mw, Modules: []api.Module{ah, mh, nh}, Checks: checks, Registry: reg,
 		WebSocket: hub, Web: web.Handler(), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
 	})
 }

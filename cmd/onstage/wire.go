@@ -10,6 +10,7 @@ import (
 
 	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/api/meetings"
+	"github.com/onstagehq/onstage/api/nodes"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/rooms"
 )
@@ -22,6 +23,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		auth.NewStore, provideAuthService, auth.NewHandler,
 		rooms.NewStore, provideRooms, meetings.NewHandler,
 		provideEngine, provideHub,
+		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
 		provideRouter, provideServer, provideApp,
 	)
 	return nil, nil, nil

@@ -10,6 +10,7 @@ import (
 	"context"
 	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/api/meetings"
+	"github.com/onstagehq/onstage/api/nodes"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/rooms"
 	"log/slog"
@@ -46,21 +47,26 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	}
 	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, service, log)
 	meetingsHandler := meetings.NewHandler(roomsService, middleware)
-	engine, cleanup5, err := provideEngine(cfg, log)
+	registry, cleanup5 := provideNodeRegistry(cfg, cache, log)
+	nodesHandler := nodes.NewHandler(registry, middleware)
+	engine, cleanup6, err := provideEngine(cfg, log)
 	if err != nil {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	hub, cleanup6 := provideHub(cfg, roomsService, engine, issuer, bus, log)
+	hub, cleanup7 := provideHub(cfg, roomsService, engine, issuer, bus, log)
+	mainNodeLoad := provideNodeLoad(registry, hub)
 	v := provideChecks(db, cache, bus)
-	registry := provideRegistry()
-	httpHandler := provideRouter(cfg, middleware, handler, meetingsHandler, hub, v, registry)
+	prometheusRegistry := provideRegistry()
+	httpHandler := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, hub, mainNodeLoad, v, prometheusRegistry)
 	server := provideServer(cfg, httpHandler)
 	app := provideApp(cfg, server, hub)
 	return app, func() {
+		cleanup7()
 		cleanup6()
 		cleanup5()
 		cleanup4()

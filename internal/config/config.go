@@ -36,6 +36,7 @@ type Config struct {
 	Mail     Mail     `yaml:"mail"`
 	Media    Media    `yaml:"media"`
 	Meetings Meetings `yaml:"meetings"`
+	Cluster  Cluster  `yaml:"cluster"`
 	Log      Log      `yaml:"log"`
 }
 
@@ -104,6 +105,25 @@ type Meetings struct {
 	SweepInterval time.Duration `yaml:"sweep_interval"`
 }
 
+// Cluster configures this node's place in a cluster. It matters only when redis.url is set:
+// without Redis every room is placed on this node.
+type Cluster struct {
+	// Advertise are the media addresses published in the node registry; empty means
+	// media.nat_1to1_ips.
+	Advertise []string `yaml:"advertise"`
+	// HTTPAddr is this node's HTTP address published in the registry; empty means http.addr.
+	HTTPAddr string `yaml:"http_addr"`
+	// Placement picks the node for a new room: lowest (least loaded) or twochoice (the less
+	// loaded of two random nodes).
+	Placement string `yaml:"placement"`
+	// LeaseTTL is how long a room's lease lives; the owner renews it every lease_ttl/3.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// RegistryInterval is how often this node publishes its registry entry.
+	RegistryInterval time.Duration `yaml:"registry_interval"`
+	// RegistryTTL is when an unrefreshed registry entry expires.
+	RegistryTTL time.Duration `yaml:"registry_ttl"`
+}
+
 // Log configures structured logging.
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -122,6 +142,8 @@ func Default() Config {
 		Mail:     Mail{SMTPPort: 587, From: "onstage <no-reply@localhost>"},
 		Media:    Media{IncludeLoopback: true},
 		Meetings: Meetings{ExpiryGrace: 15 * time.Minute, SweepInterval: 30 * time.Second},
+		Cluster: Cluster{Placement: "lowest", LeaseTTL: 6 * time.Second, RegistryInterval: 2 * time.Second,
+			RegistryTTL: 6 * time.Second},
 		Log:      Log{Level: "info", Format: "text"},
 	}
 }
@@ -171,6 +193,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: media.udp_mux_port out of range", ErrInvalid)
 	case c.Meetings.SweepInterval <= 0:
 		return fmt.Errorf("%w: meetings.sweep_interval must be positive", ErrInvalid)
+	}
+	switch {
+	case c.Cluster.Placement != "lowest" && c.Cluster.Placement != "twochoice":
+		return fmt.Errorf("%w: cluster.placement must be lowest or twochoice", ErrInvalid)
+	case c.Cluster.LeaseTTL <= 0 || c.Cluster.RegistryInterval <= 0:
+		return fmt.Errorf("%w: cluster.lease_ttl and cluster.registry_interval must be positive", ErrInvalid)
+	case c.Cluster.RegistryTTL <= c.Cluster.RegistryInterval:
+		return fmt.Errorf("%w: cluster.registry_ttl must be longer than cluster.registry_interval", ErrInvalid)
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -21,9 +21,15 @@ func TestShippedFileMatchesDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Default()
-	got.Media.NAT1To1IPs, got.Media.ICEServers = nil, nil
+	got.Media.NAT1To1IPs, got.Media.ICEServers, got.Cluster.Advertise = nil, nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("configs/onstage.yaml differs from Default():\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestClusterExampleLoads(t *testing.T) {
+	if _, err := Load(filepath.Join("..", "..", "configs", "cluster.yaml"), nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
