@@ -11,6 +11,8 @@
 //	onstage-load baseline livestream --subscribers 50 the same, through a bare Pion forwarder
 //	onstage-load livestream --subscribers 50 --baseline  both, and the cost ratio
 //	onstage-load chart results/*.json > bench.svg
+//	onstage-load baseline-server --listen ADDR         the bare forwarder (started by the tool)
+//	onstage-load free-port; onstage-load wait --url URL  helpers for bench.sh
 //
 // The exit status is 1 when subscribers were expected to receive media and none arrived.
 package main
@@ -33,6 +35,7 @@ import (
 const usage = `usage: onstage-load <scenario> [flags]
        onstage-load baseline <scenario> [flags]
        onstage-load chart FILE.json... > chart.svg
+       onstage-load free-port | wait --url URL [--timeout 60s]   (helpers for scripts)
 scenarios: livestream, meeting, audio, chat, churn
 run "onstage-load <scenario> -h" for the flags`
 
