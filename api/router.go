@@ -6,6 +6,7 @@ package api
 import (
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,13 +36,15 @@ type RouterParams struct {
 	OpenAPI []byte
 	// Pprof mounts /debug/pprof for admins.
 	Pprof bool
+	// TrustedProxies may set the client address through X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 }
 
 // NewRouter builds the HTTP handler of a node.
 func NewRouter(p RouterParams) http.Handler {
 	metrics := newHTTPMetrics(p.Registry)
 	r := chi.NewRouter()
-	r.Use(requestID, metrics.observe, securityHeaders)
+	r.Use(requestID, clientIP(p.TrustedProxies), metrics.observe, securityHeaders)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, apperr.ErrNotFound.WithMessage("no route for "+r.Method+" "+r.URL.Path))
 	})

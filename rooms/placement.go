@@ -472,3 +472,53 @@ func (p *Placer) Close() {
 		}
 	})
 }
+
+// dropScript deletes a lease only if the given node still holds it.
+var dropScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// Reassign moves meetingID off deadNode, a node that no longer answers for it (nobody is
+// subscribed to its relay subject): the lease is dropped if deadNode still holds it, and the
+// room is placed again like a first join, never on deadNode. It returns the new owner. When
+// deadNode is alive after all, its next renewal finds the lease taken and reports the room
+// lost (OnLost), so the room still has one owner.
+func (p *Placer) Reassign(ctx context.Context, meetingID, deadNode string) (string, error) {
+	if p.rdb == nil || deadNode == p.nodeID {
+		return p.Owner(ctx, meetingID)
+	}
+	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	if err := dropScript.Run(rctx, p.rdb, []string{p.leaseKey(meetingID)}, deadNode).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return p.placeLocally(ctx, meetingID, err)
+	}
+	target := p.nodeID
+	if p.reg != nil {
+		if nodes, err := p.reg.Nodes(rctx); err == nil {
+			alive := nodes[:0:0]
+			for _, n := range nodes {
+				if n.ID != deadNode {
+					alive = append(alive, n)
+				}
+			}
+			target = p.pick(alive)
+		}
+	}
+	owner, err := placeScript.Run(rctx, p.rdb,
+		[]string{p.leaseKey(meetingID), p.roomsKey(target)},
+		target, p.ttl.Milliseconds(), meetingID, p.setTTL().Milliseconds()).Text()
+	if err != nil {
+		return p.placeLocally(ctx, meetingID, err)
+	}
+	if owner == target {
+		p.noteRecent(target)
+		p.log.Warn("placement: room moved off an unresponsive node", "meeting", meetingID, "from", deadNode, "to", owner)
+	}
+	if owner == p.nodeID {
+		p.own(meetingID)
+	}
+	return owner, nil
+}

@@ -26,6 +26,9 @@ const handlerTimeout = 15 * time.Second
 // so a socket's messages are handled one at a time, in order. Every message with an id gets
 // exactly one ack or error.
 func (h *Hub) handle(ctx context.Context, c *conn, raw []byte) {
+	if h.relayFrame(c, raw) {
+		return // the meeting's owner handles it (relay.go)
+	}
 	env, err := DecodeEnvelope(raw)
 	if !c.bucket.allow(time.Now()) {
 		h.stats.rateLimited.Add(1)
@@ -106,6 +109,9 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 			return err
 		}
 		meetingID = sum.ID
+	}
+	if relayed, err := h.relayJoin(ctx, c, meetingID, d, env.ID); relayed {
+		return err
 	}
 	var claims *resumeClaims
 	if d.ResumeToken != "" {

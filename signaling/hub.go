@@ -47,6 +47,9 @@ type HubParams struct {
 	Issuer     *authn.Issuer
 	Bus        *bus.Bus
 	ICEServers []webrtc.ICEServer
+	// Placement decides which node owns each meeting; a join for a meeting another node
+	// owns is relayed there over Bus (relay.go). Nil runs every meeting on this node.
+	Placement Placement
 	// NodeID names this node in logs.
 	NodeID string
 	Log    *slog.Logger
@@ -116,6 +119,9 @@ type Hub struct {
 	closed bool
 	conns  map[*conn]struct{}
 	rooms  map[string]*room
+
+	relay relayState  // links to and from other nodes (relay.go)
+	local localEvents // events delivered in-process while the bus was down (drain.go)
 }
 
 // NewHub returns a Hub.
@@ -136,12 +142,14 @@ func NewHub(p HubParams) *Hub {
 		p.Log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Hub{
+	h := &Hub{
 		p: p, log: p.Log.With("component", "signaling", "node", p.NodeID),
 		ctx: ctx, cancel: cancel,
 		conns: map[*conn]struct{}{}, rooms: map[string]*room{},
 		writeTimeout: defaultWriteTimeout,
 	}
+	h.startRelay()
+	return h
 }
 
 // Stats returns a snapshot of the hub's counters.
@@ -238,10 +246,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	delete(h.conns, c)
 	h.mu.Unlock()
 	h.stats.connections.Add(-1)
+	h.relaySocketGone(c)
 	h.socketGone(c)
 }
 
-// Shutdown closes every socket with 1001, closes this node's rooms and waits for every
+// Shutdown closes every socket with 1012 (service restart), closes this node's rooms and waits for every
 // goroutine of the hub, or for ctx. Participants are not made to leave: their clients
 // resume on another node with their tokens.
 func (h *Hub) Shutdown(ctx context.Context) error {
@@ -262,8 +271,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.rooms = map[string]*room{}
 	h.mu.Unlock()
 
+	h.stopRelay()
 	for _, c := range conns {
-		c.fail(websocket.StatusGoingAway, "going away")
+		c.fail(statusServiceRestart, "service restart")
 	}
 	for _, r := range rs {
 		r.shutdown()

@@ -96,6 +96,7 @@ func (r *room) release() {
 	if r.router != nil {
 		r.router.Close()
 	}
+	r.hub.roomReleased(r.id)
 }
 
 // shutdown closes the room for Hub.Shutdown: grace timers stop, nobody leaves.
@@ -221,6 +222,9 @@ func (r *room) onBusMessage(msg *nats.Msg) {
 	var ev rooms.Event
 	if err := json.Unmarshal(msg.Data, &ev); err != nil {
 		r.hub.log.Warn("decode meeting event", "meeting_id", r.id, "err", err)
+		return
+	}
+	if r.hub.deliveredLocally(ev) {
 		return
 	}
 	if !r.hub.track() {

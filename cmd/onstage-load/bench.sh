@@ -6,6 +6,7 @@
 #
 #   BENCH_DURATION  measurement window per run (default 15s)
 #   BENCH_OUT       directory for the JSON results (default: a temporary directory)
+#   BENCH_SMOKE=1   only a 10-second livestream 1→3 run (what CI runs); fails when no media arrives
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -44,6 +45,12 @@ fi
 echo "onstage pid $server_pid at $url; results in $out" >&2
 
 status=0
+if [ "${BENCH_SMOKE:-}" = 1 ]; then
+	"$load" livestream --url "$url" --server-pid "$server_pid" --subscribers 3 \
+		--duration 10s --json "$out/smoke.json" || status=1
+	[ "$status" -eq 0 ] || tail -n 50 "$work/server.log" >&2
+	exit "$status"
+fi
 "$load" livestream --url "$url" --server-pid "$server_pid" --subscribers 50 \
 	--duration "$duration" --baseline --json "$out/livestream-50.json" || status=1
 "$load" meeting --url "$url" --server-pid "$server_pid" --participants 4 --meetings 4 \

@@ -64,18 +64,41 @@ func writeChart(files []string, w io.Writer) error {
 			maxP99 = math.Max(maxP99, p.p99)
 		}
 	}
-	maxX, maxCPU, maxP99 = niceCeil(maxX), niceCeil(maxCPU), niceCeil(maxP99)
+	maxX, maxCPU = niceCeil(maxX), niceCeil(maxCPU*1.1)
+	maxP99 = math.Pow(10, math.Ceil(math.Log10(math.Max(maxP99, 1))))
 
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
 	fmt.Fprintf(&sb, `<rect width="%d" height="%d" fill="white"/>`+"\n", W, H)
-	panel := func(x0 float64, title string, maxY float64, pick func(point) float64) {
+	panel := func(x0 float64, title string, maxY float64, logY bool, pick func(point) float64) {
+		// yPos maps a value to a fraction of the panel's height; a log axis spans 0.1 to maxY.
+		lo := 0.1
+		yPos := func(v float64) float64 {
+			if !logY {
+				return v / maxY
+			}
+			v = math.Max(v, lo)
+			return math.Log10(v/lo) / math.Log10(maxY/lo)
+		}
+		// Linear axes get 4 intervals; log axes one tick per decade.
+		var ticks []float64
+		if logY {
+			for v := lo; v <= maxY*1.001; v *= 10 {
+				ticks = append(ticks, v)
+			}
+		} else {
+			for i := 0; i <= 4; i++ {
+				ticks = append(ticks, maxY*float64(i)/4)
+			}
+		}
 		fmt.Fprintf(&sb, `<text x="%.0f" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", x0, top-20, html.EscapeString(title))
 		fmt.Fprintf(&sb, `<rect x="%.0f" y="%d" width="%d" height="%d" fill="none" stroke="#999"/>`+"\n", x0, top, panelW, panelH)
-		for i := 0; i <= 4; i++ {
-			y := float64(top+panelH) - float64(i)*panelH/4
+		for _, v := range ticks {
+			y := float64(top+panelH) - yPos(v)*panelH
 			fmt.Fprintf(&sb, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#eee"/>`+"\n", x0, y, x0+panelW, y)
-			fmt.Fprintf(&sb, `<text x="%.0f" y="%.1f" text-anchor="end">%g</text>`+"\n", x0-6, y+4, round(maxY*float64(i)/4, 2))
+			fmt.Fprintf(&sb, `<text x="%.0f" y="%.1f" text-anchor="end">%g</text>`+"\n", x0-6, y+4, round(v, 2))
+		}
+		for i := 0; i <= 4; i++ {
 			x := x0 + float64(i)*panelW/4
 			fmt.Fprintf(&sb, `<text x="%.1f" y="%d" text-anchor="middle">%g</text>`+"\n", x, top+panelH+16, round(maxX*float64(i)/4, 1))
 		}
@@ -85,15 +108,15 @@ func writeChart(files []string, w io.Writer) error {
 			var path []string
 			for _, p := range series[k] {
 				x := x0 + p.x/maxX*panelW
-				y := float64(top+panelH) - pick(p)/maxY*panelH
+				y := float64(top+panelH) - yPos(pick(p))*panelH
 				path = append(path, fmt.Sprintf("%.1f,%.1f", x, y))
 				fmt.Fprintf(&sb, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", x, y, c)
 			}
 			fmt.Fprintf(&sb, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", strings.Join(path, " "), c)
 		}
 	}
-	panel(left1, "server CPU per forwarded packet (µs)", maxCPU, func(p point) float64 { return p.cpu })
-	panel(left2, "p99 one-way latency (ms)", maxP99, func(p point) float64 { return p.p99 })
+	panel(left1, "server CPU per forwarded packet (µs)", maxCPU, false, func(p point) float64 { return p.cpu })
+	panel(left2, "p99 one-way latency (ms, log scale)", maxP99, true, func(p point) float64 { return p.p99 })
 	for i, k := range keys {
 		x := left1 + (i%4)*220
 		y := H - 24 + (i/4)*14

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -43,9 +44,10 @@ func provideAuthService(cfg config.Config, store *auth.Store, c cache.Cache, iss
 	})
 }
 
-func provideRooms(cfg config.Config, store *rooms.Store, c cache.Cache, b *bus.Bus, users *auth.Service, log *slog.Logger) (*rooms.Service, func()) {
+func provideRooms(cfg config.Config, store *rooms.Store, c cache.Cache, b *bus.Bus, users *auth.Service, hooks *clusterHooks, log *slog.Logger) (*rooms.Service, func()) {
 	svc := rooms.NewService(rooms.ServiceParams{
 		Store: store, Cache: c, Bus: b, Users: users, Config: cfg.Meetings, NodeID: nodeID(cfg), Log: log,
+		OnEvent: hooks.event,
 	})
 	svc.Start()
 	return svc, svc.Close
@@ -59,11 +61,13 @@ func provideEngine(cfg config.Config, log *slog.Logger) (*sfu.Engine, func(), er
 	return e, func() { _ = e.Close() }, nil
 }
 
-func provideHub(cfg config.Config, svc *rooms.Service, e *sfu.Engine, iss *authn.Issuer, b *bus.Bus, log *slog.Logger) (*signaling.Hub, func()) {
+func provideHub(cfg config.Config, svc *rooms.Service, e *sfu.Engine, iss *authn.Issuer, b *bus.Bus, pl *rooms.Placer,
+	hooks *clusterHooks, log *slog.Logger) (*signaling.Hub, func()) {
 	h := signaling.NewHub(signaling.HubParams{
 		Rooms: svc, Engine: e, Issuer: iss, Bus: b, ICEServers: iceServers(cfg.Media.ICEServers),
-		NodeID: nodeID(cfg), Log: log,
+		NodeID: nodeID(cfg), Log: log, Placement: pl,
 	})
+	hooks.hub.Store(h)
 	return h, func() { _ = h.Shutdown(context.Background()) }
 }
 
@@ -90,26 +94,31 @@ func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub) nodeLoad {
 	cpu := rooms.NewCPUSampler()
 	reg.SetLoad(func() rooms.NodeInfo {
 		s := hub.Stats()
-		return rooms.NodeInfo{Rooms: s.Rooms, Participants: int(s.Members), CPULoad: cpu.Load()}
+		return rooms.NodeInfo{Rooms: s.Rooms, Participants: int(s.Members), CPULoad: cpu.Load(), Draining: hub.Draining()}
 	})
 	return nodeLoad{}
 }
 
 func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, nh *nodes.Handler,
-	hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) http.Handler {
+	hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) (http.Handler, error) {
+	trusted, err := api.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
 	return api.NewRouter(api.RouterParams{
+		TrustedProxies: trusted,
 		Auth: mw, Modules: []api.Module{ah, mh, nh}, Checks: checks, Registry: reg,
 		WebSocket: hub, Web: web.Handler(), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
-	})
+	}), nil
 }
 
-func provideApp(cfg config.Config, srv *http.Server, hub *signaling.Hub) *App {
+func provideApp(cfg config.Config, srv *http.Server, hub *signaling.Hub, reg *rooms.Registry, pl *rooms.Placer, log *slog.Logger) *App {
 	drain := func(ctx context.Context) {
 		if err := hub.Shutdown(ctx); err != nil {
 			slog.Warn("signaling shutdown", "err", err)
 		}
 	}
-	return &App{NodeID: nodeID(cfg), Server: srv, drainers: []func(context.Context){drain}}
+	return &App{NodeID: nodeID(cfg), Server: srv, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain}}
 }
 
 func sfuConfig(m config.Media) sfu.Config {

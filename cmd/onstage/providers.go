@@ -27,6 +27,16 @@ type App struct {
 	// drainers run, in order, before the HTTP server shuts down (the signaling hub closes its
 	// sockets with "going away" so that clients reconnect elsewhere).
 	drainers []func(ctx context.Context)
+	// drain runs first, unbounded by the shutdown timeout: a clustered node keeps its rooms
+	// for up to cluster.drain_timeout while taking no new ones.
+	drain func()
+}
+
+// Drain runs the cluster drain step, if any.
+func (a *App) Drain() {
+	if a.drain != nil {
+		a.drain()
+	}
 }
 
 // Shutdown runs the drainers.

@@ -22,6 +22,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		provideMailer,
 		auth.NewStore, provideAuthService, auth.NewHandler,
 		rooms.NewStore, provideRooms, meetings.NewHandler,
+		newClusterHooks, providePlacer,
 		provideEngine, provideHub,
 		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
 		provideRouter, provideServer, provideApp,

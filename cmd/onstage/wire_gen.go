@@ -45,7 +45,8 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, service, log)
+	mainClusterHooks := newClusterHooks()
+	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, service, mainClusterHooks, log)
 	meetingsHandler := meetings.NewHandler(roomsService, middleware)
 	registry, cleanup5 := provideNodeRegistry(cfg, cache, log)
 	nodesHandler := nodes.NewHandler(registry, middleware)
@@ -58,14 +59,27 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	hub, cleanup7 := provideHub(cfg, roomsService, engine, issuer, bus, log)
+	placer, cleanup7 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
+	hub, cleanup8 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
 	mainNodeLoad := provideNodeLoad(registry, hub)
 	v := provideChecks(db, cache, bus)
 	prometheusRegistry := provideRegistry()
-	httpHandler := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, hub, mainNodeLoad, v, prometheusRegistry)
+	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, hub, mainNodeLoad, v, prometheusRegistry)
+	if err != nil {
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	server := provideServer(cfg, httpHandler)
-	app := provideApp(cfg, server, hub)
+	app := provideApp(cfg, server, hub, registry, placer, log)
 	return app, func() {
+		cleanup8()
 		cleanup7()
 		cleanup6()
 		cleanup5()

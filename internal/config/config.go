@@ -48,6 +48,9 @@ type HTTP struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Pprof exposes /debug/pprof on the main listener (admin token required).
 	Pprof bool `yaml:"pprof"`
+	// TrustedProxies are the load balancers (addresses or CIDRs) whose X-Forwarded-For names
+	// the real client, for per-client rate limits.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Database selects the SQL database: empty is SQLite under DataDir.
@@ -122,6 +125,9 @@ type Cluster struct {
 	RegistryInterval time.Duration `yaml:"registry_interval"`
 	// RegistryTTL is when an unrefreshed registry entry expires.
 	RegistryTTL time.Duration `yaml:"registry_ttl"`
+	// DrainTimeout is how long a node told to stop (SIGTERM) keeps its rooms, taking no new
+	// ones, before it asks their clients to reconnect elsewhere and exits.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // Log configures structured logging.
@@ -143,7 +149,7 @@ func Default() Config {
 		Media:    Media{IncludeLoopback: true},
 		Meetings: Meetings{ExpiryGrace: 15 * time.Minute, SweepInterval: 30 * time.Second},
 		Cluster: Cluster{Placement: "lowest", LeaseTTL: 6 * time.Second, RegistryInterval: 2 * time.Second,
-			RegistryTTL: 6 * time.Second},
+			RegistryTTL: 6 * time.Second, DrainTimeout: 30 * time.Second},
 		Log:      Log{Level: "info", Format: "text"},
 	}
 }
@@ -199,6 +205,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: cluster.placement must be lowest or twochoice", ErrInvalid)
 	case c.Cluster.LeaseTTL <= 0 || c.Cluster.RegistryInterval <= 0:
 		return fmt.Errorf("%w: cluster.lease_ttl and cluster.registry_interval must be positive", ErrInvalid)
+	case c.Cluster.DrainTimeout < 0:
+		return fmt.Errorf("%w: cluster.drain_timeout must not be negative", ErrInvalid)
 	case c.Cluster.RegistryTTL <= c.Cluster.RegistryInterval:
 		return fmt.Errorf("%w: cluster.registry_ttl must be longer than cluster.registry_interval", ErrInvalid)
 	}

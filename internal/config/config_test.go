@@ -21,15 +21,19 @@ func TestShippedFileMatchesDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Default()
-	got.Media.NAT1To1IPs, got.Media.ICEServers, got.Cluster.Advertise = nil, nil, nil
+	got.Media.NAT1To1IPs, got.Media.ICEServers, got.Cluster.Advertise, got.HTTP.TrustedProxies = nil, nil, nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("configs/onstage.yaml differs from Default():\n got %+v\nwant %+v", got, want)
 	}
 }
 
 func TestClusterExampleLoads(t *testing.T) {
-	if _, err := Load(filepath.Join("..", "..", "configs", "cluster.yaml"), nil); err != nil {
+	cfg, err := Load(filepath.Join("..", "..", "configs", "cluster.yaml"), nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Cluster.DrainTimeout != 30*time.Second {
+		t.Fatalf("cluster.drain_timeout = %v, want 30s", cfg.Cluster.DrainTimeout)
 	}
 }
 
