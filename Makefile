@@ -1,10 +1,22 @@
 # The one test command: what CI runs and what a new user runs.
 GO ?= go
 
-.PHONY: test build vet generate check-generate e2e bench bench-smoke clean
+.PHONY: test test-cluster build vet generate check-generate e2e bench bench-smoke clean
 
 test: vet
 	$(GO) test -race -count=1 ./...
+
+# The cluster suite (cluster/clustertest): a three-node cluster behind nginx with its own
+# NATS and Redis on dedicated ports (the tests stop and restart them), PostgreSQL shared.
+CLUSTER_ENV = ONSTAGE_CLUSTER_DIR=$${TMPDIR:-/tmp}/onstage-cluster-test \
+	ONSTAGE_CLUSTER_LB_PORT=18080 ONSTAGE_CLUSTER_HTTP_PORT=18081 ONSTAGE_CLUSTER_UDP_BASE=41000 \
+	ONSTAGE_CLUSTER_NATS_PORT=14222 ONSTAGE_CLUSTER_REDIS_PORT=16379 ONSTAGE_CLUSTER_REDIS_DB=0 \
+	ONSTAGE_CLUSTER_PG_DB=onstage_cluster_test ONSTAGE_CLUSTER_DRAIN_TIMEOUT=8s
+
+test-cluster:
+	$(CLUSTER_ENV) bash scripts/cluster.sh up
+	$(CLUSTER_ENV) $(GO) test -tags cluster -race -count=1 -timeout 15m ./cluster/... ; \
+		rc=$$?; $(CLUSTER_ENV) bash scripts/cluster.sh down; exit $$rc
 
 vet:
 	$(GO) vet ./...

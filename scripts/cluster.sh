@@ -20,6 +20,9 @@
 #   ONSTAGE_CLUSTER_REDIS_DB (1)      ONSTAGE_CLUSTER_PG_PORT (5432)
 #   ONSTAGE_CLUSTER_PG_USER (postgres) ONSTAGE_CLUSTER_PG_DB (onstage_cluster)
 #   ONSTAGE_CLUSTER_PLACEMENT (lowest|twochoice, default lowest)
+#   ONSTAGE_CLUSTER_DRAIN_TIMEOUT  the nodes' cluster.drain_timeout (default: the config's, 30s)
+#   Use ports of your own for NATS and Redis (e.g. 14222, 16379) to get instances that this
+#   script starts and stops, rather than shared ones already running on the default ports.
 #   ONSTAGE_AUTH_JWT_SECRET  shared signing secret; default: generated once into the run dir
 #   PGPASSWORD               PostgreSQL password, when the server asks for one
 set -euo pipefail
@@ -37,6 +40,7 @@ PG_PORT=${ONSTAGE_CLUSTER_PG_PORT:-5432}
 PG_USER=${ONSTAGE_CLUSTER_PG_USER:-postgres}
 PG_DB=${ONSTAGE_CLUSTER_PG_DB:-onstage_cluster}
 PLACEMENT=${ONSTAGE_CLUSTER_PLACEMENT:-lowest}
+DRAIN_TIMEOUT=${ONSTAGE_CLUSTER_DRAIN_TIMEOUT:-}
 HOST=127.0.0.1
 
 BIN=$RUN/bin/onstage
@@ -230,6 +234,7 @@ ONSTAGE_CLUSTER_ADVERTISE=$HOST
 ONSTAGE_CLUSTER_HTTP_ADDR=http://$HOST:$port
 ONSTAGE_CLUSTER_PLACEMENT=$PLACEMENT
 EOF
+	[[ -z $DRAIN_TIMEOUT ]] || echo "ONSTAGE_CLUSTER_DRAIN_TIMEOUT=$DRAIN_TIMEOUT"
 }
 
 start_node() {
@@ -379,9 +384,9 @@ cmd_up() {
 	say "up: http://$HOST:$LB_PORT (nodes on $HOST:$HTTP_PORT-$(node_port "$NODES"); run dir $RUN)"
 }
 
-# stop NAME: TERM the recorded process, wait up to 20 s, then KILL.
+# stop NAME [SECONDS]: TERM the recorded process, wait up to SECONDS (20), then KILL.
 stop() {
-	local name=$1 pid n
+	local name=$1 wait=${2:-20} pid n
 	if ! alive "$name"; then
 		rm -f "$PIDS/$name.pid" "$PIDS/$name.cmd"
 		return
@@ -389,12 +394,12 @@ stop() {
 	pid=$(<"$PIDS/$name.pid")
 	say "$name: stopping (pid $pid)"
 	kill -TERM "$pid" 2>/dev/null || true
-	for ((n = 0; n < 200; n++)); do
+	for ((n = 0; n < wait * 10; n++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		say "$name: still running after 20 s; killing"
+		say "$name: still running after $wait s; killing"
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	rm -f "$PIDS/$name.pid" "$PIDS/$name.cmd"
@@ -407,11 +412,11 @@ cmd_down() {
 	fi
 	local f name
 	stop nginx
-	# Nodes in parallel: each drains for up to its shutdown timeout.
+	# Nodes in parallel: each drains (cluster.drain_timeout, 30 s by default), then shuts down.
 	for f in "$PIDS"/node-*.pid; do
 		[[ -e $f ]] || continue
 		name=$(basename "$f" .pid)
-		stop "$name" &
+		stop "$name" 60 &
 	done
 	wait
 	stop redis

@@ -118,6 +118,10 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.rw.startSegment()
 	d.needKey = d.kind == webrtc.RTPCodecTypeVideo
 	d.mu.Unlock()
+	if d.track.simulcast {
+		// Layer choice needs this connection's bandwidth estimate.
+		markWantsEstimate(ctx.ID())
+	}
 	d.binding.Store(b)
 	d.track.fan.add(d)
 	if d.connected.Load() {
@@ -127,7 +131,8 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 }
 
 // Unbind stops forwarding to the subscriber.
-func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+func (d *DownTrack) Unbind(ctx webrtc.TrackLocalContext) error {
+	forgetWantsEstimate(ctx.ID())
 	d.detach()
 	return nil
 }

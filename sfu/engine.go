@@ -153,12 +153,13 @@ func (e *Engine) buildAPI(se webrtc.SettingEngine, subscriber bool) (*webrtc.API
 		ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) {
 			e.pendingBWE = est // guarded by subMu, see newSubscriberPC
 		})
-		reg.Add(ccf)
 		twccExt, err := twcc.NewHeaderExtensionInterceptor()
 		if err != nil {
 			return nil, err
 		}
-		reg.Add(twccExt)
+		// The stamper and the estimator only run while the connection
+		// carries a simulcast down-track; see estimateGate.
+		reg.Add(&estimateGateFactory{cc: ccf, ext: twccExt})
 		responder, err := nack.NewResponderInterceptor(nack.ResponderSize(1024))
 		if err != nil {
 			return nil, err

@@ -2,19 +2,32 @@ package sfu
 
 import (
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
 
 // Fan-out tuning. Up to inlineFanout subscribers are written by the reader
-// goroutine itself; above that the subscriber list is split into about √n
-// shards, the first written inline and the others by shard workers, because
-// a single writer stops scaling near 100 subscribers.
+// goroutine itself. Above that the subscriber list is split into shards of at
+// least minShardSize, the first written inline and the others by shard
+// workers, because a single writer stops scaling near 100 subscribers. There
+// are never more shards than GOMAXPROCS: a shard beyond the number of CPUs
+// adds no parallelism, only a channel send and a goroutine wake-up per packet.
 const (
 	inlineFanout   = 16
+	minShardSize   = 16
 	maxShards      = 32
-	shardQueueSize = 64
+	shardQueueSize = 256
 )
+
+// shardCount is how many shards n down-tracks are split into.
+func shardCount(n int) int {
+	if n <= inlineFanout {
+		return 1
+	}
+	shards := min(n/minShardSize, int(math.Ceil(math.Sqrt(float64(n)))), runtime.GOMAXPROCS(0), maxShards)
+	return max(shards, 1)
+}
 
 // fanState is an immutable snapshot of who receives a track's packets.
 // Writers replace it whole (copy-on-write); the forward path loads it with
@@ -44,6 +57,10 @@ type fanout struct {
 
 	quit chan struct{}
 	wg   sync.WaitGroup // shard workers
+
+	// dropped counts packets a full shard queue did not take, summed over
+	// shards (one per shard and packet).
+	dropped atomic.Uint64
 }
 
 func newFanout() *fanout {
@@ -90,9 +107,8 @@ func (f *fanout) downTracks() []*DownTrack { return f.state.Load().downs }
 // swaps the snapshot in. Workers live until close; their number only grows.
 func (f *fanout) publishLocked(downs []*DownTrack) {
 	st := &fanState{downs: downs, shards: 1, chunk: len(downs)}
-	if n := len(downs); n > inlineFanout {
-		shards := int(math.Ceil(math.Sqrt(float64(n))))
-		shards = min(shards, maxShards)
+	if n := len(downs); shardCount(n) > 1 {
+		shards := shardCount(n)
 		st.chunk = (n + shards - 1) / shards
 		st.shards = (n + st.chunk - 1) / st.chunk
 		select {
@@ -134,8 +150,13 @@ func (f *fanout) runWorker(w *shardWorker) {
 }
 
 // forward hands p to every DownTrack and consumes the caller's reference.
-// When shard queues are full it blocks, pushing back on the reader (and so on
-// the socket) rather than dropping for some subscribers only.
+//
+// A shard whose queue is full loses the packet (counted in dropped) instead
+// of blocking the reader: blocking would delay every subscriber of the track,
+// and the publisher's socket behind it, for the sake of one slow shard. The
+// subscribers of that shard see an ordinary loss, which their NACKs recover
+// from Pion's responder buffer (the rewriter keeps the gap in the numbering)
+// or a keyframe request repairs.
 func (f *fanout) forward(p *packet) {
 	st := f.state.Load()
 	if st.shards <= 1 {
@@ -150,6 +171,9 @@ func (f *fanout) forward(p *packet) {
 		select {
 		case st.workers[i-1].jobs <- shardJob{p: p, downs: st.downs[lo:hi]}:
 		case <-f.quit:
+			p.release()
+		default:
+			f.dropped.Add(1)
 			p.release()
 		}
 	}

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,6 +81,28 @@ func feed(t *publishedTrack, raw []byte, seq uint16) {
 	t.fan.forward(p)
 }
 
+// feedPaced is feed that first waits for room in every shard queue, the way
+// a reader paced by the network finds them: it keeps a tight loop from
+// outrunning the shard workers, which would make the fan-out drop.
+func feedPaced(t *publishedTrack, raw []byte, seq uint16) {
+	st := t.fan.state.Load()
+	for _, w := range st.workers[:st.shards-1] {
+		for len(w.jobs) == cap(w.jobs) {
+			runtime.Gosched()
+		}
+	}
+	feed(t, raw, seq)
+}
+
+// atLeastTwoProcs makes sharding possible on a one-CPU machine for the
+// duration of a test.
+func atLeastTwoProcs(tb testing.TB) {
+	if prev := runtime.GOMAXPROCS(0); prev < 2 {
+		runtime.GOMAXPROCS(2)
+		tb.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	}
+}
+
 func waitForwarded(tb testing.TB, dts []*DownTrack, want uint64) {
 	tb.Helper()
 	checkFor(tb, 10*time.Second, time.Millisecond, func() error {
@@ -93,21 +116,22 @@ func waitForwarded(tb testing.TB, dts []*DownTrack, want uint64) {
 }
 
 func TestFanoutShardedKeepsOrder(t *testing.T) {
-	for _, n := range []int{1, inlineFanout + 1, 100} {
+	for _, n := range []int{1, inlineFanout + 1, 2*minShardSize + 1, 100} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			atLeastTwoProcs(t)
 			ws := make([]*recordWriter, n)
 			tr, dts := newBenchTrack(n, func(i int) webrtc.TrackLocalWriter {
 				ws[i] = &recordWriter{}
 				return ws[i]
 			})
 			defer tr.fan.close()
-			if st := tr.fan.state.Load(); n > inlineFanout && st.shards < 2 {
+			if st := tr.fan.state.Load(); n >= 2*minShardSize && st.shards < 2 {
 				t.Fatalf("%d down-tracks in %d shard", n, st.shards)
 			}
 			raw := rawPacket(t)
 			const count = 500
 			for i := 0; i < count; i++ {
-				feed(tr, raw, uint16(65000+i))
+				feedPaced(tr, raw, uint16(65000+i))
 			}
 			waitForwarded(t, dts, count)
 			for i, w := range ws {
@@ -132,11 +156,67 @@ func BenchmarkForward(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				feed(tr, raw, uint16(i))
+				feedPaced(tr, raw, uint16(i))
 			}
 			waitForwarded(b, dts, uint64(b.N))
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/write")
 		})
 	}
+}
+
+// blockingWriter holds every write until release is closed.
+type blockingWriter struct{ release chan struct{} }
+
+func (w blockingWriter) WriteRTP(_ *rtp.Header, p []byte) (int, error) {
+	<-w.release
+	return len(p), nil
+}
+func (w blockingWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// A stalled shard loses packets (counted) instead of stalling the reader and
+// with it every other subscriber of the track.
+func TestFanoutFullShardDropsInsteadOfBlocking(t *testing.T) {
+	atLeastTwoProcs(t)
+	release := make(chan struct{})
+	const n = 2 * minShardSize
+	tr, dts := newBenchTrack(n, func(i int) webrtc.TrackLocalWriter {
+		if i >= minShardSize { // the second shard, written by a worker
+			return blockingWriter{release: release}
+		}
+		return discardWriter{}
+	})
+	defer tr.fan.close()
+	if st := tr.fan.state.Load(); st.shards != 2 || st.chunk != minShardSize {
+		t.Fatalf("shards %d of %d, want 2 of %d", st.shards, st.chunk, minShardSize)
+	}
+	raw := rawPacket(t)
+	const count = shardQueueSize + 50
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < count; i++ {
+			feed(tr, raw, uint16(i))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("reader blocked behind a stalled shard")
+	}
+	// The inline shard got everything.
+	waitForwarded(t, dts[:minShardSize], count)
+	if d := tr.fan.dropped.Load(); d == 0 {
+		t.Fatal("no drop counted for the stalled shard")
+	}
+	close(release)
+	// The stalled shard delivers what it had queued, and nothing is left hanging.
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		got := dts[minShardSize].packets.Load()
+		if got+tr.fan.dropped.Load() != count {
+			return fmt.Errorf("stalled shard: %d forwarded + %d dropped != %d", got, tr.fan.dropped.Load(), count)
+		}
+		return nil
+	})
 }
