@@ -9,6 +9,16 @@
 // publishes on the bus, whichever node or API (REST or WebSocket) made it. Media is the sfu
 // package's; signaling only relays SDP and candidates and announces tracks.
 //
+// # Cluster relay
+//
+// Any node accepts a socket. At join_room the hub asks the Placement which node owns the
+// meeting; when another node does, the socket stays here (the edge) and its frames travel
+// over NATS to the owner, which runs the very same per-connection handler for a relayed
+// connection and sends its frames back (relay.go; subjects in docs/cluster.md). Both ends
+// heartbeat, so a dead owner is noticed within seconds and the client is told to reconnect
+// (1012), landing on a survivor with its resume token. Drain (drain.go) marks the node as
+// draining, waits for its rooms to end or the drain timeout, then closes sockets with 1012.
+//
 // # Goroutines
 //
 // Per socket: the reader (the ServeHTTP goroutine) handles messages one at a time, in order;
