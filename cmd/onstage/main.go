@@ -28,6 +28,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/db"
@@ -39,6 +40,11 @@ var version = "dev"
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "onstage:", err)
+		if e, ok := apperr.As(err); ok {
+			for field, why := range e.Fields {
+				fmt.Fprintf(os.Stderr, "  %s: %s\n", field, why)
+			}
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)
