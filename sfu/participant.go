@@ -61,6 +61,9 @@ type Participant struct {
 	// subConnected is set while the subscriber connection is connected;
 	// Pion silently drops what is written before, so down-tracks wait.
 	subConnected atomic.Bool
+	// subICEStarted is set once the subscriber's ICE agent has connected or
+	// failed; see negotiate for why later offers wait for it.
+	subICEStarted atomic.Bool
 
 	pubSig *signalState
 	subSig *signalState
@@ -117,6 +120,7 @@ func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Par
 	sub.OnICECandidate(p.subSig.onLocalCandidate)
 	pub.OnTrack(p.onTrack)
 	sub.OnConnectionStateChange(p.onSubscriberState)
+	sub.OnICEConnectionStateChange(p.onSubscriberICEState)
 	p.wg.Add(1)
 	go p.loop()
 	return p, nil
@@ -138,6 +142,24 @@ func (p *Participant) onSubscriberState(s webrtc.PeerConnectionState) {
 	for _, d := range dts {
 		d.resync()
 	}
+}
+
+// onSubscriberICEState notes the first time the subscriber's ICE agent has
+// settled (connected or failed) and sends the offer held back until then.
+func (p *Participant) onSubscriberICEState(s webrtc.ICEConnectionState) {
+	switch s {
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted, webrtc.ICEConnectionStateFailed:
+	default:
+		return
+	}
+	if p.subICEStarted.Swap(true) {
+		return
+	}
+	p.mu.Lock()
+	if p.dirty {
+		p.kickLocked()
+	}
+	p.mu.Unlock()
 }
 
 // ID returns the participant's ID.
@@ -511,11 +533,27 @@ func (p *Participant) loop() {
 // negotiate sends a subscriber offer if one is needed and none is
 // outstanding. Senders are added and removed here, so that every change
 // between two offers is folded into the next one.
+//
+// After the first offer, a renegotiation (other than an ICE restart) waits
+// until the subscriber's ICE agent has connected or failed. Pion starts its
+// ICE transport asynchronously after a first description pair, and a
+// description applied before that compares its ICE credentials against
+// empty ones: a Pion client then takes the second offer for an ICE restart
+// and answers with new credentials, while on either side the late transport
+// start puts the first credentials back into the agent. Both ends end up
+// checking with credentials the other rejects, forever. A connected agent
+// proves both transports started (the client answered checks with our
+// credentials); failed lets a restart through.
 func (p *Participant) negotiate() {
 	p.negMu.Lock()
 	defer p.negMu.Unlock()
 	p.mu.Lock()
 	if p.closed || p.negotiating || !p.dirty {
+		p.mu.Unlock()
+		return
+	}
+	if !p.restartICE && !p.subICEStarted.Load() && p.sub.LocalDescription() != nil {
+		// onSubscriberICEState kicks the loop; dirty stays set.
 		p.mu.Unlock()
 		return
 	}
