@@ -386,6 +386,16 @@ func (s *Service) ParticipantByID(ctx context.Context, meetingID, participantID 
 	return p.View(), nil
 }
 
+// ActiveParticipants returns the meeting's active participants, longest present first,
+// without any authorization check (for the signaling layer taking a room over).
+func (s *Service) ActiveParticipants(ctx context.Context, meetingID string) ([]ParticipantView, error) {
+	ps, err := s.store.with(ctx).activeParticipants(meetingID)
+	if err != nil {
+		return nil, err
+	}
+	return participantViews(ps), nil
+}
+
 // ActiveParticipant returns the user's active participant in the meeting, or ErrNotInRoom.
 func (s *Service) ActiveParticipant(ctx context.Context, meetingID, userID string) (ParticipantView, error) {
 	p, err := s.store.with(ctx).activeParticipant(meetingID, userID)

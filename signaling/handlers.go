@@ -145,6 +145,9 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 		r.mu.Unlock()
 		return errAlreadyJoined
 	}
+	// An orphan left by a previous owner (takeover.go) is no member to take over: its grace
+	// stops while the user joins, and starts again if the join fails.
+	orphan := r.claimOrphanLocked(c.who.UserID)
 	old := r.byUser[c.who.UserID]
 	if claims != nil {
 		if old != nil && old.pid != claims.ParticipantID {
@@ -152,7 +155,7 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 		}
 	} else if old != nil && old.hasSocket() {
 		r.mu.Unlock()
-		return errAlreadyJoined
+		return errAlreadyJoined // old is no orphan, so nothing was claimed
 	}
 	r.joining[c.who.UserID] = true
 	r.mu.Unlock()
@@ -163,9 +166,14 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 	}()
 
 	if claims != nil {
-		return h.resume(ctx, c, r, env.ID, *claims, old, lastSeq, d.NewPeerConnections)
+		err = h.resume(ctx, c, r, env.ID, *claims, old, lastSeq, d.NewPeerConnections)
+	} else {
+		err = h.freshJoin(ctx, c, r, env.ID, d, old)
 	}
-	return h.freshJoin(ctx, c, r, env.ID, d, old)
+	if err != nil && orphan != nil {
+		h.restoreOrphan(r, orphan)
+	}
+	return err
 }
 
 // freshJoin joins without a resume token: a new participant, or the user's participant
@@ -223,6 +231,9 @@ func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resum
 		if p.LeftAt != nil || p.UserID != c.who.UserID {
 			return newError(CodeNotFound, "the participant has left; join again without a resume token")
 		}
+		// A participant this node holds nothing for: the room was served elsewhere. Those of
+		// its participants that do not come back here leave after the grace (takeover.go).
+		h.adoptOrphans(ctx, r, cl.ParticipantID)
 		m = &member{room: r, uid: c.who.UserID, gateOn: true}
 		r.mu.Lock()
 		r.gating[m] = true
@@ -330,7 +341,7 @@ func (h *Hub) attach(ctx context.Context, c *conn, r *room, id *string, m *membe
 		// The router closes with the room, and the participant with it.
 		return newError(CodeMeetingEnded, "the meeting has ended")
 	}
-	if prev := r.members[pid]; prev != nil && prev != m {
+	if !r.dropOrphanLocked(pid) {
 		// An attach to a participant this node already holds (a REST join raced us).
 		m.mu.Lock()
 		m.left = true
@@ -379,7 +390,7 @@ func (h *Hub) attachResumed(ctx context.Context, c *conn, r *room, id *string, m
 		return newError(CodeMeetingEnded, "the meeting has ended")
 	}
 	if isNew {
-		if prev := r.members[pid]; prev != nil && prev != m {
+		if !r.dropOrphanLocked(pid) {
 			return errAlreadyJoined
 		}
 		r.members[pid] = m

@@ -37,6 +37,7 @@ type room struct {
 	tracks    map[sfu.TrackID]sfu.TrackInfo
 	order     []sfu.TrackID // published tracks in publish order
 	unsubDone bool
+	adopted   bool // the participants left over by a previous owner got their grace (takeover.go)
 }
 
 func newRoom(h *Hub, id string) *room {
@@ -334,6 +335,9 @@ type member struct {
 	room *room
 	pid  string // set once the join succeeded
 	uid  string
+	// orphan marks a placeholder for a participant a previous owner served that has not
+	// come back here: no socket, no media, only its reconnect grace (takeover.go).
+	orphan bool
 
 	mu        sync.Mutex // guards the fields below
 	conn      *conn
