@@ -97,5 +97,14 @@ func migrate0100(tx *gorm.DB) error {
 		return err
 	}
 	// One active stay per user and meeting: a racing duplicate join fails on this index.
+	if db.Dialect(tx) == db.DialectMySQL {
+		// MySQL has no partial indexes. A generated column that is 1 while the stay is
+		// active and NULL once it has ended does the same: NULLs never collide in a
+		// unique index.
+		if err := tx.Exec("ALTER TABLE meeting_participants ADD COLUMN active_stay TINYINT GENERATED ALWAYS AS (CASE WHEN left_at IS NULL THEN 1 END) STORED").Error; err != nil {
+			return err
+		}
+		return tx.Exec("CREATE UNIQUE INDEX ux_meeting_participants_active ON meeting_participants (meeting_id, user_id, active_stay)").Error
+	}
 	return tx.Exec("CREATE UNIQUE INDEX ux_meeting_participants_active ON meeting_participants (meeting_id, user_id) WHERE left_at IS NULL").Error
 }

@@ -266,7 +266,7 @@ func (s *Store) list(f ListFilter) ([]Meeting, int64, error) {
 	}
 	if kw := strings.TrimSpace(f.Keyword); kw != "" {
 		like := "%" + escapeLike(strings.ToLower(kw)) + "%"
-		q = q.Where(`(LOWER(title) LIKE ? ESCAPE '\' OR LOWER(description) LIKE ? ESCAPE '\')`, like, like)
+		q = q.Where(`(LOWER(title) LIKE ? ESCAPE '!' OR LOWER(description) LIKE ? ESCAPE '!')`, like, like)
 	}
 	if f.From != nil {
 		q = q.Where("start_time >= ?", f.From.UTC())
@@ -297,8 +297,10 @@ func (s *Store) list(f ListFilter) ([]Meeting, int64, error) {
 	return ms, total, nil
 }
 
+// escapeLike escapes LIKE's wildcards with "!". A backslash would be the usual choice, but
+// MySQL reads it as an escape inside the query's string literal ESCAPE '\'.
 func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return strings.NewReplacer(`!`, `!!`, `%`, `!%`, `_`, `!_`).Replace(s)
 }
 
 // onlineCounts returns the number of active participants of each meeting in ids, in one query.

@@ -63,6 +63,7 @@ func backends(t *testing.T, fn func(t *testing.T, gdb *gorm.DB, c cache.Cache)) 
 	t.Helper()
 	migs := append(Migrations(), mail.Migrations()...)
 	t.Run("sqlite+memory", func(t *testing.T) { fn(t, dbtest.Open(t, migs...), cachetest.Memory(t)) })
+	t.Run("mysql+memory", func(t *testing.T) { fn(t, dbtest.MySQL(t, migs...), cachetest.Memory(t)) })
 	t.Run("postgres+redis", func(t *testing.T) {
 		pg, rd := os.Getenv(dbtest.PostgresEnv) != "", os.Getenv(cachetest.RedisEnv) != ""
 		if !pg && !rd {

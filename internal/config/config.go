@@ -326,19 +326,29 @@ func maskInto(v reflect.Value, prefix string, out map[string]string) {
 	}
 }
 
-// MaskDSN hides the password of a URL-shaped connection string.
+// MaskDSN hides the password of a connection string: URL-shaped ones (postgres://, redis://)
+// and the MySQL driver's shape (mysql://user:pass@tcp(host:3306)/db), which url.Parse refuses.
 func MaskDSN(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		if i := strings.Index(dsn, "@"); i > 0 && !strings.Contains(dsn, "://") {
-			return "***" + dsn[i:]
+	if err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
 		}
+		return u.String()
+	}
+	rest, scheme := dsn, ""
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		scheme, rest = dsn[:i+3], dsn[i+3:]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
 		return dsn
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return dsn
 	}
-	return u.String()
+	return scheme + user + ":xxxxx" + rest[at:]
 }
 
 // JWTSecret returns the configured signing secret, or the one kept in the data dir, creating

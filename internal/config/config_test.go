@@ -101,6 +101,22 @@ func TestMasked(t *testing.T) {
 	}
 }
 
+func TestMaskDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://app:hunter2@db:5432/x":       "postgres://app:xxxxx@db:5432/x",
+		"redis://:hunter2@cache:6379/0":          "redis://:xxxxx@cache:6379/0",
+		"mysql://root:hunter2@tcp(db:3306)/test": "mysql://root:xxxxx@tcp(db:3306)/test",
+		"root:hunter2@tcp(db:3306)/test":         "root:xxxxx@tcp(db:3306)/test",
+		"mysql://root@tcp(db:3306)/test":         "mysql://root@tcp(db:3306)/test",
+		"nats://127.0.0.1:4222":                  "nats://127.0.0.1:4222",
+		"":                                       "",
+	} {
+		if got := MaskDSN(in); got != want {
+			t.Errorf("MaskDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestJWTSecretPersists(t *testing.T) {
 	cfg := Default()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")

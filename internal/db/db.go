@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	gomysql "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 )
@@ -38,6 +40,7 @@ const defaultSQLiteFile = "onstage.db"
 //   - "" or "sqlite:" opens SQLite at <dataDir>/onstage.db, creating dataDir if needed.
 //   - "sqlite:/path/file.db" or "file:/path/file.db?..." opens SQLite at that path.
 //   - "postgres://..." or "postgresql://..." opens PostgreSQL.
+//   - "mysql://user:pass@tcp(host:3306)/db?params" opens MySQL or MariaDB.
 //
 // Anything else fails with ErrUnsupportedDSN. Errors never contain the DSN's password.
 func Open(dsn, dataDir string, log *slog.Logger) (*gorm.DB, error) {
@@ -51,10 +54,10 @@ func Open(dsn, dataDir string, log *slog.Logger) (*gorm.DB, error) {
 	case "postgres", "postgresql":
 		return openPostgres(dsn, log)
 	case "mysql":
-		return nil, fmt.Errorf("%w: mysql is not built in; use sqlite or postgres", ErrUnsupportedDSN)
+		return openMySQL(dsn, log)
 	default:
 		// Only the scheme is echoed: the rest may hold credentials.
-		return nil, fmt.Errorf("%w: scheme %q (want sqlite:, file: or postgres://)", ErrUnsupportedDSN, scheme)
+		return nil, fmt.Errorf("%w: scheme %q (want sqlite:, file:, postgres:// or mysql://)", ErrUnsupportedDSN, scheme)
 	}
 }
 
@@ -148,10 +151,74 @@ func openPostgres(dsn string, log *slog.Logger) (*gorm.DB, error) {
 	return gdb, nil
 }
 
+// mysqlConfig turns "mysql://user:pass@tcp(host:port)/db?params" into the MySQL driver's
+// configuration. The caller's parameters are kept; those the schema and the stores rely
+// on are forced: times are parsed into time.Time and read and written in UTC, and text
+// is utf8mb4 unless the caller picked a charset.
+func mysqlConfig(dsn string) (*gomysql.Config, error) {
+	rest := dsn[len("mysql:"):]
+	if !strings.HasPrefix(rest, "//") {
+		return nil, fmt.Errorf("%w: mysql DSN must start with mysql://", ErrUnsupportedDSN)
+	}
+	rest = rest[2:]
+	// The driver's own format: [user[:password]@][net[(addr)]]/dbname[?params]. The query
+	// starts at the first "?" after the last "/", as a password may hold either.
+	base, query := rest, ""
+	if slash := strings.LastIndex(rest, "/"); slash >= 0 {
+		if q := strings.Index(rest[slash:], "?"); q >= 0 {
+			base, query = rest[:slash+q], rest[slash+q+1:]
+		}
+	}
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, errors.New("db: mysql DSN has an invalid query string")
+	}
+	params.Set("parseTime", "true")
+	params.Set("loc", "UTC")
+	if params.Get("charset") == "" {
+		params.Set("charset", "utf8mb4")
+	}
+	// The server converts TIMESTAMP columns and NOW() from the session time zone.
+	if params.Get("time_zone") == "" {
+		params.Set("time_zone", "'+00:00'")
+	}
+	cfg, err := gomysql.ParseDSN(base + "?" + params.Encode())
+	if err != nil {
+		// The driver's errors may quote the DSN, password included.
+		return nil, fmt.Errorf("%w: mysql DSN is not valid (want mysql://user:pass@tcp(host:3306)/db)", ErrUnsupportedDSN)
+	}
+	if cfg.DBName == "" {
+		return nil, fmt.Errorf("%w: mysql DSN names no database", ErrUnsupportedDSN)
+	}
+	return cfg, nil
+}
+
+func openMySQL(dsn string, log *slog.Logger) (*gorm.DB, error) {
+	cfg, err := mysqlConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	where := fmt.Sprintf("%s@%s(%s)/%s", cfg.User, cfg.Net, cfg.Addr, cfg.DBName)
+	gdb, err := gorm.Open(mysql.New(mysql.Config{DSNConfig: cfg}), gormConfig(log))
+	if err != nil {
+		return nil, fmt.Errorf("db: open mysql %s: %w", where, redact(err, cfg.Passwd))
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, fmt.Errorf("db: open mysql %s: %w", where, redact(err, cfg.Passwd))
+	}
+	sqlDB.SetMaxOpenConns(25)
+	sqlDB.SetMaxIdleConns(10)
+	// Stay well below the server's wait_timeout and pick up a failover eventually.
+	sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	return gdb, nil
+}
+
 func gormConfig(log *slog.Logger) *gorm.Config {
 	return &gorm.Config{
 		Logger: NewLogger(log, 200*time.Millisecond),
-		// Timestamps are stored in UTC so SQLite and PostgreSQL compare them the same way.
+		// Timestamps are stored in UTC so every database compares them the same way.
 		NowFunc: func() time.Time { return time.Now().UTC() },
 	}
 }
@@ -172,6 +239,8 @@ func Dialect(db *gorm.DB) string {
 		return DialectSQLite
 	case "postgres", "postgresql":
 		return DialectPostgres
+	case "mysql":
+		return DialectMySQL
 	default:
 		return name
 	}

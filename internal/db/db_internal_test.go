@@ -3,7 +3,9 @@ package db
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestSQLitePath(t *testing.T) {
@@ -33,5 +35,35 @@ func TestSQLitePath(t *testing.T) {
 				t.Errorf("got (%q, %q), want (%q, %q)", path, query, tt.wantPath, tt.wantQuery)
 			}
 		})
+	}
+}
+
+func TestMySQLConfig(t *testing.T) {
+	cfg, err := mysqlConfig("mysql://app:p@ss/w?rd@tcp(db.example:3307)/onstage?timeout=5s&parseTime=false&loc=Local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.User != "app" || cfg.Passwd != "p@ss/w?rd" || cfg.Net != "tcp" || cfg.Addr != "db.example:3307" || cfg.DBName != "onstage" {
+		t.Errorf("parsed %s:%s@%s(%s)/%s", cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName)
+	}
+	if !cfg.ParseTime || cfg.Loc != time.UTC {
+		t.Errorf("parseTime = %v, loc = %v; want true, UTC", cfg.ParseTime, cfg.Loc)
+	}
+	if cfg.Timeout != 5*time.Second {
+		t.Errorf("timeout = %v, want the caller's 5s", cfg.Timeout)
+	}
+	if got := cfg.Params["time_zone"]; got != "'+00:00'" {
+		t.Errorf("time_zone = %q, want '+00:00'", got)
+	}
+	if !strings.Contains(cfg.FormatDSN(), "charset=utf8mb4") {
+		t.Errorf("charset missing from %s", cfg.FormatDSN())
+	}
+
+	cfg, err = mysqlConfig("mysql://app@tcp(h:3306)/d?charset=latin1&time_zone=%27Europe%2FBerlin%27")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cfg.FormatDSN(), "charset=latin1") || cfg.Params["time_zone"] != "'Europe/Berlin'" {
+		t.Errorf("caller's charset or time_zone not kept: %s", cfg.FormatDSN())
 	}
 }

@@ -2,9 +2,9 @@ package db
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/glebarez/go-sqlite"
+	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
@@ -13,6 +13,12 @@ import (
 const (
 	sqliteConstraintPrimaryKey = 1555
 	sqliteConstraintUnique     = 2067
+)
+
+// MySQL error numbers for a duplicate key.
+const (
+	mysqlDupEntry            = 1062 // ER_DUP_ENTRY
+	mysqlDupEntryWithKeyName = 1586 // ER_DUP_ENTRY_WITH_KEY_NAME
 )
 
 // IsUniqueViolation reports whether err says an insert or update broke a unique index
@@ -32,6 +38,8 @@ func IsUniqueViolation(err error) bool {
 		code := sqlErr.Code()
 		return code == sqliteConstraintUnique || code == sqliteConstraintPrimaryKey
 	}
-	// MySQL's driver is not linked in; its duplicate-entry error is recognised by text.
-	return strings.Contains(err.Error(), "Error 1062")
+	if myErr, ok := errors.AsType[*gomysql.MySQLError](err); ok {
+		return myErr.Number == mysqlDupEntry || myErr.Number == mysqlDupEntryWithKeyName
+	}
+	return false
 }

@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -34,21 +36,30 @@ const migrationsTable = "schema_migrations"
 // keep several schemas side by side (tests do) do not wait on each other.
 const migrationLockClass = 0x6f6e7374
 
+// mysqlMigrationLock names the MySQL user lock that serializes migrations. User locks are
+// server-wide, so the name includes (a hash of) the database to keep databases apart.
+const mysqlMigrationLock = "CONCAT('onstage_migrate_', MD5(DATABASE()))"
+
+// mysqlLockWait is how long, in seconds, GET_LOCK waits; the context still cuts it short.
+const mysqlLockWait = 24 * 60 * 60
+
 // Migrate applies the migrations in migs that are not yet recorded, in ID order, each in
 // its own transaction together with its row in schema_migrations, and returns the IDs it
 // applied. Nodes starting together may call it at the same time: on PostgreSQL each
 // transaction holds an advisory lock and re-checks whether the step was applied meanwhile;
-// on SQLite the write transaction itself is the lock.
+// on MySQL a user lock (GET_LOCK) is held on the transaction's connection from before
+// BEGIN until after COMMIT; on SQLite the write transaction itself is the lock.
+//
+// MySQL commits implicitly around DDL, so there a step that fails after creating a table
+// leaves that table behind (its ID is still not recorded); PostgreSQL and SQLite roll the
+// whole step back.
 func Migrate(ctx context.Context, db *gorm.DB, migs []Migration) ([]string, error) {
 	sorted, err := sortMigrations(migs)
 	if err != nil {
 		return nil, err
 	}
 	db = db.WithContext(ctx)
-	err = db.Transaction(func(tx *gorm.DB) error {
-		if err := lockMigrations(tx); err != nil {
-			return err
-		}
+	err = lockedTransaction(db, func(tx *gorm.DB) error {
 		return tx.Exec("CREATE TABLE IF NOT EXISTS " + migrationsTable +
 			" (id VARCHAR(255) NOT NULL PRIMARY KEY, applied_at TIMESTAMP NOT NULL)").Error
 	})
@@ -66,10 +77,7 @@ func Migrate(ctx context.Context, db *gorm.DB, migs []Migration) ([]string, erro
 			continue
 		}
 		ran := false
-		err := db.Transaction(func(tx *gorm.DB) error {
-			if err := lockMigrations(tx); err != nil {
-				return err
-			}
+		err := lockedTransaction(db, func(tx *gorm.DB) error {
 			// Another node may have applied it while this one waited for the lock.
 			var n int64
 			if err := tx.Table(migrationsTable).Where("id = ?", m.ID).Count(&n).Error; err != nil {
@@ -133,11 +141,50 @@ func sortMigrations(migs []Migration) ([]Migration, error) {
 	return sorted, nil
 }
 
-// lockMigrations takes the migration lock for the rest of tx. On SQLite the connection
-// already holds the database's write lock (transactions begin immediate), which is stronger.
-func lockMigrations(tx *gorm.DB) error {
-	if Dialect(tx) != DialectPostgres {
-		return nil
+// lockedTransaction runs fn in a transaction that holds the migration lock.
+//
+// PostgreSQL takes a transaction-scoped advisory lock. MySQL's user locks belong to the
+// session and survive COMMIT, so the lock is taken on a pinned connection before BEGIN (the
+// transaction's snapshot then sees whatever the previous holder committed) and released
+// after COMMIT. On SQLite the connection already holds the database's write lock
+// (transactions begin immediate), which is stronger.
+func lockedTransaction(db *gorm.DB, fn func(tx *gorm.DB) error) error {
+	switch Dialect(db) {
+	case DialectPostgres:
+		return db.Transaction(func(tx *gorm.DB) error {
+			err := tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))", migrationLockClass).Error
+			if err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+	case DialectMySQL:
+		return db.Connection(func(conn *gorm.DB) error {
+			// Every statement starts from a clean session on the pinned connection, so
+			// the lock query's scan target does not leak into the migration's statements.
+			session := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
+			var got sql.NullInt64
+			err := session().Raw("SELECT GET_LOCK("+mysqlMigrationLock+", ?)", mysqlLockWait).Scan(&got).Error
+			if err != nil {
+				return err
+			}
+			if !got.Valid || got.Int64 != 1 {
+				return errors.New("timed out waiting for the migration lock")
+			}
+			defer func() {
+				// Release even when the caller's context has ended; a connection returned
+				// to the pool still holding the lock would block every other migrator.
+				release := session().WithContext(context.WithoutCancel(conn.Statement.Context))
+				if release.Exec("DO RELEASE_LOCK("+mysqlMigrationLock+")").Error != nil {
+					// Closing the session is the other way to release it.
+					if c, ok := conn.Statement.ConnPool.(*sql.Conn); ok {
+						_ = c.Raw(func(any) error { return driver.ErrBadConn })
+					}
+				}
+			}()
+			return session().Transaction(fn)
+		})
+	default:
+		return db.Transaction(fn)
 	}
-	return tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))", migrationLockClass).Error
 }
