@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/dtls/v2"
 	"github.com/pion/interceptor"
@@ -75,6 +76,37 @@ type Engine struct {
 	mu      sync.Mutex // guards routers and closed
 	routers map[*Router]struct{}
 	closed  bool
+
+	// retired holds the forwarding counters of closed routers, so that the engine's totals
+	// only ever grow (rates are computed from their differences).
+	retiredPackets, retiredBytes atomic.Uint64
+}
+
+// EngineStats are a node's media totals: open routers and what every router, open or
+// closed, has forwarded since the engine started.
+type EngineStats struct {
+	Routers, Participants, Tracks, DownTracks int
+	ForwardedPackets, ForwardedBytes          uint64
+}
+
+// Stats sums the routers' stats. It takes each router's read lock in turn, never two at once.
+func (e *Engine) Stats() EngineStats {
+	e.mu.Lock()
+	routers := make([]*Router, 0, len(e.routers))
+	for r := range e.routers {
+		routers = append(routers, r)
+	}
+	e.mu.Unlock()
+	st := EngineStats{Routers: len(routers), ForwardedPackets: e.retiredPackets.Load(), ForwardedBytes: e.retiredBytes.Load()}
+	for _, r := range routers {
+		rs := r.Stats()
+		st.Participants += rs.Participants
+		st.Tracks += rs.Tracks
+		st.DownTracks += rs.DownTracks
+		st.ForwardedPackets += rs.ForwardedPackets
+		st.ForwardedBytes += rs.ForwardedBytes
+	}
+	return st
 }
 
 // NewEngine builds the media engines, interceptors and setting engine.
@@ -288,8 +320,13 @@ func (e *Engine) NewRouter(p RouterParams) *Router {
 }
 
 func (e *Engine) forgetRouter(r *Router) {
+	rs := r.Stats()
 	e.mu.Lock()
-	delete(e.routers, r)
+	if _, ok := e.routers[r]; ok {
+		delete(e.routers, r)
+		e.retiredPackets.Add(rs.ForwardedPackets)
+		e.retiredBytes.Add(rs.ForwardedBytes)
+	}
 	e.mu.Unlock()
 }
 

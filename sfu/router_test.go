@@ -35,7 +35,8 @@ func checkPayloads(rt *recvTrack, size int) error {
 }
 
 func TestTwoParticipantsExchangeMedia(t *testing.T) {
-	r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
+	e := newTestEngine(t)
+	r := e.NewRouter(RouterParams{ID: "room"})
 	defer r.Close()
 	a := newTestClient(t, r, "alice", clientOpts{})
 	b := newTestClient(t, r, "bob", clientOpts{})
@@ -93,6 +94,17 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 	}
 	if st := r.Stats(); st.Participants != 2 || st.Tracks != 4 || st.ForwardedPackets == 0 {
 		t.Fatalf("stats %+v", st)
+	}
+	// The engine's totals include closed routers: they never go back.
+	before := e.Stats()
+	if before.Routers != 1 || before.Participants != 2 || before.ForwardedBytes == 0 {
+		t.Fatalf("engine stats %+v", before)
+	}
+	a.close()
+	b.close()
+	r.Close()
+	if after := e.Stats(); after.Routers != 0 || after.ForwardedPackets < before.ForwardedPackets || after.ForwardedBytes < before.ForwardedBytes {
+		t.Fatalf("engine stats went back after the router closed: %+v, before %+v", after, before)
 	}
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 	"log/slog"
 	"net/http"
 
@@ -87,15 +89,42 @@ func provideNodeRegistry(cfg config.Config, c cache.Cache, log *slog.Logger) (*r
 	return reg, reg.Close
 }
 
-// nodeLoad is what this node reports to the registry: its rooms, members and CPU.
+// nodeLoad is what this node reports to the registry: its rooms, members, forwarded bitrate
+// and CPU. The same figures are exported as Prometheus metrics.
 type nodeLoad struct{}
 
-func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub) nodeLoad {
+func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub, engine *sfu.Engine, prom *prometheus.Registry) nodeLoad {
 	cpu := rooms.NewCPUSampler()
+	var (
+		mu        sync.Mutex
+		lastBytes uint64
+		lastAt    = time.Now()
+	)
 	reg.SetLoad(func() rooms.NodeInfo {
-		s := hub.Stats()
-		return rooms.NodeInfo{Rooms: s.Rooms, Participants: int(s.Members), CPULoad: cpu.Load(), Draining: hub.Draining()}
+		s, media := hub.Stats(), engine.Stats()
+		mu.Lock()
+		now := time.Now()
+		var bps int64
+		if dt := now.Sub(lastAt).Seconds(); dt > 0 && media.ForwardedBytes >= lastBytes {
+			bps = int64(float64(media.ForwardedBytes-lastBytes) * 8 / dt)
+		}
+		lastBytes, lastAt = media.ForwardedBytes, now
+		mu.Unlock()
+		return rooms.NodeInfo{Rooms: s.Rooms, Participants: s.Members, BitrateBps: bps, CPULoad: cpu.Load()}
 	})
+	prom.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "onstage", Name: "sfu_forwarded_packets_total",
+			Help: "RTP packets forwarded to subscribers."}, func() float64 { return float64(engine.Stats().ForwardedPackets) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "onstage", Name: "sfu_forwarded_bytes_total",
+			Help: "RTP payload bytes forwarded to subscribers."}, func() float64 { return float64(engine.Stats().ForwardedBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "onstage", Name: "rooms",
+			Help: "Live meetings served by this node."}, func() float64 { return float64(hub.Stats().Rooms) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "onstage", Name: "participants",
+			Help: "Participants on this node, including those within their reconnect grace."},
+			func() float64 { return float64(hub.Stats().Members) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "onstage", Name: "ws_connections",
+			Help: "Open WebSocket connections."}, func() float64 { return float64(hub.Stats().Connections) }),
+	)
 	return nodeLoad{}
 }
 

@@ -61,9 +61,9 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	}
 	placer, cleanup7 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
 	hub, cleanup8 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
-	mainNodeLoad := provideNodeLoad(registry, hub)
-	v := provideChecks(db, cache, bus)
 	prometheusRegistry := provideRegistry()
+	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
+	v := provideChecks(db, cache, bus)
 	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, hub, mainNodeLoad, v, prometheusRegistry)
 	if err != nil {
 		cleanup8()
