@@ -142,7 +142,8 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 	fs.BoolVar(&o.simulcast, "simulcast", false, "publish video as three simulcast layers (q, h, f)")
 	codecName := fs.String("codec", "vp8", "video codec: vp8 or h264")
 	fs.IntVar(&o.meetings, "meetings", 1, "spread the participants over this many meetings")
-	fs.StringVar(&o.jsonFile, "json", "", "write every figure as JSON to this file")
+	fs.StringVar(&o.jsonFile, "json", "", "write every figure as JSON to this file (\"-\": standard output); "+
+		"without it, the figures except the per-participant detail are printed as JSON after the table")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "read the server's CPU and RSS from /proc/<pid> (otherwise from /metrics)")
 	fs.BoolVar(&o.baseline, "baseline", false, "also run the same scenario through a bare Pion forwarder and print the cost ratio")
 	fs.BoolVar(&o.baseline, "compare", false, "same as --baseline")
@@ -238,7 +239,22 @@ func runMain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	printTable(stdout, results, ratio)
-	if o.jsonFile != "" {
+	switch o.jsonFile {
+	case "":
+		summary := make([]*result, len(results))
+		for i, r := range results {
+			c := *r
+			c.Peers = nil
+			summary[i] = &c
+		}
+		if err := printJSON(stdout, report{Results: summary, CostRatio: ratio}); err != nil {
+			return err
+		}
+	case "-":
+		if err := printJSON(stdout, report{Results: results, CostRatio: ratio}); err != nil {
+			return err
+		}
+	default:
 		if err := writeJSON(o.jsonFile, report{Results: results, CostRatio: ratio}); err != nil {
 			return err
 		}

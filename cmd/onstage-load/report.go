@@ -193,7 +193,7 @@ type result struct {
 		RSSMB    float64 `json:"rss_mb"`
 	} `json:"client"`
 	Chat  *chatResult         `json:"chat,omitempty"`
-	Peers []participantResult `json:"participants_detail"`
+	Peers []participantResult `json:"participants_detail,omitempty"`
 }
 
 // participantResult is one participant's join timeline, in ms since its WebSocket opened.
@@ -426,6 +426,16 @@ func printTable(w io.Writer, results []*result, ratio float64) {
 type report struct {
 	Results   []*result `json:"results"`
 	CostRatio float64   `json:"cost_ratio,omitempty"`
+}
+
+// printJSON writes the report as indented JSON to w.
+func printJSON(w io.Writer, rep report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "\n%s\n", b)
+	return err
 }
 
 func writeJSON(path string, rep report) error {
