@@ -110,7 +110,8 @@ func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub, engine *sfu.Engine
 		}
 		lastBytes, lastAt = media.ForwardedBytes, now
 		mu.Unlock()
-		return rooms.NodeInfo{Rooms: s.Rooms, Participants: s.Members, BitrateBps: bps, CPULoad: cpu.Load()}
+		return rooms.NodeInfo{Rooms: s.Rooms, Participants: s.Members, BitrateBps: bps, CPULoad: cpu.Load(),
+			Draining: hub.Draining()}
 	})
 	prom.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "onstage", Name: "sfu_forwarded_packets_total",
