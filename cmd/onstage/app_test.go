@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/db"
 )
@@ -270,4 +271,40 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+// TestNodesReportLoad checks what this node publishes to the cluster's registry, through the
+// admin route: its load, and the draining state once a drain starts.
+func TestNodesReportLoad(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	n := startNode(t, cfg)
+	iss, err := provideIssuer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, _ := iss.Mint(authn.Identity{UserID: "admin-1", Role: authn.RoleAdmin, Name: "Root"}, time.Minute)
+	player, _, _ := iss.Mint(authn.Identity{UserID: "p-1", Role: authn.RolePlayer, Name: "P"}, time.Minute)
+	expect(t, n.do("GET", "/api/v1/nodes", player, nil), 403, "")
+	self := func() map[string]any {
+		r := n.do("GET", "/api/v1/nodes", admin, nil)
+		expect(t, r, 200, "")
+		items, _ := r.body["items"].([]any)
+		if len(items) != 1 {
+			t.Fatalf("nodes %s", r.raw)
+		}
+		node := items[0].(map[string]any)
+		for _, k := range []string{"id", "rooms", "participants", "bitrate_bps", "cpu_load", "draining"} {
+			if _, ok := node[k]; !ok {
+				t.Fatalf("node entry without %s: %s", k, r.raw)
+			}
+		}
+		return node
+	}
+	if self()["draining"] != false {
+		t.Fatal("a fresh node reports draining")
+	}
+	n.app.hub.StartDrain()
+	if self()["draining"] != true {
+		t.Fatal("a draining node does not report it")
+	}
 }

@@ -148,7 +148,7 @@ func provideApp(cfg config.Config, srv *http.Server, hub *signaling.Hub, reg *ro
 			slog.Warn("signaling shutdown", "err", err)
 		}
 	}
-	return &App{NodeID: nodeID(cfg), Server: srv, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain}}
+	return &App{NodeID: nodeID(cfg), Server: srv, hub: hub, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain}}
 }
 
 func sfuConfig(m config.Media) sfu.Config {

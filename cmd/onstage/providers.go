@@ -18,6 +18,7 @@ import (
 	"github.com/onstagehq/onstage/internal/cache"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/db"
+	"github.com/onstagehq/onstage/signaling"
 )
 
 // App is a running node's object graph, as assembled by wire.
@@ -27,6 +28,7 @@ type App struct {
 	// drainers run, in order, before the HTTP server shuts down (the signaling hub closes its
 	// sockets with "going away" so that clients reconnect elsewhere).
 	drainers []func(ctx context.Context)
+	hub      *signaling.Hub
 	// drain runs first, unbounded by the shutdown timeout: a clustered node keeps its rooms
 	// for up to cluster.drain_timeout while taking no new ones.
 	drain func()
