@@ -175,7 +175,7 @@ func TestFreeSlotsRules(t *testing.T) {
 
 func TestScheduleValidate(t *testing.T) {
 	valid := Schedule{Weekly: []WeeklyRule{{0, "09:00", "17:00"}, {6, "00:00", "24:00"}},
-		Exceptions: []Exception{{Date: "2026-12-25"}, {Date: "2026-12-24", Start: str("08:00"), End: str("09:00"), Available: true}},
+		Exceptions:       []Exception{{Date: "2026-12-25"}, {Date: "2026-12-24", Start: str("08:00"), End: str("09:00"), Available: true}},
 		MinNoticeMinutes: 60, BufferMinutes: 10, MaxPerDay: 3}
 	if err := valid.Validate(); err != nil {
 		t.Fatal(err)
