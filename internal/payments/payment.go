@@ -60,7 +60,10 @@ type Payment struct {
 	// ProviderRef is the provider's id of the intent (a Stripe PaymentIntent id, a sandbox ref).
 	ProviderRef *string
 	CheckoutURL string
-	Status      Status
+	// ClientSecret is the provider's secret for confirming the intent in the buyer's browser
+	// (Stripe.js); it is handed out when the intent is created and never stored.
+	ClientSecret string `gorm:"-"`
+	Status       Status
 	// ActiveKey is kind:subject while the payment is open or succeeded and NULL otherwise; a
 	// unique index on it lets at most one live payment exist per subject.
 	ActiveKey *string
@@ -78,22 +81,24 @@ func (Payment) TableName() string { return "payments" }
 
 // View is a payment as the API shows it.
 type View struct {
-	ID          string    `json:"id"`
-	Kind        string    `json:"kind"`
-	SubjectID   string    `json:"subject_id"`
-	Status      Status    `json:"status"`
-	Amount      int64     `json:"amount"`
-	Currency    string    `json:"currency"`
-	Provider    string    `json:"provider"`
-	CheckoutURL string    `json:"checkout_url"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string `json:"id"`
+	Kind        string `json:"kind"`
+	SubjectID   string `json:"subject_id"`
+	Status      Status `json:"status"`
+	Amount      int64  `json:"amount"`
+	Currency    string `json:"currency"`
+	Provider    string `json:"provider"`
+	CheckoutURL string `json:"checkout_url"`
+	// ClientSecret is only in the answer that creates the payment.
+	ClientSecret string    `json:"client_secret,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // View returns p as the API shows it.
 func (p *Payment) View() View {
 	return View{ID: p.ID, Kind: p.Kind, SubjectID: p.SubjectID, Status: p.Status, Amount: p.Amount,
-		Currency: p.Currency, Provider: p.Provider, CheckoutURL: p.CheckoutURL,
+		Currency: p.Currency, Provider: p.Provider, CheckoutURL: p.CheckoutURL, ClientSecret: p.ClientSecret,
 		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
 }
 

@@ -198,6 +198,7 @@ func (s *Service) Create(ctx context.Context, buyerID, kind, subjectID string) (
 		return nil, false, ErrProviderUnavailable
 	}
 	p.ProviderRef, p.CheckoutURL, p.UpdatedAt = &intent.Ref, intent.CheckoutURL, s.now().UTC()
+	p.ClientSecret = intent.ClientSecret
 	err = gdb.Model(&Payment{}).Where("id = ?", p.ID).
 		Updates(map[string]any{"provider_ref": intent.Ref, "checkout_url": intent.CheckoutURL, "updated_at": p.UpdatedAt}).Error
 	if err != nil {
