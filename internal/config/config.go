@@ -38,6 +38,9 @@ type Config struct {
 	Meetings Meetings `yaml:"meetings"`
 	Cluster  Cluster  `yaml:"cluster"`
 	Log      Log      `yaml:"log"`
+	Payments Payments `yaml:"payments"`
+	// Idempotency configures the Idempotency-Key store of retried writes.
+	Idempotency Idempotency `yaml:"idempotency"`
 }
 
 // HTTP configures the listener that serves REST, WebSocket, the web client and operations.
@@ -136,6 +139,50 @@ type Log struct {
 	Format string `yaml:"format"` // text or json
 }
 
+// Payments configures the payment platform.
+type Payments struct {
+	// Provider takes new payment intents: sandbox (built in, no money moves) or stripe.
+	Provider string `yaml:"provider"`
+	// ReconcileAfter is how long a payment may stay open before its provider is asked.
+	ReconcileAfter time.Duration `yaml:"reconcile_after"`
+	// IntentTTL is when an intent nobody paid is canceled (and what it held released).
+	IntentTTL time.Duration `yaml:"intent_ttl"`
+	// ReconcileInterval is how often the reconciler runs.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// WebhookRatePerMinute bounds webhook and sandbox requests per client address.
+	WebhookRatePerMinute int             `yaml:"webhook_rate_per_minute"`
+	Sandbox              PaymentsSandbox `yaml:"sandbox"`
+	Stripe               PaymentsStripe  `yaml:"stripe"`
+}
+
+// PaymentsSandbox configures the built-in sandbox provider.
+type PaymentsSandbox struct {
+	// WebhookSecret signs the sandbox's webhooks. Empty: derived from the JWT secret, so every
+	// node of a cluster shares it.
+	WebhookSecret string `yaml:"webhook_secret" secret:"true"`
+	// WebhookURL is where the sandbox delivers webhooks. Empty: http.public_url +
+	// /api/v1/payments/webhook/sandbox.
+	WebhookURL string `yaml:"webhook_url"`
+	// DuplicatePercent is the share of webhooks the sandbox delivers twice.
+	DuplicatePercent int `yaml:"duplicate_percent"`
+}
+
+// PaymentsStripe configures the Stripe provider.
+type PaymentsStripe struct {
+	SecretKey string `yaml:"secret_key" secret:"true"`
+	// BaseURL replaces https://api.stripe.com (a local mock, a proxy). Empty: Stripe itself.
+	BaseURL string `yaml:"base_url"`
+	// WebhookSecret is the webhook endpoint's signing secret (whsec_…).
+	WebhookSecret string `yaml:"webhook_secret" secret:"true"`
+	// PreviousWebhookSecret is accepted as well while the endpoint's secret is rotated.
+	PreviousWebhookSecret string `yaml:"previous_webhook_secret" secret:"true"`
+}
+
+// Idempotency configures how long answers to Idempotency-Key requests are replayed.
+type Idempotency struct {
+	TTL time.Duration `yaml:"ttl"`
+}
+
 // Default returns the configuration of a single node that needs nothing installed.
 func Default() Config {
 	return Config{
@@ -151,6 +198,9 @@ func Default() Config {
 		Cluster: Cluster{Placement: "lowest", LeaseTTL: 6 * time.Second, RegistryInterval: 2 * time.Second,
 			RegistryTTL: 6 * time.Second, DrainTimeout: 30 * time.Second},
 		Log: Log{Level: "info", Format: "text"},
+		Payments: Payments{Provider: "sandbox", ReconcileAfter: 10 * time.Minute, IntentTTL: time.Hour,
+			ReconcileInterval: time.Minute, WebhookRatePerMinute: 600, Sandbox: PaymentsSandbox{DuplicatePercent: 20}},
+		Idempotency: Idempotency{TTL: 24 * time.Hour},
 	}
 }
 
@@ -210,10 +260,34 @@ func (c Config) Validate() error {
 	case c.Cluster.RegistryTTL <= c.Cluster.RegistryInterval:
 		return fmt.Errorf("%w: cluster.registry_ttl must be longer than cluster.registry_interval", ErrInvalid)
 	}
+	if err := c.Payments.validate(); err != nil {
+		return err
+	}
+	if c.Idempotency.TTL <= 0 {
+		return fmt.Errorf("%w: idempotency.ttl must be positive", ErrInvalid)
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
 		return fmt.Errorf("%w: log.format must be text or json", ErrInvalid)
+	}
+	return nil
+}
+
+func (p Payments) validate() error {
+	switch {
+	case p.Provider != "sandbox" && p.Provider != "stripe":
+		return fmt.Errorf("%w: payments.provider must be sandbox or stripe", ErrInvalid)
+	case p.Provider == "stripe" && (p.Stripe.SecretKey == "" || p.Stripe.WebhookSecret == ""):
+		return fmt.Errorf("%w: payments.stripe.secret_key and payments.stripe.webhook_secret are required with provider stripe", ErrInvalid)
+	case p.ReconcileAfter <= 0 || p.IntentTTL < p.ReconcileAfter || p.ReconcileInterval <= 0:
+		return fmt.Errorf("%w: payments.reconcile_after and reconcile_interval must be positive, intent_ttl at least reconcile_after", ErrInvalid)
+	case p.WebhookRatePerMinute < 1:
+		return fmt.Errorf("%w: payments.webhook_rate_per_minute must be at least 1", ErrInvalid)
+	case p.Sandbox.DuplicatePercent < 0 || p.Sandbox.DuplicatePercent > 100:
+		return fmt.Errorf("%w: payments.sandbox.duplicate_percent must be 0 to 100", ErrInvalid)
+	case p.Sandbox.WebhookSecret != "" && len(p.Sandbox.WebhookSecret) < 16:
+		return fmt.Errorf("%w: payments.sandbox.webhook_secret must be at least 16 characters", ErrInvalid)
 	}
 	return nil
 }
