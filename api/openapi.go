@@ -42,6 +42,10 @@ var routes = []route{
 	{"GET", "/api/v1/meetings/{id}/messages", "Chat messages visible to the caller", "token", 200, []int{400, 401, 403, 404}},
 	{"POST", "/api/v1/meetings/{id}/messages", "Send a chat message", "token", 201, []int{400, 401, 403, 404, 409}},
 	{"GET", "/api/v1/nodes", "Cluster nodes and their load (admin)", "admin", 200, []int{401, 403, 503}},
+	{"POST", "/api/v1/payments", "Start paying for an order or an ad (Idempotency-Key honoured)", "member", 201, []int{400, 401, 403, 404, 409, 413, 422, 503}},
+	{"GET", "/api/v1/payments/{id}", "A payment of the caller", "member", 200, []int{401, 403, 404}},
+	{"POST", "/api/v1/payments/webhook/{provider}", "Provider webhook (signed; deduplicated by event id)", "", 200, []int{400, 404, 413, 429}},
+	{"POST", "/api/v1/payments/sandbox/{ref}/{action}", "Sandbox checkout button: succeed, decline or never", "", 202, []int{404, 409, 429}},
 }
 
 // OpenAPI returns the OpenAPI 3 document of the REST API served at /api/openapi.json.

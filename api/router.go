@@ -38,6 +38,9 @@ type RouterParams struct {
 	Pprof bool
 	// TrustedProxies may set the client address through X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// Pages are more routes outside /api/v1, by chi pattern (the payment sandbox's checkout
+	// page at /pay/*); a nil handler is left out.
+	Pages map[string]http.Handler
 }
 
 // NewRouter builds the HTTP handler of a node.
@@ -83,6 +86,11 @@ func NewRouter(p RouterParams) http.Handler {
 			r.HandleFunc("/symbol", pprof.Symbol)
 			r.HandleFunc("/trace", pprof.Trace)
 		})
+	}
+	for pattern, h := range p.Pages {
+		if h != nil {
+			r.Handle(pattern, h)
+		}
 	}
 	if p.Web != nil {
 		r.Handle("/", p.Web)

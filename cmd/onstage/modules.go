@@ -20,7 +20,9 @@ import (
 	"github.com/onstagehq/onstage/internal/cache"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/db"
+	"github.com/onstagehq/onstage/internal/idempotency"
 	"github.com/onstagehq/onstage/internal/mail"
+	"github.com/onstagehq/onstage/internal/payments"
 	"github.com/onstagehq/onstage/rooms"
 	"github.com/onstagehq/onstage/sfu"
 	"github.com/onstagehq/onstage/signaling"
@@ -33,6 +35,8 @@ func allMigrations() []db.Migration {
 	migs = append(migs, auth.Migrations()...)
 	migs = append(migs, mail.Migrations()...)
 	migs = append(migs, rooms.Migrations()...)
+	migs = append(migs, payments.Migrations()...)
+	migs = append(migs, idempotency.Migrations()...)
 	return migs
 }
 
@@ -130,14 +134,15 @@ func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub, engine *sfu.Engine
 }
 
 func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, nh *nodes.Handler,
-	hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) (http.Handler, error) {
+	ph *payments.Handler, hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) (http.Handler, error) {
 	trusted, err := api.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
 	return api.NewRouter(api.RouterParams{
 		TrustedProxies: trusted,
-		Auth:           mw, Modules: []api.Module{ah, mh, nh}, Checks: checks, Registry: reg,
+		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph}, Checks: checks, Registry: reg,
+		Pages:          map[string]http.Handler{"/pay/*": ph.Page()},
 		WebSocket: hub, Web: web.Handler(), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
 	}), nil
 }

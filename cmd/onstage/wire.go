@@ -25,6 +25,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		newClusterHooks, providePlacer,
 		provideEngine, provideHub,
 		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
+		provideIdempotency, providePaymentsSandbox, providePayments, providePaymentsHandler,
 		provideRouter, provideServer, provideApp,
 	)
 	return nil, nil, nil

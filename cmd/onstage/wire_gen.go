@@ -50,7 +50,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	meetingsHandler := meetings.NewHandler(roomsService, middleware)
 	registry, cleanup5 := provideNodeRegistry(cfg, cache, log)
 	nodesHandler := nodes.NewHandler(registry, middleware)
-	engine, cleanup6, err := provideEngine(cfg, log)
+	sandbox, cleanup6, err := providePaymentsSandbox(cfg, db, log)
 	if err != nil {
 		cleanup5()
 		cleanup4()
@@ -59,13 +59,40 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	placer, cleanup7 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
-	hub, cleanup8 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
+	paymentsService, cleanup7, err := providePayments(cfg, db, sandbox, log)
+	if err != nil {
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	keeper, cleanup8 := provideIdempotency(cfg, db, log)
+	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
+	engine, cleanup9, err := provideEngine(cfg, log)
+	if err != nil {
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	placer, cleanup10 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
+	hub, cleanup11 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)
-	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, hub, mainNodeLoad, v, prometheusRegistry)
+	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, hub, mainNodeLoad, v, prometheusRegistry)
 	if err != nil {
+		cleanup11()
+		cleanup10()
+		cleanup9()
 		cleanup8()
 		cleanup7()
 		cleanup6()
@@ -79,6 +106,9 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	server := provideServer(cfg, httpHandler)
 	app := provideApp(cfg, server, hub, registry, placer, log)
 	return app, func() {
+		cleanup11()
+		cleanup10()
+		cleanup9()
 		cleanup8()
 		cleanup7()
 		cleanup6()
