@@ -142,7 +142,7 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 	return api.NewRouter(api.RouterParams{
 		TrustedProxies: trusted,
 		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph}, Checks: checks, Registry: reg,
-		Pages:          map[string]http.Handler{"/pay/*": ph.Page()},
+		Pages:     map[string]http.Handler{"/pay/*": ph.Page()},
 		WebSocket: hub, Web: web.Handler(), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
 	}), nil
 }
