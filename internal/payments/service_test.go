@@ -359,3 +359,37 @@ func TestWebhookErrors(t *testing.T) {
 		t.Fatal("moved by a wrong amount")
 	}
 }
+
+func TestConcurrentDifferentEvents(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, gdb *gorm.DB) {
+		e := newEnv(t, gdb, "")
+		for round := range 3 {
+			id := fmt.Sprintf("w%d", round)
+			e.widget(id, "buyer", 300)
+			p := e.pay("buyer", id)
+			var wg sync.WaitGroup
+			for i, st := range []Status{StatusProcessing, StatusFailed, StatusSucceeded, StatusProcessing} {
+				body, h := sandboxWebhook(t, p, fmt.Sprintf("evt_%d_%d", round, i), st, time.Now())
+				for range 4 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if _, err := e.svc.HandleWebhook(context.Background(), SandboxName, body, h); err != nil {
+							t.Error(err)
+						}
+					}()
+				}
+			}
+			wg.Wait()
+			if got := e.reload(p.ID).Status; got != StatusSucceeded {
+				t.Fatalf("round %d: %s", round, got)
+			}
+			if !e.widgetRow(id).Sold {
+				t.Fatalf("round %d: not fulfilled", round)
+			}
+		}
+		if e.w.fulfilled.Load() != 3 {
+			t.Fatalf("fulfilled %d times for 3 payments", e.w.fulfilled.Load())
+		}
+	}, migs()...)
+}
