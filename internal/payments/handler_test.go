@@ -187,6 +187,7 @@ func TestPaymentRoutesRefuse(t *testing.T) {
 		{"unknown payment", "GET", "/api/v1/payments/nope", ann, "", 404, "not_found"},
 		{"unsigned webhook", "POST", "/api/v1/payments/webhook/sandbox", "", `{}`, 400, "missing_signature"},
 		{"forged webhook", "POST", "/api/v1/payments/webhook/sandbox", "", `{}`, 400, "invalid_signature"},
+		{"stale webhook", "POST", "/api/v1/payments/webhook/sandbox", "", `{}`, 400, "signature_expired"},
 		{"unknown provider", "POST", "/api/v1/payments/webhook/paypal", "", `{}`, 404, "unknown_provider"},
 		{"unknown sandbox intent", "POST", "/api/v1/payments/sandbox/sbx_x/succeed", "", "", 404, "not_found"},
 		{"unknown sandbox button", "POST", "/api/v1/payments/sandbox/sbx_x/explode", "", "", 404, "not_found"},
@@ -197,8 +198,11 @@ func TestPaymentRoutesRefuse(t *testing.T) {
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}
-			if tc.name == "forged webhook" {
+			switch tc.name {
+			case "forged webhook":
 				req.Header.Set(SandboxSignatureHeader, Sign([]byte(tc.body), time.Now(), "not-the-secret"))
+			case "stale webhook":
+				req.Header.Set(SandboxSignatureHeader, Sign([]byte(tc.body), time.Now().Add(-6*time.Minute), testSecret))
 			}
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -220,5 +224,33 @@ func TestPaymentRoutesRefuse(t *testing.T) {
 	}
 	if st, _, _ := s.do("GET", "/api/v1/payments/"+body["id"].(string), ann, ""); st != 200 {
 		t.Fatalf("ann: %d", st)
+	}
+}
+
+func TestWebhookLimits(t *testing.T) {
+	gdb := dbtest.Open(t, migs()...)
+	s := newServer(t, gdb, 0)
+	big := strings.Repeat("x", maxWebhookBody+1)
+	if st, body, _ := s.do("POST", "/api/v1/payments/webhook/sandbox", "", big); st != 413 || code(body) != "body_too_large" {
+		t.Fatalf("big body: %d %v", st, body)
+	}
+	mem, _ := cache.Open("")
+	t.Cleanup(func() { _ = mem.Close() })
+	h := NewHandler(HandlerParams{Service: s.svc, Sandbox: s.sbx, Limiter: cache.NewLimiter(mem, "t:", 2, time.Minute)})
+	mux := chi.NewRouter()
+	mux.Route("/api/v1", h.Mount)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	var last *http.Response
+	for range 3 {
+		res, err := http.Post(srv.URL+"/api/v1/payments/webhook/sandbox", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		last = res
+	}
+	if last.StatusCode != 429 || last.Header.Get("Retry-After") == "" {
+		t.Fatalf("third webhook in a minute: %d", last.StatusCode)
 	}
 }

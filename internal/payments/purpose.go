@@ -19,7 +19,9 @@ type Purpose struct {
 	// Fulfill runs inside the transaction that moves the payment to succeeded: whatever it
 	// writes through tx commits together with the payment's new state, or not at all. An error
 	// means the subject can no longer be sold (its hold expired and the slot was re-sold): the
-	// payment is then refunded, never fulfilled twice.
+	// payment is then refunded, never fulfilled twice. Fulfill must also refuse a subject that
+	// is already fulfilled: a payment that failed or was canceled may still succeed later,
+	// after another payment for the same subject did.
 	Fulfill func(ctx context.Context, tx *gorm.DB, p *Payment) error
 	// Release, if set, runs inside the transaction that moves an open payment to failed or
 	// canceled, to give back what the subject held (a slot's hold).

@@ -393,3 +393,34 @@ func TestConcurrentDifferentEvents(t *testing.T) {
 		}
 	}, migs()...)
 }
+
+// TestLateSuccessAfterResaleIsRefunded: the first payment is canceled (its hold released), a
+// second payment buys the subject, and then the first one succeeds after all.
+func TestLateSuccessAfterResaleIsRefunded(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, gdb *gorm.DB) {
+		e := newEnv(t, gdb, "")
+		ctx := context.Background()
+		e.widget("w1", "buyer", 800)
+		first := e.pay("buyer", "w1")
+		body, h := sandboxWebhook(t, first, "evt_cancel", StatusCanceled, time.Now())
+		if res, err := e.svc.HandleWebhook(ctx, SandboxName, body, h); err != nil || res != ResultApplied {
+			t.Fatal(res, err)
+		}
+		second := e.pay("buyer", "w1")
+		body, h = sandboxWebhook(t, second, "evt_second", StatusSucceeded, time.Now())
+		if res, err := e.svc.HandleWebhook(ctx, SandboxName, body, h); err != nil || res != ResultApplied {
+			t.Fatal(res, err)
+		}
+		_, _ = e.sbx.Act(ctx, *first.ProviderRef, ActionNever) // the sandbox took the money
+		body, h = sandboxWebhook(t, first, "evt_first", StatusSucceeded, time.Now())
+		if res, err := e.svc.HandleWebhook(ctx, SandboxName, body, h); err != nil || res != ResultRefunded {
+			t.Fatal(res, err)
+		}
+		if e.reload(first.ID).Status != StatusRefunded || e.reload(second.ID).Status != StatusSucceeded {
+			t.Fatal("wrong end states")
+		}
+		if e.w.fulfilled.Load() != 1 {
+			t.Fatalf("fulfilled %d times", e.w.fulfilled.Load())
+		}
+	}, migs()...)
+}
