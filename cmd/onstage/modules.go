@@ -147,13 +147,15 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 	}), nil
 }
 
-func provideApp(cfg config.Config, srv *http.Server, hub *signaling.Hub, reg *rooms.Registry, pl *rooms.Placer, log *slog.Logger) *App {
+func provideApp(cfg config.Config, srv *http.Server, hub *signaling.Hub, reg *rooms.Registry, pl *rooms.Placer,
+	pay *payments.Service, log *slog.Logger) *App {
 	drain := func(ctx context.Context) {
 		if err := hub.Shutdown(ctx); err != nil {
 			slog.Warn("signaling shutdown", "err", err)
 		}
 	}
-	return &App{NodeID: nodeID(cfg), Server: srv, hub: hub, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain}}
+	return &App{NodeID: nodeID(cfg), Server: srv, hub: hub, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain},
+		Payments: pay}
 }
 
 func sfuConfig(m config.Media) sfu.Config {

@@ -18,6 +18,7 @@ import (
 	"github.com/onstagehq/onstage/internal/cache"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/db"
+	"github.com/onstagehq/onstage/internal/payments"
 	"github.com/onstagehq/onstage/signaling"
 )
 
@@ -32,6 +33,8 @@ type App struct {
 	// drain runs first, unbounded by the shutdown timeout: a clustered node keeps its rooms
 	// for up to cluster.drain_timeout while taking no new ones.
 	drain func()
+	// Payments is the payment service; selling domains register their purposes with it.
+	Payments *payments.Service
 }
 
 // Drain runs the cluster drain step, if any.

@@ -104,7 +104,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	server := provideServer(cfg, httpHandler)
-	app := provideApp(cfg, server, hub, registry, placer, log)
+	app := provideApp(cfg, server, hub, registry, placer, paymentsService, log)
 	return app, func() {
 		cleanup11()
 		cleanup10()
