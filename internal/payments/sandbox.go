@@ -56,10 +56,13 @@ type Sandbox struct {
 
 	queue chan delivery
 	stop  chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
-	rmu   sync.Mutex
-	rnd   *mrand.Rand
+	// ctx ends with Close, cutting short a delivery in flight.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	rmu    sync.Mutex
+	rnd    *mrand.Rand
 }
 
 // SandboxParams configure the sandbox.
@@ -104,6 +107,7 @@ func NewSandbox(p SandboxParams) (*Sandbox, error) {
 		client: p.Client, dupRate: p.DuplicateRate, log: p.Log, now: p.Now,
 		queue: make(chan delivery, sandboxQueue), stop: make(chan struct{}),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.webhookURL == "" {
 		s.webhookURL = s.publicURL + "/api/v1/payments/webhook/" + SandboxName
 	}
@@ -137,7 +141,7 @@ func (s *Sandbox) Start() {
 
 // Close stops the workers; undelivered webhooks are dropped.
 func (s *Sandbox) Close() {
-	s.once.Do(func() { close(s.stop) })
+	s.once.Do(func() { close(s.stop); s.cancel() })
 	s.wg.Wait()
 }
 
@@ -361,15 +365,8 @@ func (s *Sandbox) deliver(body []byte) {
 }
 
 func (s *Sandbox) post(body []byte) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.webhookURL, bytes.NewReader(body))
 	if err != nil {
 		return false, err
