@@ -23,7 +23,9 @@ func TestGiveawayStatsProjector(t *testing.T) {
 	host := user("host")
 	m := must[MeetingView](t)(svc.Create(ctx, host, CreateInput{Title: "t", StartTime: clock.Now(), DurationMinutes: 60}))
 	must[JoinResult](t)(svc.Join(ctx, host, m.ID, JoinInput{}))
-	g := must[GiveawayView](t)(svc.OpenGiveaway(ctx, host, m.ID, giveawayInput()))
+	in := giveawayInput()
+	in.EntrySeconds = 300
+	g := must[GiveawayView](t)(svc.OpenGiveaway(ctx, host, m.ID, in))
 	for i := range 5 {
 		u := user(fmt.Sprint("fan", i))
 		must[JoinResult](t)(svc.Join(ctx, u, m.ID, JoinInput{}))
