@@ -70,11 +70,11 @@ func (s *Service) OpenGiveaway(ctx context.Context, caller authn.Identity, meeti
 		if err != nil {
 			return err
 		}
+		if m.Status != StatusLive {
+			return s.hideMeeting(tx, caller, m, ErrMeetingNotLive)
+		}
 		if _, err := moderator(tx, m.ID, caller, RoleHost, RoleCohost); err != nil {
 			return s.hideMeeting(tx, caller, m, err)
-		}
-		if m.Status != StatusLive {
-			return ErrMeetingNotLive
 		}
 		if err := tx.insertGiveaway(g); err != nil {
 			return fmt.Errorf("store giveaway: %w", err)

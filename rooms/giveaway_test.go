@@ -279,10 +279,11 @@ func TestGiveawayCloser(t *testing.T) {
 	e.svc.Close()
 }
 
-// 200 racing entries, two per user: each user enters once, numbers run 1..100 without gaps.
+// 200 users racing to enter, each twice at once: each enters once, and the entry numbers run
+// 1..200 without gaps.
 func TestRaceGiveawayEntries(t *testing.T) {
 	each(t, func(t *testing.T, e *testEnv) {
-		const users = 100
+		const users = 200
 		m := e.create(t, user("host"), func(in *CreateInput) { in.IsPublic = true; in.MaxParticipants = intp(MaxParticipants) })
 		e.join(t, user("host"), m.ID)
 		for i := range users {

@@ -22,7 +22,7 @@ func TestGiveawayRoutes(t *testing.T) {
 		c.expect(host, "POST", "/meetings", createBody(map[string]any{"is_public": true}), 201, "").decode(t, &m)
 		base := "/meetings/" + m.ID + "/giveaways"
 		open := map[string]any{"title": "Launch", "prize": "Poster", "winners": 1, "entry_seconds": 120}
-		c.expect(host, "POST", base, open, 403, "forbidden") // not in the meeting yet: not a moderator
+		c.expect(host, "POST", base, open, 409, "meeting_not_live") // nobody has joined yet
 		c.expect(host, "POST", "/meetings/"+m.ID+"/join", nil, 200, "")
 		for _, f := range fans {
 			c.expect(f, "POST", "/meetings/"+m.ID+"/join", nil, 200, "")
