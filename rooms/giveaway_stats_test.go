@@ -53,3 +53,45 @@ func TestGiveawayStatsProjector(t *testing.T) {
 	_, err = svc.GiveawayStatistics(ctx, user("stranger"), m.ID)
 	wantErr(t, err, ErrForbidden)
 }
+
+// Two nodes on one bus and one database count each entry once (a NATS queue group).
+func TestGiveawayStatsCountedOncePerCluster(t *testing.T) {
+	b, err := bus.Open(ctx, bus.Params{Name: "rooms-test-giveaway-stats-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	gdb := dbtest.Open(t, Migrations()...)
+	var nodes []*Service
+	for _, id := range []string{"n1", "n2"} {
+		svc := NewService(ServiceParams{Store: NewStore(gdb), Bus: b, NodeID: id})
+		svc.Start()
+		t.Cleanup(svc.Close)
+		nodes = append(nodes, svc)
+	}
+	host := user("host")
+	m := must[MeetingView](t)(nodes[0].Create(ctx, host, CreateInput{Title: "t", StartTime: time.Now(), DurationMinutes: 60}))
+	must[JoinResult](t)(nodes[0].Join(ctx, host, m.ID, JoinInput{}))
+	g := must[GiveawayView](t)(nodes[0].OpenGiveaway(ctx, host, m.ID, giveawayInput()))
+	const n = 20
+	for i := range n {
+		u := user(fmt.Sprint("fan", i))
+		svc := nodes[i%2]
+		must[JoinResult](t)(svc.Join(ctx, u, m.ID, JoinInput{}))
+		must[EntryView](t)(svc.EnterGiveaway(ctx, u, m.ID, g.ID, EnterInput{}))
+	}
+	var st GiveawayStats
+	deadline := time.Now().Add(10 * time.Second)
+	for st.Total < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+		st = must[GiveawayStats](t)(nodes[1].GiveawayStatistics(ctx, host, m.ID))
+	}
+	// Give a double count time to show.
+	time.Sleep(200 * time.Millisecond)
+	if st = must[GiveawayStats](t)(nodes[1].GiveawayStatistics(ctx, host, m.ID)); st.Total != n {
+		t.Fatalf("counted %d entries, want %d", st.Total, n)
+	}
+}
