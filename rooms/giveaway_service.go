@@ -143,11 +143,8 @@ func (s *Service) EnterGiveaway(ctx context.Context, caller authn.Identity, meet
 		if g.Status != GiveawayOpen || !now.Before(g.ClosesAt) {
 			return ErrEntriesClosed
 		}
-		if dup, err := tx.hasEntered(g.ID, caller.UserID); err != nil {
-			return err
-		} else if dup {
-			return ErrAlreadyEntered
-		}
+		// No look-up first: the unique (giveaway, user) index is what refuses a second
+		// entry, and its failure rolls the entry number back with the transaction.
 		n, err := tx.nextEntryNumber(g.ID)
 		if err != nil {
 			return fmt.Errorf("next entry number: %w", err)

@@ -58,12 +58,6 @@ func (s *Store) nextEntryNumber(id string) (int64, error) {
 
 func (s *Store) insertEntry(e *GiveawayEntry) error { return s.db.Create(e).Error }
 
-func (s *Store) hasEntered(giveawayID, userID string) (bool, error) {
-	var n int64
-	err := s.db.Model(&GiveawayEntry{}).Where("giveaway_id = ? AND user_id = ?", giveawayID, userID).Count(&n).Error
-	return n > 0, err
-}
-
 // entriesOf returns every entry of the giveaway in ascending entry number.
 func (s *Store) entriesOf(giveawayID string) ([]GiveawayEntry, error) {
 	var es []GiveawayEntry
