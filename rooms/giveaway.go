@@ -159,6 +159,8 @@ type GiveawayView struct {
 	DrawnAt       *time.Time     `json:"drawn_at"`
 	Winners       []WinnerView   `json:"winners"`
 	Rerolls       int            `json:"rerolls"`
+	// MyEntryNumber is the caller's own entry number, when it entered (REST reads only).
+	MyEntryNumber int64 `json:"my_entry_number,omitempty"`
 }
 
 // EntryView is an entry in a list: masked unless it is the caller's own.

@@ -571,7 +571,13 @@ func (s *Service) Giveaway(ctx context.Context, caller authn.Identity, meetingID
 	if err != nil {
 		return GiveawayView{}, err
 	}
-	return g.view(ws), nil
+	mine, err := st.entryNumbersOf(caller.UserID, []string{g.ID})
+	if err != nil {
+		return GiveawayView{}, err
+	}
+	v := g.view(ws)
+	v.MyEntryNumber = mine[g.ID]
+	return v, nil
 }
 
 // Giveaways lists a meeting's giveaways, newest first (at most MaxPageSize).
@@ -584,13 +590,23 @@ func (s *Service) Giveaways(ctx context.Context, caller authn.Identity, meetingI
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, 0, len(gs))
+	for i := range gs {
+		ids = append(ids, gs[i].ID)
+	}
+	mine, err := st.entryNumbersOf(caller.UserID, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]GiveawayView, 0, len(gs))
 	for i := range gs {
 		ws, err := s.winnersLocked(st, &gs[i])
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, gs[i].view(ws))
+		v := gs[i].view(ws)
+		v.MyEntryNumber = mine[gs[i].ID]
+		out = append(out, v)
 	}
 	return out, nil
 }

@@ -58,6 +58,23 @@ func (s *Store) nextEntryNumber(id string) (int64, error) {
 
 func (s *Store) insertEntry(e *GiveawayEntry) error { return s.db.Create(e).Error }
 
+// entryNumbersOf returns the user's entry number in each of the giveaways it entered.
+func (s *Store) entryNumbersOf(userID string, giveawayIDs []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if userID == "" || len(giveawayIDs) == 0 {
+		return out, nil
+	}
+	var es []GiveawayEntry
+	if err := s.db.Select("giveaway_id, entry_number").Where("user_id = ? AND giveaway_id IN ?", userID, giveawayIDs).
+		Find(&es).Error; err != nil {
+		return nil, err
+	}
+	for _, e := range es {
+		out[e.GiveawayID] = e.EntryNumber
+	}
+	return out, nil
+}
+
 // entriesOf returns every entry of the giveaway in ascending entry number.
 func (s *Store) entriesOf(giveawayID string) ([]GiveawayEntry, error) {
 	var es []GiveawayEntry

@@ -202,8 +202,11 @@ func TestGiveawayFlow(t *testing.T) {
 		if len(gv.Winners) != 3 || !gv.Winners[0].Replaced || gv.Rerolls != 2 || gv.EntryCount != 3 {
 			t.Fatalf("giveaway %+v", gv)
 		}
+		if gv.MyEntryNumber != 3 {
+			t.Fatalf("cyd's entry number %d", gv.MyEntryNumber)
+		}
 		list := must[[]GiveawayView](t)(e.svc.Giveaways(ctx, user("ann"), m.ID))
-		if len(list) != 1 || list[0].ID != open.ID {
+		if len(list) != 1 || list[0].ID != open.ID || list[0].MyEntryNumber != 1 {
 			t.Fatalf("list %+v", list)
 		}
 

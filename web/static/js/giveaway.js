@@ -54,7 +54,10 @@ export class GiveawayPanel {
   async load() {
     try {
       const list = await request('GET', this.base);
-      if (list && list.items && list.items.length) this.current = list.items[0];
+      if (list && list.items && list.items.length) {
+        this.current = list.items[0];
+        if (this.current.my_entry_number) this.myEntry = { giveaway_id: this.current.id, entry_number: this.current.my_entry_number };
+      }
     } catch { /* the panel stays as it was */ }
     this.render();
   }
