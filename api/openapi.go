@@ -46,6 +46,16 @@ var routes = []route{
 	{"GET", "/api/v1/payments/{id}", "A payment of the caller", "member", 200, []int{401, 403, 404}},
 	{"POST", "/api/v1/payments/webhook/{provider}", "Provider webhook (signed; deduplicated by event id)", "", 200, []int{400, 404, 413, 429}},
 	{"POST", "/api/v1/payments/sandbox/{ref}/{action}", "Sandbox checkout button: succeed, decline or never", "", 202, []int{404, 409, 429}},
+	{"POST", "/api/v1/meetings/{id}/giveaways", "Open a giveaway in a live meeting (host or co-host)", "token", 201, []int{400, 401, 403, 404, 409}},
+	{"GET", "/api/v1/meetings/{id}/giveaways", "A meeting's giveaways", "token", 200, []int{401, 403, 404}},
+	{"GET", "/api/v1/meetings/{id}/giveaways/stats", "Giveaway entries per minute and per source", "token", 200, []int{401, 403, 404}},
+	{"GET", "/api/v1/meetings/{id}/giveaways/{gid}", "One giveaway: status, commitment, entry count, hash, winners", "token", 200, []int{401, 403, 404}},
+	{"POST", "/api/v1/meetings/{id}/giveaways/{gid}/entries", "Enter a giveaway (participants, once each)", "token", 201, []int{400, 401, 404, 409}},
+	{"GET", "/api/v1/meetings/{id}/giveaways/{gid}/entries", "A giveaway's entries, newest first, masked", "token", 200, []int{400, 401, 403, 404}},
+	{"POST", "/api/v1/meetings/{id}/giveaways/{gid}/close", "Close a giveaway's entries (host or co-host)", "token", 200, []int{401, 403, 404, 409}},
+	{"POST", "/api/v1/meetings/{id}/giveaways/{gid}/draw", "Draw the winners (host or co-host)", "token", 200, []int{401, 403, 404, 409}},
+	{"POST", "/api/v1/meetings/{id}/giveaways/{gid}/reroll", "Draw one replacement winner (host or co-host)", "token", 200, []int{400, 401, 403, 404, 409}},
+	{"GET", "/api/v1/meetings/{id}/giveaways/{gid}/proof", "Everything needed to recompute a draw (participants)", "token", 200, []int{401, 403, 404, 409}},
 }
 
 // OpenAPI returns the OpenAPI 3 document of the REST API served at /api/openapi.json.

@@ -23,6 +23,12 @@ const (
 	EventMeetingEnded EventType = "meeting_ended"
 	// EventChat carries Chat; a private one (Chat.To set) is for its sender and recipient only.
 	EventChat EventType = "chat"
+	// EventGiveawayOpened carries Giveaway (giveaway.go).
+	EventGiveawayOpened EventType = "giveaway_opened"
+	// EventGiveawayClosed carries Giveaway with its entry_list_hash.
+	EventGiveawayClosed EventType = "giveaway_closed"
+	// EventGiveawayWinners carries Draw: the winners of a draw or a reroll.
+	EventGiveawayWinners EventType = "giveaway_winners"
 )
 
 // SubjectPrefix starts every meeting subject.
@@ -53,6 +59,8 @@ type Event struct {
 	Role          Role             `json:"role,omitempty"`
 	Media         *MediaChange     `json:"media,omitempty"`
 	Chat          *ChatView        `json:"chat,omitempty"`
+	Giveaway      *GiveawayView    `json:"giveaway,omitempty"`
+	Draw          *DrawView        `json:"draw,omitempty"`
 	// Origin is the NodeID of the node that made the change.
 	Origin string `json:"origin"`
 }

@@ -13,6 +13,7 @@ import (
 func Migrations() []db.Migration {
 	return []db.Migration{
 		{ID: "0100_rooms_meetings", Up: migrate0100},
+		{ID: "0110_rooms_giveaways", Up: migrate0110},
 	}
 }
 

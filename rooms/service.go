@@ -68,6 +68,8 @@ type Service struct {
 	mu      sync.Mutex
 	stop    chan struct{}
 	stopped chan struct{}
+
+	gw giveawayState // giveaway_closer.go
 }
 
 // NewService returns a Service. Call Start to run the expiry sweeper and Close to stop it.
@@ -82,6 +84,7 @@ func NewService(p ServiceParams) *Service {
 	if p.Bus != nil {
 		s.bus = p.Bus
 	}
+	s.gw.bus, s.gw.wake = p.Bus, make(chan struct{}, 1)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -9,7 +9,8 @@ import (
 // sweepBatch bounds the meetings one sweep looks at; the next sweep takes the rest.
 const sweepBatch = 200
 
-// Start runs the expiry sweeper every Config.SweepInterval until Close. Calling it twice
+// Start runs the expiry sweeper every Config.SweepInterval, and the giveaways' closer and
+// statistics projector (giveaway_closer.go), until Close. Calling it twice
 // does nothing more.
 func (s *Service) Start() {
 	s.mu.Lock()
@@ -19,6 +20,7 @@ func (s *Service) Start() {
 	}
 	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
 	go s.sweepLoop(s.stop, s.stopped)
+	s.startGiveaways(s.stop)
 }
 
 // Close stops the sweeper and waits for it.
@@ -32,6 +34,7 @@ func (s *Service) Close() {
 	}
 	close(stop)
 	<-stopped
+	s.stopGiveaways()
 }
 
 func (s *Service) sweepLoop(stop <-chan struct{}, stopped chan<- struct{}) {

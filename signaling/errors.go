@@ -8,7 +8,8 @@ import (
 	"github.com/onstagehq/onstage/sfu"
 )
 
-// The protocol's error codes (docs/protocol.md, Envelope). No other code is ever sent.
+// The protocol's error codes (docs/protocol.md, Envelope). No other code is ever sent, but
+// for giveaway_enter's own two (giveaway.go).
 const (
 	CodeBadRequest    = "bad_request"
 	CodeUnauthorized  = "unauthorized"

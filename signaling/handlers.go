@@ -63,6 +63,8 @@ func (h *Hub) handle(ctx context.Context, c *conn, raw []byte) {
 		data, err = h.inRoom(c, func(m *member) (any, error) { return nil, h.handleSubscribe(m, env) })
 	case TypeHostAction:
 		data, err = h.inRoom(c, func(m *member) (any, error) { return nil, h.handleHostAction(ctx, c, m, env) })
+	case TypeGiveawayEnter:
+		data, err = h.inRoom(c, func(m *member) (any, error) { return h.handleGiveawayEnter(ctx, c, m, env) })
 	default:
 		err = badRequest("unknown message type " + quoteType(env.Type))
 	}

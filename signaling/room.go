@@ -244,6 +244,8 @@ func (r *room) onEvent(ev rooms.Event) {
 		r.meetingEnded(ev)
 	case rooms.EventParticipantJoined, rooms.EventRoleChanged, rooms.EventMediaState, rooms.EventChat:
 		r.broadcast(outItem{ev: &ev})
+	case rooms.EventGiveawayOpened, rooms.EventGiveawayClosed, rooms.EventGiveawayWinners:
+		r.broadcast(outItem{ev: &ev})
 	}
 }
 
@@ -412,6 +414,8 @@ func eventMessage(ev *rooms.Event, pid string) (string, any, bool) {
 		return TypeChat, ev.Chat, true
 	case rooms.EventMeetingEnded:
 		return TypeMeetingEnded, MeetingEndedData{Reason: ev.Reason}, true
+	case rooms.EventGiveawayOpened, rooms.EventGiveawayClosed, rooms.EventGiveawayWinners:
+		return giveawayMessage(ev) // giveaway.go
 	}
 	return "", nil, false
 }

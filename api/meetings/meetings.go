@@ -50,6 +50,7 @@ func (h *Handler) Mount(r chi.Router) {
 			r.Post("/transfer-host", h.transferHost)
 			r.Get("/messages", h.messages)
 			r.Post("/messages", h.postMessage)
+			h.mountGiveaways(r)
 		})
 	})
 }

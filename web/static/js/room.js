@@ -7,6 +7,7 @@ import { auth, session, prefs } from './store.js';
 import { Signaling, SignalError } from './signaling.js';
 import { Rtc } from './rtc.js';
 import { getCamera, getMicrophone, stopTrack } from './devices.js';
+import { GiveawayPanel } from './giveaway.js';
 
 const TERMINAL_CODES = new Set(['meeting_ended', 'kicked', 'forbidden', 'meeting_full', 'wrong_password', 'not_found', 'card_required']);
 const ROLE_LABEL = { host: 'Host', cohost: 'Co-host', participant: '' };
@@ -194,6 +195,7 @@ export class Room {
       for (const c of d.chat_history || []) this.addChat(c, true);
     }
     this.saveSession();
+    if (this.giveaway) this.giveaway.load();
 
     const fresh = !this.rtc || (!resumed && newIdentity);
     if (fresh) {
@@ -388,6 +390,7 @@ export class Room {
         if (d.participant_id === this.selfId) {
           const text = d.role === 'host' ? 'You are now the host.' : d.role === 'cohost' ? 'You are now a co-host.' : 'You are no longer a host or co-host.';
           toast(text, 'info');
+          if (this.giveaway) this.giveaway.render();
         } else if (p && d.role !== 'participant') {
           announce(`${p.display_name} is now ${d.role === 'host' ? 'the host' : 'a co-host'}`);
         }
@@ -402,6 +405,11 @@ export class Room {
         return;
       case 'meeting_ended':
         this.showEnded(d.reason);
+        return;
+      case 'giveaway_opened':
+      case 'giveaway_closed':
+      case 'giveaway_winners':
+        if (this.giveaway) this.giveaway.onMessage(m.type, d);
         return;
       case 'error':
         console.warn('onstage: server error', d.code, d.message);
@@ -731,6 +739,7 @@ export class Room {
   dispose(keepMedia = false) {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.giveaway) this.giveaway.dispose();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.subscriberWatch);
     clearTimeout(this.restartTimer);
@@ -813,6 +822,8 @@ export class Room {
     ui.reconnect = h('div', { class: 'banner banner-warn', id: 'reconnecting', role: 'status', hidden: true }, 'Reconnecting…');
     ui.notice = h('p', { class: 'sr-only', role: 'status', id: 'room-notice' });
     ui.banners.append(ui.reconnect);
+    this.giveaway = new GiveawayPanel({ meetingId: this.meetingId, send: (t, d) => this.sig.request(t, d), canModerate: () => this.canModerate });
+    ui.banners.append(this.giveaway.el);
     ui.stage = h('div', { class: 'stage', id: 'stage', 'aria-label': 'Shared screen' });
     ui.grid = h('div', { class: 'grid', id: 'grid', 'aria-label': 'Participants video' });
     ui.audio = h('div', { class: 'sr-only', 'aria-hidden': 'true' });
