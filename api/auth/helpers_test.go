@@ -21,6 +21,7 @@ import (
 
 	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/authz"
 	"github.com/onstagehq/onstage/internal/cache"
 	"github.com/onstagehq/onstage/internal/cache/cachetest"
 	"github.com/onstagehq/onstage/internal/config"
@@ -61,7 +62,7 @@ type env struct {
 // Redis when the test environment names them.
 func backends(t *testing.T, fn func(t *testing.T, gdb *gorm.DB, c cache.Cache)) {
 	t.Helper()
-	migs := append(Migrations(), mail.Migrations()...)
+	migs := append(append(Migrations(), mail.Migrations()...), authz.Migrations()...)
 	t.Run("sqlite+memory", func(t *testing.T) { fn(t, dbtest.Open(t, migs...), cachetest.Memory(t)) })
 	t.Run("mysql+memory", func(t *testing.T) { fn(t, dbtest.MySQL(t, migs...), cachetest.Memory(t)) })
 	t.Run("postgres+redis", func(t *testing.T) {
@@ -107,8 +108,12 @@ func newEnv(t *testing.T, gdb *gorm.DB, c cache.Cache, tweak func(*config.Auth))
 	log := slog.New(slog.DiscardHandler)
 	clk := &clock{t: time.Now()}
 	outbox := mail.NewOutbox(gdb, log)
+	az := authz.NewService(authz.ServiceParams{Store: authz.NewStore(gdb), Cache: c, Log: log})
+	if err := az.Seed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	svc := NewService(ServiceParams{
-		Store: NewStore(gdb), Cache: c, Issuer: issuer, Mailer: outbox, Config: cfg,
+		Store: NewStore(gdb), Cache: c, Issuer: issuer, Mailer: outbox, Config: cfg, Authz: az,
 		PublicURL: "https://onstage.test/", Log: log, Now: clk.Now, BcryptCost: bcrypt.MinCost,
 	})
 	mw := authn.Middleware{Issuer: issuer, Reject: func(w http.ResponseWriter, r *http.Request, status int) {
