@@ -198,4 +198,3 @@ func (s *recorder) Write(b []byte) (int, error) {
 }
 
 func (s *recorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
