@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/onstagehq/onstage/internal/authn"
-	"github.com/onstagehq/onstage/internal/db/dbtest"
 	"github.com/onstagehq/onstage/internal/cache/cachetest"
+	"github.com/onstagehq/onstage/internal/db/dbtest"
 )
 
 var ctx = context.Background()
