@@ -22,7 +22,7 @@ type User struct {
 	// LockedAt is when an admin locked the account; a superior unlocks it.
 	LockedAt  *time.Time
 	CreatedAt time.Time
-	UpdatedAt       time.Time
+	UpdatedAt time.Time
 }
 
 // TableName is the users table.

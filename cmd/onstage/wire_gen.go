@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"github.com/onstagehq/onstage/api/admin"
 	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/api/meetings"
 	"github.com/onstagehq/onstage/api/nodes"
@@ -36,8 +37,14 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	mailer := provideMailer(cfg, db, log)
-	service := provideAuthService(cfg, store, cache, issuer, mailer, log)
-	handler := auth.NewHandler(service, middleware)
+	service, err := provideAuthz(ctx, db, cache, log)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	authService := provideAuthService(cfg, store, cache, issuer, mailer, service, log)
+	handler := auth.NewHandler(authService, middleware)
 	roomsStore := rooms.NewStore(db)
 	bus, cleanup3, err := provideBus(ctx, cfg, log)
 	if err != nil {
@@ -46,12 +53,15 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	mainClusterHooks := newClusterHooks()
-	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, service, mainClusterHooks, log)
+	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, authService, mainClusterHooks, log)
 	meetingsHandler := meetings.NewHandler(roomsService, middleware)
 	registry, cleanup5 := provideNodeRegistry(cfg, cache, log)
-	nodesHandler := nodes.NewHandler(registry, middleware)
-	engine, cleanup6, err := provideEngine(cfg, log)
+	nodesHandler := nodes.NewHandler(registry, service)
+	auditLog, cleanup6 := provideAudit(cfg, db, service, log)
+	adminHandler := admin.NewHandler(service, auditLog)
+	engine, cleanup7, err := provideEngine(cfg, log)
 	if err != nil {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -59,13 +69,14 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	placer, cleanup7 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
-	hub, cleanup8 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
+	placer, cleanup8 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
+	hub, cleanup9 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)
-	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, hub, mainNodeLoad, v, prometheusRegistry)
+	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, adminHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
 	if err != nil {
+		cleanup9()
 		cleanup8()
 		cleanup7()
 		cleanup6()
@@ -79,6 +90,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	server := provideServer(cfg, httpHandler)
 	app := provideApp(cfg, server, hub, registry, placer, log)
 	return app, func() {
+		cleanup9()
 		cleanup8()
 		cleanup7()
 		cleanup6()
@@ -109,8 +121,14 @@ func initAuth(ctx context.Context, cfg config.Config, log *slog.Logger) (*auth.S
 		return nil, nil, err
 	}
 	mailer := provideMailer(cfg, db, log)
-	service := provideAuthService(cfg, store, cache, issuer, mailer, log)
-	return service, func() {
+	service, err := provideAuthz(ctx, db, cache, log)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	authService := provideAuthService(cfg, store, cache, issuer, mailer, service, log)
+	return authService, func() {
 		cleanup2()
 		cleanup()
 	}, nil

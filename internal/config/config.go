@@ -38,6 +38,16 @@ type Config struct {
 	Meetings Meetings `yaml:"meetings"`
 	Cluster  Cluster  `yaml:"cluster"`
 	Log      Log      `yaml:"log"`
+	Audit    Audit    `yaml:"audit"`
+}
+
+// Audit configures the admin audit log.
+type Audit struct {
+	// Retention is how long rows stay in the database before the background job archives
+	// them (seed: three months).
+	Retention time.Duration `yaml:"retention"`
+	// ArchiveDir receives the archived rows as JSON lines; empty is DataDir/audit.
+	ArchiveDir string `yaml:"archive_dir"`
 }
 
 // HTTP configures the listener that serves REST, WebSocket, the web client and operations.
@@ -51,6 +61,10 @@ type HTTP struct {
 	// TrustedProxies are the load balancers (addresses or CIDRs) whose X-Forwarded-For names
 	// the real client, for per-client rate limits.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// WriteRatePerIP and WriteRatePerUser bound write requests (POST, PUT, PATCH, DELETE)
+	// to /api/v1 per minute, per client address and per signed-in user.
+	WriteRatePerIP   int `yaml:"write_rate_per_ip"`
+	WriteRatePerUser int `yaml:"write_rate_per_user"`
 }
 
 // Database selects the SQL database: empty is SQLite under DataDir.
@@ -80,6 +94,19 @@ type Auth struct {
 	LockoutFor     time.Duration `yaml:"lockout"`
 	// RatePerMinute bounds auth requests per client address per minute.
 	RatePerMinute int `yaml:"rate_per_minute"`
+	// Captcha, when its VerifyURL is set, demands a human verification token on logins
+	// after three failures for the account (reCAPTCHA, hCaptcha and Turnstile all speak
+	// this siteverify protocol).
+	Captcha Captcha `yaml:"captcha"`
+}
+
+// Captcha configures human verification on login.
+type Captcha struct {
+	// Provider names the browser widget: recaptcha, hcaptcha or turnstile.
+	Provider  string `yaml:"provider"`
+	VerifyURL string `yaml:"verify_url"`
+	SiteKey   string `yaml:"site_key"`
+	Secret    string `yaml:"secret" secret:"true"`
 }
 
 // Mail configures outgoing mail. Empty SMTPHost writes mail to the log and the outbox table.
@@ -140,7 +167,8 @@ type Log struct {
 func Default() Config {
 	return Config{
 		DataDir: "./data",
-		HTTP:    HTTP{Addr: ":8080", PublicURL: "http://localhost:8080", ShutdownTimeout: 15 * time.Second},
+		HTTP: HTTP{Addr: ":8080", PublicURL: "http://localhost:8080", ShutdownTimeout: 15 * time.Second,
+			WriteRatePerIP: 600, WriteRatePerUser: 300},
 		Auth: Auth{
 			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour, GuestTTL: 12 * time.Hour,
 			MaxFailedLogin: 5, LockoutFor: 15 * time.Minute, RatePerMinute: 60,
@@ -150,7 +178,8 @@ func Default() Config {
 		Meetings: Meetings{ExpiryGrace: 15 * time.Minute, SweepInterval: 30 * time.Second},
 		Cluster: Cluster{Placement: "lowest", LeaseTTL: 6 * time.Second, RegistryInterval: 2 * time.Second,
 			RegistryTTL: 6 * time.Second, DrainTimeout: 30 * time.Second},
-		Log: Log{Level: "info", Format: "text"},
+		Log:   Log{Level: "info", Format: "text"},
+		Audit: Audit{Retention: 90 * 24 * time.Hour},
 	}
 }
 
@@ -197,6 +226,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: media.udp_port_min/max must be a range within 0-65535", ErrInvalid)
 	case c.Media.UDPMuxPort < 0 || c.Media.UDPMuxPort > 65535:
 		return fmt.Errorf("%w: media.udp_mux_port out of range", ErrInvalid)
+	case c.HTTP.WriteRatePerIP < 1 || c.HTTP.WriteRatePerUser < 1:
+		return fmt.Errorf("%w: http.write_rate_per_ip and write_rate_per_user must be at least 1", ErrInvalid)
+	case c.Audit.Retention <= 0:
+		return fmt.Errorf("%w: audit.retention must be positive", ErrInvalid)
 	case c.Meetings.SweepInterval <= 0:
 		return fmt.Errorf("%w: meetings.sweep_interval must be positive", ErrInvalid)
 	}
