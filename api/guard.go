@@ -69,7 +69,7 @@ func guard(root chi.Routes, az Authorizer) func(http.Handler) http.Handler {
 			}
 			if err := allow(r, a, az); err != nil {
 				// The handler never runs, so name the operation for the audit row here.
-				audit.Note(r.Context(), r.Method+" "+strings.TrimSuffix(pattern, "/"), "", "")
+				audit.Refused(r.Context(), strings.TrimSuffix(pattern, "/"))
 				if e, ok := apperr.As(err); ok && e.Kind == apperr.Unauthorized {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="onstage"`)
 				}

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/onstagehq/onstage/internal/authn"
-	"github.com/onstagehq/onstage/internal/config"
 )
 
 func (n *node) login(name string) (token, userID string) {
@@ -84,18 +78,4 @@ func TestMeetingsFlow(t *testing.T) {
 	guest := n.do("POST", "/api/v1/auth/guest", "", map[string]any{"display_name": "G"})
 	expect(t, n.do("POST", "/api/v1/meetings", guest.body["access_token"].(string), map[string]any{
 		"title": "x", "start_time": time.Now().UTC().Format(time.RFC3339), "duration_minutes": 5}), 403, "")
-}
-
-// superAdmin creates a super admin the way an operator does (`onstage user create --admin`)
-// and returns its access token.
-func (n *node) superAdmin(cfg config.Config, name string) string {
-	n.t.Helper()
-	email := fmt.Sprintf("%s-%d@example.com", name, time.Now().UnixNano())
-	log := slog.New(slog.DiscardHandler)
-	if err := createUser(context.Background(), cfg, log, io.Discard, email, "password-"+name, name, authn.RoleAdmin); err != nil {
-		n.t.Fatalf("create super admin: %v", err)
-	}
-	r := n.do("POST", "/api/v1/auth/login", "", map[string]any{"email": email, "password": "password-" + name})
-	expect(n.t, r, 200, "")
-	return r.body["access_token"].(string)
 }

@@ -177,7 +177,7 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 		TrustedProxies: trusted,
 		Auth:           mw, Modules: []api.Module{ah, mh, nh, adm}, Checks: checks, Registry: reg,
 		WebSocket: hub, Web: web.Handler(), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
-		Authz: az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit"),
+		Authz: az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit", admin.Operations),
 		WriteLimit: api.WriteLimit(c, cfg.HTTP.WriteRatePerIP, cfg.HTTP.WriteRatePerUser, log),
 	}), nil
 }

@@ -23,6 +23,37 @@ type noteKey struct{}
 // note is what a handler says about the action it ran, for the row the middleware writes.
 type note struct {
 	operation, targetType, targetID string
+	// pattern is the matched route, when a check refused the request before routing ended.
+	pattern string
+}
+
+// Operation names what a route does, for its rows.
+type Operation struct {
+	Name, TargetType string
+	// TargetParam is the path parameter holding the target's id ("" for none).
+	TargetParam string
+}
+
+// Refused tells the middleware which route a request matched when a check in front of the
+// handler refused it.
+func Refused(ctx context.Context, pattern string) {
+	if n, ok := ctx.Value(noteKey{}).(*note); ok {
+		n.pattern = pattern
+	}
+}
+
+// pathParam returns the segment of path standing where pattern has {param}.
+func pathParam(pattern, path, param string) string {
+	if param == "" {
+		return ""
+	}
+	ps, vs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	for i, seg := range ps {
+		if seg == "{"+param+"}" && i < len(vs) {
+			return vs[i]
+		}
+	}
+	return ""
 }
 
 // Note names the operation and target of the current request's audit row. Handlers call it;
@@ -35,8 +66,10 @@ func Note(ctx context.Context, operation, targetType, targetID string) {
 
 // Middleware records requests under prefix (the admin API): every mutation, every refused
 // attempt (401, 403) and every read of the audit log itself (paths under auditPath). It runs
-// after authentication and before the route's permission check, so refusals are seen.
-func (l *Log) Middleware(prefix, auditPath string) func(http.Handler) http.Handler {
+// after authentication and before the route's permission check, so refusals are seen. ops
+// names the operation of each route ("POST /api/v1/admin/roles" → "role:create"), so that a
+// refused attempt, whose handler never ran, is logged under the same name as an allowed one.
+func (l *Log) Middleware(prefix, auditPath string, ops map[string]Operation) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !strings.HasPrefix(r.URL.Path, prefix) {
@@ -68,11 +101,17 @@ func (l *Log) Middleware(prefix, auditPath string) func(http.Handler) http.Handl
 			e.Module, _, _ = strings.Cut(rest, "/")
 			e.Operation, e.TargetType, e.TargetID = n.operation, n.targetType, n.targetID
 			if e.Operation == "" {
-				pattern := r.URL.Path
-				if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-					pattern = rc.RoutePattern()
+				pattern := n.pattern
+				if pattern == "" {
+					if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+						pattern = strings.TrimSuffix(rc.RoutePattern(), "/")
+					}
 				}
 				e.Operation = r.Method + " " + pattern
+				if op, ok := ops[e.Operation]; ok {
+					e.Operation, e.TargetType = op.Name, op.TargetType
+					e.TargetID = pathParam(pattern, r.URL.Path, op.TargetParam)
+				}
 			}
 			switch {
 			case denied:
