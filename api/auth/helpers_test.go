@@ -96,6 +96,12 @@ func each(t *testing.T, tweak func(*config.Auth), fn func(t *testing.T, e *env))
 
 func newEnv(t *testing.T, gdb *gorm.DB, c cache.Cache, tweak func(*config.Auth)) *env {
 	t.Helper()
+	return newEnvWith(t, gdb, c, tweak, nil)
+}
+
+// newEnvWith is newEnv with a last say over the service's parameters.
+func newEnvWith(t *testing.T, gdb *gorm.DB, c cache.Cache, tweak func(*config.Auth), params func(*ServiceParams)) *env {
+	t.Helper()
 	issuer, err := authn.NewIssuer([]byte("0123456789abcdef0123456789abcdef-test"))
 	if err != nil {
 		t.Fatal(err)
@@ -112,10 +118,14 @@ func newEnv(t *testing.T, gdb *gorm.DB, c cache.Cache, tweak func(*config.Auth))
 	if err := az.Seed(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	svc := NewService(ServiceParams{
+	sp := ServiceParams{
 		Store: NewStore(gdb), Cache: c, Issuer: issuer, Mailer: outbox, Config: cfg, Authz: az,
 		PublicURL: "https://onstage.test/", Log: log, Now: clk.Now, BcryptCost: bcrypt.MinCost,
-	})
+	}
+	if params != nil {
+		params(&sp)
+	}
+	svc := NewService(sp)
 	mw := authn.Middleware{Issuer: issuer, Reject: func(w http.ResponseWriter, r *http.Request, status int) {
 		if status == http.StatusForbidden {
 			httpx.Error(w, r, apperr.ErrForbidden)

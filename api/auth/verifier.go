@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/onstagehq/onstage/internal/apperr"
 )
 
 // captchaAfter is the number of failed logins for an account after which a login must carry
@@ -21,15 +23,17 @@ const captchaAfter = 3
 type Verifier interface {
 	// Verify returns nil for a valid token; ErrCaptchaRequired for a missing or rejected one.
 	Verify(ctx context.Context, token, remoteIP string) error
-	// SiteKey is the public key the browser widget is rendered with.
-	SiteKey() string
+	// Widget names the browser widget (turnstile, hcaptcha, recaptcha) and its public site key.
+	Widget() (provider, siteKey string)
 }
 
 // HTTPVerifier speaks the siteverify protocol shared by reCAPTCHA, hCaptcha and Cloudflare
 // Turnstile: a form POST of secret, response and remoteip, answered with {"success": bool}.
 type HTTPVerifier struct {
 	URL, Secret, Site string
-	Client            *http.Client
+	// Provider names the browser widget: turnstile, hcaptcha or recaptcha.
+	Provider string
+	Client   *http.Client
 }
 
 // errVerifierDown is the verification service failing; logins then fail closed.
@@ -73,8 +77,8 @@ func (v *HTTPVerifier) Verify(ctx context.Context, token, remoteIP string) error
 	return nil
 }
 
-// SiteKey implements Verifier.
-func (v *HTTPVerifier) SiteKey() string { return v.Site }
+// Widget implements Verifier.
+func (v *HTTPVerifier) Widget() (string, string) { return v.Provider, v.Site }
 
 // checkHuman demands a verified token once the account behind emailKey has captchaAfter
 // failed logins in a row. Without a Verifier (the default) it does nothing.
@@ -94,11 +98,13 @@ func (s *Service) checkHuman(ctx context.Context, emailKey string, in LoginInput
 	}
 	err = s.verifier.Verify(ctx, in.CaptchaToken, in.IP)
 	if errors.Is(err, errVerifierDown) {
+		// Fail closed: an attacker must not get past the check by making it fail.
 		s.log.ErrorContext(ctx, "auth: human verification", "err", err)
-		return ErrCaptchaRequired.WithMessage("human verification is unavailable; try again later")
+		return apperr.ErrUnavailable.WithMessage("human verification is unavailable; try again later")
 	}
 	if err != nil {
-		return ErrCaptchaRequired.WithFields(map[string]string{"site_key": s.verifier.SiteKey()})
+		provider, site := s.verifier.Widget()
+		return ErrCaptchaRequired.WithFields(map[string]string{"provider": provider, "site_key": site})
 	}
 	return nil
 }

@@ -63,13 +63,21 @@ func provideAudit(cfg config.Config, gdb *gorm.DB, az *authz.Service, log *slog.
 	return l, l.Close
 }
 
+// captchaWidget names the login's verification widget, "" when none is configured.
+func captchaWidget(cfg config.Config) string {
+	if cfg.Auth.Captcha.VerifyURL == "" {
+		return ""
+	}
+	return cfg.Auth.Captcha.Provider
+}
+
 // provideVerifier returns the login's human verification, or nil when none is configured.
 func provideVerifier(cfg config.Config) auth.Verifier {
 	c := cfg.Auth.Captcha
 	if c.VerifyURL == "" {
 		return nil
 	}
-	return &auth.HTTPVerifier{URL: c.VerifyURL, Secret: c.Secret, Site: c.SiteKey}
+	return &auth.HTTPVerifier{URL: c.VerifyURL, Secret: c.Secret, Site: c.SiteKey, Provider: c.Provider}
 }
 
 func provideMailer(cfg config.Config, gdb *gorm.DB, log *slog.Logger) mail.Mailer {
@@ -176,7 +184,7 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 	return api.NewRouter(api.RouterParams{
 		TrustedProxies: trusted,
 		Auth:           mw, Modules: []api.Module{ah, mh, nh, adm}, Checks: checks, Registry: reg,
-		WebSocket: hub, Web: web.Handler(), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
+		WebSocket: hub, Web: web.WithCaptcha(captchaWidget(cfg)), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
 		Authz: az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit", admin.Operations),
 		WriteLimit: api.WriteLimit(c, cfg.HTTP.WriteRatePerIP, cfg.HTTP.WriteRatePerUser, log),
 	}), nil

@@ -228,6 +228,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: media.udp_mux_port out of range", ErrInvalid)
 	case c.HTTP.WriteRatePerIP < 1 || c.HTTP.WriteRatePerUser < 1:
 		return fmt.Errorf("%w: http.write_rate_per_ip and write_rate_per_user must be at least 1", ErrInvalid)
+	case c.Auth.Captcha.VerifyURL != "" && c.Auth.Captcha.Provider != "turnstile" && c.Auth.Captcha.Provider != "hcaptcha" &&
+		c.Auth.Captcha.Provider != "recaptcha":
+		return fmt.Errorf("%w: auth.captcha.provider must be turnstile, hcaptcha or recaptcha", ErrInvalid)
 	case c.Audit.Retention <= 0:
 		return fmt.Errorf("%w: audit.retention must be positive", ErrInvalid)
 	case c.Meetings.SweepInterval <= 0:
