@@ -3,6 +3,7 @@ package authz
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 
 // BenchmarkCan answers Can for random users of a database holding 100k users and 10k roles
 // (each role 3 permissions, each user 2 roles): "warm" from this process's snapshot after a
-// version check, "cold" with the snapshot invalidated each time (one database read).
+// version check in the in-process cache, "warm-redis" with the versions in Redis (a cluster:
+// two GETs per check), "cold" with the snapshot invalidated each time (one database read).
 func BenchmarkCan(b *testing.B) {
 	const users, roles = 100_000, 10_000
 	gdb := dbtest.Open(b, testMigrations()...)
@@ -60,6 +62,20 @@ func BenchmarkCan(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			_ = svc.Can(ctx, ids[i%users], AuditRead, nil)
+		}
+	})
+	b.Run("warm-redis", func(b *testing.B) {
+		if os.Getenv(cachetest.RedisEnv) == "" {
+			b.Skipf("%s not set", cachetest.RedisEnv)
+		}
+		rs := NewService(ServiceParams{Store: NewStore(gdb), Cache: cachetest.Redis(b)})
+		for i := 0; i < 1000; i++ {
+			_ = rs.Can(ctx, ids[i], AuditRead, nil)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			_ = rs.Can(ctx, ids[i%1000], AuditRead, nil)
 		}
 	})
 	b.Run("cold", func(b *testing.B) {
