@@ -103,14 +103,11 @@ func (s *Service) Can(ctx context.Context, id authn.Identity, p Permission, targ
 // before the database, and writers bump them after committing, so a snapshot stored with
 // stale data always carries a stale version too.
 func (s *Service) Effective(ctx context.Context, userID string) (*Effective, error) {
-	uv, err := s.versions.Get(ctx, userID)
+	vs, err := s.versions.GetMany(ctx, userID, globalKey)
 	if err != nil {
 		return nil, s.unavailable(ctx, err)
 	}
-	gv, err := s.versions.Get(ctx, globalKey)
-	if err != nil {
-		return nil, s.unavailable(ctx, err)
-	}
+	uv, gv := vs[0], vs[1]
 	if snap, ok := s.local.get(userID); ok && snap.userVer == uv && snap.globalVer == gv {
 		return snap.eff, nil
 	}

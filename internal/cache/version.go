@@ -44,3 +44,44 @@ func (v *Versions) Bump(ctx context.Context, key string) (int64, error) {
 	}
 	return n, nil
 }
+
+// multiGetter is a Cache that reads several keys in one step (one round trip on Redis).
+// A missing key reads as nil.
+type multiGetter interface {
+	MGet(ctx context.Context, keys ...string) ([][]byte, error)
+}
+
+// GetMany returns the versions of keys in order, in one round trip when the cache allows.
+func (v *Versions) GetMany(ctx context.Context, keys ...string) ([]int64, error) {
+	out := make([]int64, len(keys))
+	mg, ok := v.c.(multiGetter)
+	if !ok {
+		for i, k := range keys {
+			n, err := v.Get(ctx, k)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	}
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = v.prefix + k
+	}
+	vals, err := mg.MGet(ctx, full...)
+	if err != nil {
+		return nil, fmt.Errorf("cache: versions: %w", err)
+	}
+	for i, raw := range vals {
+		if raw == nil {
+			continue
+		}
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("cache: version %s: %w", keys[i], ErrNotInteger)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
