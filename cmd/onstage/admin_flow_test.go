@@ -116,6 +116,23 @@ func TestAdminFlow(t *testing.T) {
 	if verify.body["ok"] != false || verify.body["first_bad_id"] != float64(3) {
 		t.Fatalf("verify after tampering: %s", verify.raw)
 	}
+
+	// An agent admin manages only the accounts it created (parent_id); others do not exist for it.
+	agentAdmin, agentAdminID := n.login("aga")
+	expect(t, n.do("POST", "/api/v1/admin/users/"+agentAdminID+"/roles", root, map[string]any{"role": "agent_admin"}), 204, "")
+	_, childID := n.login("child")
+	if err := gdb.Exec("UPDATE users SET parent_id = ? WHERE id = ?", agentAdminID, childID).Error; err != nil {
+		t.Fatal(err)
+	}
+	mine := n.do("GET", "/api/v1/admin/users", agentAdmin, nil)
+	expect(t, mine, 200, "")
+	if mine.body["total"] != float64(1) || !strings.Contains(mine.raw, childID) {
+		t.Fatalf("agent admin's users: %s", mine.raw)
+	}
+	expect(t, n.do("POST", "/api/v1/admin/users/"+childID+"/lock", agentAdmin, nil), 204, "")
+	expect(t, n.do("POST", "/api/v1/admin/users/"+childID+"/unlock", agentAdmin, nil), 204, "")
+	expect(t, n.do("POST", "/api/v1/admin/users/"+bobID+"/lock", agentAdmin, nil), 404, "not_found")
+	expect(t, n.do("POST", "/api/v1/admin/roles", agentAdmin, map[string]any{"name": "x"}), 403, "forbidden")
 }
 
 // TestAdminRevokeSeenByAnotherNode: two nodes share PostgreSQL and Redis; a grant and a revoke
