@@ -10,21 +10,24 @@ import (
 // live router by a test, so a route cannot be added without being documented here.
 type route struct {
 	Method, Path, Summary string
-	// Auth: "" public, "token" any valid token, "member" a signed-in non-guest.
+	// Auth is the access the route needs, enforced by the router's guard (deny by default:
+	// an undeclared route is refused): "public" anyone, "token" any valid token (guests
+	// included), "member" a signed-in non-guest, or an internal/authz permission such as
+	// "roles:manage".
 	Auth    string
 	Success int
 	Errors  []int
 }
 
 var routes = []route{
-	{"POST", "/api/v1/auth/register", "Register an account; a verification link is mailed", "", 201, []int{400, 409, 413, 429}},
-	{"GET", "/api/v1/auth/verify", "Verify an email address with the mailed token", "", 200, []int{400, 429}},
-	{"POST", "/api/v1/auth/login", "Log in; returns access and refresh tokens", "", 200, []int{400, 401, 413, 429}},
-	{"POST", "/api/v1/auth/refresh", "Rotate a refresh token; reuse revokes its family", "", 200, []int{400, 401, 429}},
-	{"POST", "/api/v1/auth/logout", "Revoke a refresh token", "", 204, []int{400, 429}},
-	{"POST", "/api/v1/auth/password/forgot", "Mail a password reset link", "", 202, []int{400, 429}},
-	{"POST", "/api/v1/auth/password/reset", "Set a new password with the mailed token", "", 204, []int{400, 429}},
-	{"POST", "/api/v1/auth/guest", "Get a guest token for joining public meetings", "", 200, []int{400, 429}},
+	{"POST", "/api/v1/auth/register", "Register an account; a verification link is mailed", "public", 201, []int{400, 409, 413, 429}},
+	{"GET", "/api/v1/auth/verify", "Verify an email address with the mailed token", "public", 200, []int{400, 429}},
+	{"POST", "/api/v1/auth/login", "Log in; returns access and refresh tokens", "public", 200, []int{400, 401, 413, 429}},
+	{"POST", "/api/v1/auth/refresh", "Rotate a refresh token; reuse revokes its family", "public", 200, []int{400, 401, 429}},
+	{"POST", "/api/v1/auth/logout", "Revoke a refresh token", "public", 204, []int{400, 429}},
+	{"POST", "/api/v1/auth/password/forgot", "Mail a password reset link", "public", 202, []int{400, 429}},
+	{"POST", "/api/v1/auth/password/reset", "Set a new password with the mailed token", "public", 204, []int{400, 429}},
+	{"POST", "/api/v1/auth/guest", "Get a guest token for joining public meetings", "public", 200, []int{400, 429}},
 	{"GET", "/api/v1/users/me", "The caller", "token", 200, []int{401}},
 	{"PUT", "/api/v1/users/me", "Change the caller's name or password", "member", 200, []int{400, 401, 403}},
 	{"POST", "/api/v1/meetings", "Create a meeting", "member", 201, []int{400, 401, 403}},
@@ -41,11 +44,23 @@ var routes = []route{
 	{"POST", "/api/v1/meetings/{id}/transfer-host", "Hand the host role to another participant (host)", "token", 200, []int{400, 401, 403, 404, 409}},
 	{"GET", "/api/v1/meetings/{id}/messages", "Chat messages visible to the caller", "token", 200, []int{400, 401, 403, 404}},
 	{"POST", "/api/v1/meetings/{id}/messages", "Send a chat message", "token", 201, []int{400, 401, 403, 404, 409}},
-	{"GET", "/api/v1/nodes", "Cluster nodes and their load (admin)", "admin", 200, []int{401, 403, 503}},
+	{"GET", "/api/v1/nodes", "Cluster nodes and their load", "nodes:read", 200, []int{401, 403, 503}},
+	{"GET", "/api/v1/admin/permissions", "Every permission the code knows", "roles:manage", 200, []int{401, 403}},
+	{"GET", "/api/v1/admin/roles", "Roles with their permissions and holder counts", "roles:manage", 200, []int{401, 403}},
+	{"POST", "/api/v1/admin/roles", "Create a role (only with permissions the caller holds)", "roles:manage", 201, []int{400, 401, 403, 409, 429}},
+	{"PUT", "/api/v1/admin/roles/{name}", "Change a role's description or permissions", "roles:manage", 200, []int{400, 401, 403, 404, 409, 429}},
+	{"DELETE", "/api/v1/admin/roles/{name}", "Delete a role no one holds", "roles:manage", 204, []int{401, 403, 404, 409, 429}},
+	{"POST", "/api/v1/admin/users/{id}/roles", "Grant a role to a user", "roles:manage", 204, []int{400, 401, 403, 404, 409, 429}},
+	{"DELETE", "/api/v1/admin/users/{id}/roles/{role}", "Revoke a role from a user (the last super_admin stays)", "roles:manage", 204, []int{401, 403, 404, 409, 429}},
+	{"GET", "/api/v1/admin/users", "Users the caller manages, filtered and paged", "users:manage", 200, []int{400, 401, 403}},
+	{"POST", "/api/v1/admin/users/{id}/lock", "Lock a user's account", "users:manage", 204, []int{400, 401, 403, 404, 409, 429}},
+	{"POST", "/api/v1/admin/users/{id}/unlock", "Unlock a user's account", "users:manage", 204, []int{401, 403, 404, 429}},
+	{"GET", "/api/v1/admin/audit", "The admin audit log, filtered and paged (the read is audited)", "audit:read", 200, []int{400, 401, 403}},
+	{"GET", "/api/v1/admin/audit/verify", "Recompute the audit hash chain; names the first broken row", "audit:read", 200, []int{401, 403}},
 	{"POST", "/api/v1/payments", "Start paying for an order or an ad (Idempotency-Key honoured)", "member", 201, []int{400, 401, 403, 404, 409, 413, 422, 503}},
 	{"GET", "/api/v1/payments/{id}", "A payment of the caller", "member", 200, []int{401, 403, 404}},
-	{"POST", "/api/v1/payments/webhook/{provider}", "Provider webhook (signed; deduplicated by event id)", "", 200, []int{400, 404, 413, 429}},
-	{"POST", "/api/v1/payments/sandbox/{ref}/{action}", "Sandbox checkout button: succeed, decline or never", "", 202, []int{404, 409, 429}},
+	{"POST", "/api/v1/payments/webhook/{provider}", "Provider webhook (signed; deduplicated by event id)", "public", 200, []int{400, 404, 413, 429}},
+	{"POST", "/api/v1/payments/sandbox/{ref}/{action}", "Sandbox checkout button: succeed, decline or never", "public", 202, []int{404, 409, 429}},
 	{"POST", "/api/v1/meetings/{id}/giveaways", "Open a giveaway in a live meeting (host or co-host)", "token", 201, []int{400, 401, 403, 404, 409}},
 	{"GET", "/api/v1/meetings/{id}/giveaways", "A meeting's giveaways", "token", 200, []int{401, 403, 404}},
 	{"GET", "/api/v1/meetings/{id}/giveaways/stats", "Giveaway entries per minute and per source", "token", 200, []int{401, 403, 404}},
@@ -73,8 +88,9 @@ func OpenAPI() []byte {
 			}
 		}
 		op := map[string]any{"summary": rt.Summary, "responses": responses}
-		if rt.Auth != "" {
+		if rt.Auth != AuthPublic {
 			op["security"] = []any{map[string]any{"bearer": []string{}}}
+			op["x-onstage-access"] = rt.Auth
 		}
 		var params []any
 		for _, seg := range strings.Split(rt.Path, "/") {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/authz"
 	"github.com/onstagehq/onstage/internal/httpx"
 )
 
@@ -41,6 +42,13 @@ type RouterParams struct {
 	// Pages are more routes outside /api/v1, by chi pattern (the payment sandbox's checkout
 	// page at /pay/*); a nil handler is left out.
 	Pages map[string]http.Handler
+	// Authz answers the permission checks of the route table's guard; nil refuses every
+	// route that names a permission.
+	Authz Authorizer
+	// WriteLimit, when set, rate-limits the write routes of /api/v1.
+	WriteLimit func(http.Handler) http.Handler
+	// Audit, when set, records admin requests (it runs before the guard, to see refusals).
+	Audit func(http.Handler) http.Handler
 }
 
 // NewRouter builds the HTTP handler of a node.
@@ -68,8 +76,16 @@ func NewRouter(p RouterParams) http.Handler {
 		})
 	}
 
+	root := r
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(p.Auth.Authenticate)
+		if p.WriteLimit != nil {
+			r.Use(p.WriteLimit)
+		}
+		if p.Audit != nil {
+			r.Use(p.Audit)
+		}
+		r.Use(guard(root, p.Authz))
 		for _, m := range p.Modules {
 			m.Mount(r)
 		}
@@ -79,7 +95,7 @@ func NewRouter(p RouterParams) http.Handler {
 	}
 	if p.Pprof {
 		r.Route("/debug/pprof", func(r chi.Router) {
-			r.Use(p.Auth.Authenticate, p.Auth.Require(authn.RoleAdmin))
+			r.Use(p.Auth.Authenticate, RequirePermission(p.Authz, authz.DebugPprof))
 			r.HandleFunc("/*", pprof.Index)
 			r.HandleFunc("/cmdline", pprof.Cmdline)
 			r.HandleFunc("/profile", pprof.Profile)

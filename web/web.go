@@ -71,6 +71,26 @@ type handler struct {
 	assets  map[string]asset // keyed by the path below /static/, e.g. "js/main.js"
 	version string
 	modTime time.Time
+	csp     string
+}
+
+// CaptchaOrigins are the origins each human verification widget loads its script and frame
+// from; the page's policy allows only the configured provider's.
+var CaptchaOrigins = map[string]string{
+	"turnstile": "https://challenges.cloudflare.com",
+	"hcaptcha":  "https://js.hcaptcha.com https://*.hcaptcha.com https://hcaptcha.com",
+	"recaptcha": "https://www.google.com https://www.gstatic.com",
+}
+
+// WithCaptcha returns the client's handler with a policy that lets the login form load the
+// named provider's verification widget (turnstile, hcaptcha or recaptcha); "" is Handler().
+func WithCaptcha(provider string) http.Handler {
+	h := Handler().(*handler)
+	if o, ok := CaptchaOrigins[provider]; ok {
+		h.csp = ContentSecurityPolicy + "; script-src 'self' " + o + "; frame-src " + o
+		h.csp = strings.Replace(h.csp, "connect-src 'self' ws: wss:;", "connect-src 'self' ws: wss: "+o+";", 1)
+	}
+	return h
 }
 
 // Handler returns the http.Handler that serves the embedded client. It is safe for
@@ -85,7 +105,7 @@ func Handler() http.Handler {
 }
 
 func newHandler(fsys fs.FS) (*handler, error) {
-	h := &handler{assets: map[string]asset{}, modTime: time.Now().UTC().Truncate(time.Second)}
+	h := &handler{assets: map[string]asset{}, modTime: time.Now().UTC().Truncate(time.Second), csp: ContentSecurityPolicy}
 	digest := sha256.New()
 	err := fs.WalkDir(fsys, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -138,7 +158,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/" || p == "/index.html" || isMeetingPath(p):
-		hdr.Set("Content-Security-Policy", ContentSecurityPolicy)
+		hdr.Set("Content-Security-Policy", h.csp)
 		h.serve(w, r, h.index, cacheIndex)
 	case strings.HasPrefix(p, staticPrefix):
 		name, cache := h.assetName(strings.TrimPrefix(p, staticPrefix))

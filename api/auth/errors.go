@@ -17,6 +17,11 @@ var (
 	// ErrAccountLocked is a login to an account locked by too many failed attempts in a row;
 	// the copy returned carries the time left in RetryAfter.
 	ErrAccountLocked = apperr.New(apperr.TooMany, "account_locked", "too many failed logins; the account is locked for a while")
+	// ErrAccountDisabled is a login or refresh of an account an admin locked.
+	ErrAccountDisabled = apperr.New(apperr.Forbidden, "account_disabled", "the account is locked; ask an administrator to unlock it")
+	// ErrCaptchaRequired is a login without a valid human verification token after repeated
+	// failures; the client shows the verification widget and retries with its token.
+	ErrCaptchaRequired = apperr.New(apperr.Unauthorized, "captcha_required", "complete the human verification and try again")
 	// ErrUserNotFound is an unknown user id or email.
 	ErrUserNotFound = apperr.New(apperr.NotFound, "not_found", "no such user")
 	// ErrGuestForbidden is a guest trying something that needs an account.

@@ -89,6 +89,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
+	in.IP = clientAddr(r)
 	toks, err := h.svc.Login(r.Context(), in)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -179,12 +180,12 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 		httpx.JSON(w, http.StatusOK, GuestViewOf(id))
 		return
 	}
-	u, err := h.svc.UserByID(r.Context(), id.UserID)
+	me, err := h.svc.Me(r.Context(), id)
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, u.View())
+	httpx.JSON(w, http.StatusOK, me)
 }
 
 func (h *Handler) updateMe(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/authz"
 	"github.com/onstagehq/onstage/internal/cache"
 	"github.com/onstagehq/onstage/internal/cache/cachetest"
 	"github.com/onstagehq/onstage/internal/config"
@@ -61,7 +62,7 @@ type env struct {
 // Redis when the test environment names them.
 func backends(t *testing.T, fn func(t *testing.T, gdb *gorm.DB, c cache.Cache)) {
 	t.Helper()
-	migs := append(Migrations(), mail.Migrations()...)
+	migs := append(append(Migrations(), mail.Migrations()...), authz.Migrations()...)
 	t.Run("sqlite+memory", func(t *testing.T) { fn(t, dbtest.Open(t, migs...), cachetest.Memory(t)) })
 	t.Run("mysql+memory", func(t *testing.T) { fn(t, dbtest.MySQL(t, migs...), cachetest.Memory(t)) })
 	t.Run("postgres+redis", func(t *testing.T) {
@@ -95,6 +96,12 @@ func each(t *testing.T, tweak func(*config.Auth), fn func(t *testing.T, e *env))
 
 func newEnv(t *testing.T, gdb *gorm.DB, c cache.Cache, tweak func(*config.Auth)) *env {
 	t.Helper()
+	return newEnvWith(t, gdb, c, tweak, nil)
+}
+
+// newEnvWith is newEnv with a last say over the service's parameters.
+func newEnvWith(t *testing.T, gdb *gorm.DB, c cache.Cache, tweak func(*config.Auth), params func(*ServiceParams)) *env {
+	t.Helper()
 	issuer, err := authn.NewIssuer([]byte("0123456789abcdef0123456789abcdef-test"))
 	if err != nil {
 		t.Fatal(err)
@@ -107,10 +114,18 @@ func newEnv(t *testing.T, gdb *gorm.DB, c cache.Cache, tweak func(*config.Auth))
 	log := slog.New(slog.DiscardHandler)
 	clk := &clock{t: time.Now()}
 	outbox := mail.NewOutbox(gdb, log)
-	svc := NewService(ServiceParams{
-		Store: NewStore(gdb), Cache: c, Issuer: issuer, Mailer: outbox, Config: cfg,
+	az := authz.NewService(authz.ServiceParams{Store: authz.NewStore(gdb), Cache: c, Log: log})
+	if err := az.Seed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sp := ServiceParams{
+		Store: NewStore(gdb), Cache: c, Issuer: issuer, Mailer: outbox, Config: cfg, Authz: az,
 		PublicURL: "https://onstage.test/", Log: log, Now: clk.Now, BcryptCost: bcrypt.MinCost,
-	})
+	}
+	if params != nil {
+		params(&sp)
+	}
+	svc := NewService(sp)
 	mw := authn.Middleware{Issuer: issuer, Reject: func(w http.ResponseWriter, r *http.Request, status int) {
 		if status == http.StatusForbidden {
 			httpx.Error(w, r, apperr.ErrForbidden)

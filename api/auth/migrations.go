@@ -19,6 +19,7 @@ func Migrations() []db.Migration {
 		{ID: "0001_auth_reset_tokens", Up: func(tx *gorm.DB) error {
 			return tx.Migrator().CreateTable(&resetTokenV1{})
 		}},
+		{ID: "0120_auth_users_parent_lock", Up: migrateUsersV2},
 	}
 }
 
@@ -59,3 +60,21 @@ type resetTokenV1 struct {
 }
 
 func (resetTokenV1) TableName() string { return "password_reset_tokens" }
+
+// userV2 adds to users who created the account (an agent admin's scope covers the users it
+// created) and when an admin locked it.
+type userV2 struct {
+	ParentID *string    `gorm:"size:36;index:idx_users_parent"`
+	LockedAt *time.Time ``
+}
+
+func (userV2) TableName() string { return "users" }
+
+func migrateUsersV2(tx *gorm.DB) error {
+	for _, col := range []string{"ParentID", "LockedAt"} {
+		if err := tx.Migrator().AddColumn(&userV2{}, col); err != nil {
+			return err
+		}
+	}
+	return tx.Migrator().CreateIndex(&userV2{}, "idx_users_parent")
+}

@@ -17,8 +17,12 @@ type User struct {
 	DisplayName     string
 	Role            authn.Role
 	EmailVerifiedAt *time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// ParentID is the user that created this account (an agent admin's scope).
+	ParentID *string
+	// LockedAt is when an admin locked the account; a superior unlocks it.
+	LockedAt  *time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // TableName is the users table.

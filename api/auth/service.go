@@ -15,6 +15,7 @@ import (
 
 	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/authz"
 	"github.com/onstagehq/onstage/internal/cache"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/mail"
@@ -41,6 +42,10 @@ type ServiceParams struct {
 	Now func() time.Time
 	// BcryptCost is the password hashing cost (default bcrypt.DefaultCost).
 	BcryptCost int
+	// Authz answers what a user's roles allow (GET /users/me).
+	Authz *authz.Service
+	// Verifier, when set, checks human verification tokens after repeated failed logins.
+	Verifier Verifier
 }
 
 // Service holds the auth domain's rules. REST handlers, the command line and other
@@ -56,6 +61,8 @@ type Service struct {
 	now       func() time.Time
 	cost      int
 	limiter   *cache.Limiter
+	verifier  Verifier
+	authz     *authz.Service
 
 	dummyOnce sync.Once
 	dummy     []byte // a hash to compare against when the email is unknown
@@ -86,6 +93,7 @@ func NewService(p ServiceParams) *Service {
 	s := &Service{
 		store: p.Store, cache: p.Cache, issuer: p.Issuer, mailer: p.Mailer, cfg: cfg,
 		publicURL: strings.TrimRight(p.PublicURL, "/"), log: p.Log, now: p.Now, cost: p.BcryptCost,
+		verifier: p.Verifier, authz: p.Authz,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -192,6 +200,37 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 // UserByID returns the user with id, or ErrUserNotFound.
 func (s *Service) UserByID(ctx context.Context, id string) (*User, error) {
 	return s.store.userByID(ctx, id)
+}
+
+// MeView is the caller as GET /users/me shows it: the account with its roles and effective
+// permissions (guests have neither).
+type MeView struct {
+	View
+	Roles       []string      `json:"roles"`
+	Permissions []authz.Grant `json:"permissions"`
+}
+
+// Me returns the caller's account, roles and effective permissions.
+func (s *Service) Me(ctx context.Context, who authn.Identity) (*MeView, error) {
+	u, err := s.store.userByID(ctx, who.UserID)
+	if err != nil {
+		return nil, err
+	}
+	me := &MeView{View: u.View(), Roles: []string{}, Permissions: []authz.Grant{}}
+	if s.authz == nil {
+		return me, nil
+	}
+	eff, err := s.authz.Effective(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if eff.Roles != nil {
+		me.Roles = eff.Roles
+	}
+	if !eff.Locked {
+		me.Permissions = eff.PermissionList()
+	}
+	return me, nil
 }
 
 // DisplayNames returns the display names of the users among ids (one query); ids without

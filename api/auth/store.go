@@ -8,6 +8,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/onstagehq/onstage/internal/authz"
 	"github.com/onstagehq/onstage/internal/db"
 )
 
@@ -25,6 +26,9 @@ func (s *Store) createUser(ctx context.Context, u *User, tok *oneTimeToken) erro
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(u).Error; err != nil {
 			return err
+		}
+		if err := authz.AssignInTx(tx, u.ID, u.Role, u.CreatedAt); err != nil {
+			return fmt.Errorf("assign role: %w", err)
 		}
 		if tok != nil {
 			return tx.Table(verificationTable).Create(tok).Error

@@ -20,6 +20,11 @@ const tokenType = "Bearer"
 type LoginInput struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	// CaptchaToken is the human verification widget's token, required after
+	// captchaAfter failed logins when a Verifier is configured.
+	CaptchaToken string `json:"captcha_token,omitempty"`
+	// IP is the client address (set by the handler, passed to the Verifier).
+	IP string `json:"-"`
 }
 
 // Login checks credentials and returns a new access and refresh token pair. Wrong
@@ -35,6 +40,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	}
 	if left > 0 {
 		return nil, ErrAccountLocked.WithRetry(left)
+	}
+	if err := s.checkHuman(ctx, emailKey, in); err != nil {
+		return nil, err
 	}
 	u, err := s.store.userByEmail(ctx, email)
 	switch {
@@ -69,6 +77,9 @@ type refreshRecord struct {
 
 // issue mints an access token for u and a refresh token of family (generation gen).
 func (s *Service) issue(ctx context.Context, u *User, family string, gen int) (*Tokens, error) {
+	if u.LockedAt != nil {
+		return nil, ErrAccountDisabled
+	}
 	access, _, err := s.issuer.Mint(u.Identity(), s.cfg.AccessTTL)
 	if err != nil {
 		return nil, fmt.Errorf("mint access token: %w", err)

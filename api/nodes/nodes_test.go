@@ -14,7 +14,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onstagehq/onstage/api"
+	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/authz"
+	"github.com/onstagehq/onstage/internal/cache"
+	"github.com/onstagehq/onstage/internal/db/dbtest"
 	"github.com/onstagehq/onstage/rooms"
 )
 
@@ -25,10 +29,23 @@ func newServer(t *testing.T, reg *rooms.Registry) (*httptest.Server, *authn.Issu
 		t.Fatal(err)
 	}
 	mw := authn.Middleware{Issuer: iss, Reject: api.Reject}
+	// Real accounts, one per legacy role; seeding gives each its role (admin: super_admin).
+	gdb := dbtest.Open(t, append(auth.Migrations(), authz.Migrations()...)...)
+	for _, role := range []authn.Role{authn.RolePlayer, authn.RoleStreamer, authn.RoleAgency, authn.RoleAdmin} {
+		err := gdb.Exec("INSERT INTO users (id, email, password_hash, display_name, role, created_at, updated_at) VALUES (?, ?, 'x', 'x', ?, ?, ?)",
+			"u-"+string(role), string(role)+"@example.com", string(role), time.Now(), time.Now()).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	az := authz.NewService(authz.ServiceParams{Store: authz.NewStore(gdb), Cache: cache.NewMemory()})
+	if err := az.Seed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	r := chi.NewRouter()
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(mw.Authenticate)
-		NewHandler(reg, mw).Mount(r)
+		NewHandler(reg, az).Mount(r)
 	})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)

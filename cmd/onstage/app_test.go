@@ -282,7 +282,7 @@ func TestNodesReportLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, _, _ := iss.Mint(authn.Identity{UserID: "admin-1", Role: authn.RoleAdmin, Name: "Root"}, time.Minute)
+	admin := n.superAdmin(cfg, "root")
 	player, _, _ := iss.Mint(authn.Identity{UserID: "p-1", Role: authn.RolePlayer, Name: "P"}, time.Minute)
 	expect(t, n.do("GET", "/api/v1/nodes", player, nil), 403, "")
 	self := func() map[string]any {

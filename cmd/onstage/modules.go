@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -12,10 +13,13 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/onstagehq/onstage/api"
+	"github.com/onstagehq/onstage/api/admin"
 	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/api/meetings"
 	"github.com/onstagehq/onstage/api/nodes"
+	"github.com/onstagehq/onstage/internal/audit"
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/authz"
 	"github.com/onstagehq/onstage/internal/bus"
 	"github.com/onstagehq/onstage/internal/cache"
 	"github.com/onstagehq/onstage/internal/config"
@@ -35,18 +39,59 @@ func allMigrations() []db.Migration {
 	migs = append(migs, auth.Migrations()...)
 	migs = append(migs, mail.Migrations()...)
 	migs = append(migs, rooms.Migrations()...)
+	migs = append(migs, authz.Migrations()...)
+	migs = append(migs, audit.Migrations()...)
 	migs = append(migs, payments.Migrations()...)
 	migs = append(migs, idempotency.Migrations()...)
 	return migs
+}
+
+// provideAuthz returns the permission service after seeding the permissions and roles (every
+// node does it at start; it is idempotent).
+func provideAuthz(ctx context.Context, gdb *gorm.DB, c cache.Cache, log *slog.Logger) (*authz.Service, error) {
+	az := authz.NewService(authz.ServiceParams{Store: authz.NewStore(gdb), Cache: c, Log: log})
+	if err := az.Seed(ctx); err != nil {
+		return nil, fmt.Errorf("seed roles: %w", err)
+	}
+	return az, nil
+}
+
+// provideAudit returns the audit log with its archiving job running.
+func provideAudit(cfg config.Config, gdb *gorm.DB, az *authz.Service, log *slog.Logger) (*audit.Log, func()) {
+	dir := cfg.Audit.ArchiveDir
+	if dir == "" {
+		dir = filepath.Join(cfg.DataDir, "audit")
+	}
+	l := audit.New(audit.Params{DB: gdb, Authz: az, Log: log, Retention: cfg.Audit.Retention, ArchiveDir: dir})
+	l.Start()
+	return l, l.Close
+}
+
+// captchaWidget names the login's verification widget, "" when none is configured.
+func captchaWidget(cfg config.Config) string {
+	if cfg.Auth.Captcha.VerifyURL == "" {
+		return ""
+	}
+	return cfg.Auth.Captcha.Provider
+}
+
+// provideVerifier returns the login's human verification, or nil when none is configured.
+func provideVerifier(cfg config.Config) auth.Verifier {
+	c := cfg.Auth.Captcha
+	if c.VerifyURL == "" {
+		return nil
+	}
+	return &auth.HTTPVerifier{URL: c.VerifyURL, Secret: c.Secret, Site: c.SiteKey, Provider: c.Provider}
 }
 
 func provideMailer(cfg config.Config, gdb *gorm.DB, log *slog.Logger) mail.Mailer {
 	return mail.New(cfg.Mail, gdb, log)
 }
 
-func provideAuthService(cfg config.Config, store *auth.Store, c cache.Cache, iss *authn.Issuer, m mail.Mailer, log *slog.Logger) *auth.Service {
+func provideAuthService(cfg config.Config, store *auth.Store, c cache.Cache, iss *authn.Issuer, m mail.Mailer, az *authz.Service, log *slog.Logger) *auth.Service {
 	return auth.NewService(auth.ServiceParams{
 		Store: store, Cache: c, Issuer: iss, Mailer: m, Config: cfg.Auth, PublicURL: cfg.HTTP.PublicURL, Log: log,
+		Authz: az, Verifier: provideVerifier(cfg),
 	})
 }
 
@@ -134,16 +179,19 @@ func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub, engine *sfu.Engine
 }
 
 func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, nh *nodes.Handler,
-	ph *payments.Handler, hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) (http.Handler, error) {
+	ph *payments.Handler, adm *admin.Handler, az *authz.Service, al *audit.Log, c cache.Cache, log *slog.Logger,
+	hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) (http.Handler, error) {
 	trusted, err := api.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
 	return api.NewRouter(api.RouterParams{
 		TrustedProxies: trusted,
-		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph}, Checks: checks, Registry: reg,
+		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm}, Checks: checks, Registry: reg,
 		Pages:     map[string]http.Handler{"/pay/*": ph.Page()},
-		WebSocket: hub, Web: web.Handler(), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
+		WebSocket: hub, Web: web.WithCaptcha(captchaWidget(cfg)), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
+		Authz: az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit", admin.Operations),
+		WriteLimit: api.WriteLimit(c, cfg.HTTP.WriteRatePerIP, cfg.HTTP.WriteRatePerUser, log),
 	}), nil
 }
 

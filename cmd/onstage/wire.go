@@ -8,9 +8,11 @@ import (
 
 	"github.com/google/wire"
 
+	"github.com/onstagehq/onstage/api/admin"
 	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/api/meetings"
 	"github.com/onstagehq/onstage/api/nodes"
+	"github.com/onstagehq/onstage/internal/authz"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/rooms"
 )
@@ -19,7 +21,8 @@ import (
 func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, func(), error) {
 	wire.Build(
 		provideDatabase, provideCache, provideBus, provideIssuer, provideMiddleware, provideRegistry, provideChecks,
-		provideMailer,
+		provideMailer, provideAuthz, provideAudit, admin.NewHandler,
+		wire.Bind(new(nodes.Authorizer), new(*authz.Service)),
 		auth.NewStore, provideAuthService, auth.NewHandler,
 		rooms.NewStore, provideRooms, meetings.NewHandler,
 		newClusterHooks, providePlacer,
@@ -33,6 +36,6 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 
 // initAuth assembles just what the user and token commands need.
 func initAuth(ctx context.Context, cfg config.Config, log *slog.Logger) (*auth.Service, func(), error) {
-	wire.Build(provideDatabase, provideCache, provideIssuer, provideMailer, auth.NewStore, provideAuthService)
+	wire.Build(provideDatabase, provideCache, provideIssuer, provideMailer, provideAuthz, auth.NewStore, provideAuthService)
 	return nil, nil, nil
 }

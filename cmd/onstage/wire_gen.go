@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"github.com/onstagehq/onstage/api/admin"
 	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/api/meetings"
 	"github.com/onstagehq/onstage/api/nodes"
@@ -36,8 +37,14 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	mailer := provideMailer(cfg, db, log)
-	service := provideAuthService(cfg, store, cache, issuer, mailer, log)
-	handler := auth.NewHandler(service, middleware)
+	service, err := provideAuthz(ctx, db, cache, log)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	authService := provideAuthService(cfg, store, cache, issuer, mailer, service, log)
+	handler := auth.NewHandler(authService, middleware)
 	roomsStore := rooms.NewStore(db)
 	bus, cleanup3, err := provideBus(ctx, cfg, log)
 	if err != nil {
@@ -46,10 +53,10 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	mainClusterHooks := newClusterHooks()
-	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, service, mainClusterHooks, log)
+	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, authService, mainClusterHooks, log)
 	meetingsHandler := meetings.NewHandler(roomsService, middleware)
 	registry, cleanup5 := provideNodeRegistry(cfg, cache, log)
-	nodesHandler := nodes.NewHandler(registry, middleware)
+	nodesHandler := nodes.NewHandler(registry, service)
 	sandbox, cleanup6, err := providePaymentsSandbox(cfg, db, log)
 	if err != nil {
 		cleanup5()
@@ -71,8 +78,11 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	}
 	keeper, cleanup8 := provideIdempotency(cfg, db, log)
 	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
-	engine, cleanup9, err := provideEngine(cfg, log)
+	auditLog, cleanup9 := provideAudit(cfg, db, service, log)
+	adminHandler := admin.NewHandler(service, auditLog)
+	engine, cleanup10, err := provideEngine(cfg, log)
 	if err != nil {
+		cleanup9()
 		cleanup8()
 		cleanup7()
 		cleanup6()
@@ -83,13 +93,14 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	placer, cleanup10 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
-	hub, cleanup11 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
+	placer, cleanup11 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
+	hub, cleanup12 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)
-	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, hub, mainNodeLoad, v, prometheusRegistry)
+	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
 	if err != nil {
+		cleanup12()
 		cleanup11()
 		cleanup10()
 		cleanup9()
@@ -106,6 +117,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	server := provideServer(cfg, httpHandler)
 	app := provideApp(cfg, server, hub, registry, placer, paymentsService, log)
 	return app, func() {
+		cleanup12()
 		cleanup11()
 		cleanup10()
 		cleanup9()
@@ -139,8 +151,14 @@ func initAuth(ctx context.Context, cfg config.Config, log *slog.Logger) (*auth.S
 		return nil, nil, err
 	}
 	mailer := provideMailer(cfg, db, log)
-	service := provideAuthService(cfg, store, cache, issuer, mailer, log)
-	return service, func() {
+	service, err := provideAuthz(ctx, db, cache, log)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	authService := provideAuthService(cfg, store, cache, issuer, mailer, service, log)
+	return authService, func() {
 		cleanup2()
 		cleanup()
 	}, nil

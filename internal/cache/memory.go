@@ -286,3 +286,16 @@ func cloneValue(val []byte) []byte {
 	}
 	return bytes.Clone(val)
 }
+
+// MGet reads several keys under one lock; a missing key reads as nil.
+func (m *Memory) MGet(_ context.Context, keys ...string) ([][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		if e, ok := m.lookup(k); ok {
+			out[i] = bytes.Clone(e.val)
+		}
+	}
+	return out, nil
+}

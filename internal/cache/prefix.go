@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -58,3 +59,26 @@ func (p *prefixed) Expire(ctx context.Context, key string, ttl time.Duration) er
 func (p *prefixed) Ping(ctx context.Context) error { return p.c.Ping(ctx) }
 
 func (p *prefixed) Close() error { return p.c.Close() }
+
+// MGet reads several keys in one step when the underlying cache can.
+func (p *prefixed) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = p.k(k)
+	}
+	if mg, ok := p.c.(multiGetter); ok {
+		return mg.MGet(ctx, full...)
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range full {
+		v, err := p.c.Get(ctx, k)
+		if errors.Is(err, ErrMiss) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}

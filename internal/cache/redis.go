@@ -179,3 +179,18 @@ func (r *Redis) Ping(ctx context.Context) error {
 func (r *Redis) Close() error {
 	return r.client.Close()
 }
+
+// MGet reads several keys in one round trip; a missing key reads as nil.
+func (r *Redis) MGet(ctx context.Context, keys ...string) ([][]byte, error) {
+	vals, err := r.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, wrapRedis("mget", err)
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			out[i] = []byte(s)
+		}
+	}
+	return out, nil
+}

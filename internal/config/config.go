@@ -41,6 +41,16 @@ type Config struct {
 	Payments Payments `yaml:"payments"`
 	// Idempotency configures the Idempotency-Key store of retried writes.
 	Idempotency Idempotency `yaml:"idempotency"`
+	Audit       Audit       `yaml:"audit"`
+}
+
+// Audit configures the admin audit log.
+type Audit struct {
+	// Retention is how long rows stay in the database before the background job archives
+	// them (seed: three months).
+	Retention time.Duration `yaml:"retention"`
+	// ArchiveDir receives the archived rows as JSON lines; empty is DataDir/audit.
+	ArchiveDir string `yaml:"archive_dir"`
 }
 
 // HTTP configures the listener that serves REST, WebSocket, the web client and operations.
@@ -54,6 +64,10 @@ type HTTP struct {
 	// TrustedProxies are the load balancers (addresses or CIDRs) whose X-Forwarded-For names
 	// the real client, for per-client rate limits.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// WriteRatePerIP and WriteRatePerUser bound write requests (POST, PUT, PATCH, DELETE)
+	// to /api/v1 per minute, per client address and per signed-in user.
+	WriteRatePerIP   int `yaml:"write_rate_per_ip"`
+	WriteRatePerUser int `yaml:"write_rate_per_user"`
 }
 
 // Database selects the SQL database: empty is SQLite under DataDir.
@@ -83,6 +97,19 @@ type Auth struct {
 	LockoutFor     time.Duration `yaml:"lockout"`
 	// RatePerMinute bounds auth requests per client address per minute.
 	RatePerMinute int `yaml:"rate_per_minute"`
+	// Captcha, when its VerifyURL is set, demands a human verification token on logins
+	// after three failures for the account (reCAPTCHA, hCaptcha and Turnstile all speak
+	// this siteverify protocol).
+	Captcha Captcha `yaml:"captcha"`
+}
+
+// Captcha configures human verification on login.
+type Captcha struct {
+	// Provider names the browser widget: recaptcha, hcaptcha or turnstile.
+	Provider  string `yaml:"provider"`
+	VerifyURL string `yaml:"verify_url"`
+	SiteKey   string `yaml:"site_key"`
+	Secret    string `yaml:"secret" secret:"true"`
 }
 
 // Mail configures outgoing mail. Empty SMTPHost writes mail to the log and the outbox table.
@@ -187,7 +214,8 @@ type Idempotency struct {
 func Default() Config {
 	return Config{
 		DataDir: "./data",
-		HTTP:    HTTP{Addr: ":8080", PublicURL: "http://localhost:8080", ShutdownTimeout: 15 * time.Second},
+		HTTP: HTTP{Addr: ":8080", PublicURL: "http://localhost:8080", ShutdownTimeout: 15 * time.Second,
+			WriteRatePerIP: 600, WriteRatePerUser: 300},
 		Auth: Auth{
 			AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour, GuestTTL: 12 * time.Hour,
 			MaxFailedLogin: 5, LockoutFor: 15 * time.Minute, RatePerMinute: 60,
@@ -201,6 +229,7 @@ func Default() Config {
 		Payments: Payments{Provider: "sandbox", ReconcileAfter: 10 * time.Minute, IntentTTL: time.Hour,
 			ReconcileInterval: time.Minute, WebhookRatePerMinute: 600, Sandbox: PaymentsSandbox{DuplicatePercent: 20}},
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
+		Audit:       Audit{Retention: 90 * 24 * time.Hour},
 	}
 }
 
@@ -247,6 +276,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: media.udp_port_min/max must be a range within 0-65535", ErrInvalid)
 	case c.Media.UDPMuxPort < 0 || c.Media.UDPMuxPort > 65535:
 		return fmt.Errorf("%w: media.udp_mux_port out of range", ErrInvalid)
+	case c.HTTP.WriteRatePerIP < 1 || c.HTTP.WriteRatePerUser < 1:
+		return fmt.Errorf("%w: http.write_rate_per_ip and write_rate_per_user must be at least 1", ErrInvalid)
+	case c.Auth.Captcha.VerifyURL != "" && c.Auth.Captcha.Provider != "turnstile" && c.Auth.Captcha.Provider != "hcaptcha" &&
+		c.Auth.Captcha.Provider != "recaptcha":
+		return fmt.Errorf("%w: auth.captcha.provider must be turnstile, hcaptcha or recaptcha", ErrInvalid)
+	case c.Audit.Retention <= 0:
+		return fmt.Errorf("%w: audit.retention must be positive", ErrInvalid)
 	case c.Meetings.SweepInterval <= 0:
 		return fmt.Errorf("%w: meetings.sweep_interval must be positive", ErrInvalid)
 	}

@@ -106,8 +106,10 @@ export async function request(method, path, body, { anonymous = false } = {}) {
 
 export const api = {
   register: (b) => request('POST', '/auth/register', b, { anonymous: true }),
-  async login(email, password) {
-    const t = await request('POST', '/auth/login', { email, password }, { anonymous: true });
+  async login(email, password, captchaToken) {
+    const body = { email, password };
+    if (captchaToken) body.captcha_token = captchaToken;
+    const t = await request('POST', '/auth/login', body, { anonymous: true });
     auth.set({ access_token: t.access_token, refresh_token: t.refresh_token, user: t.user, guest: false });
     return t.user;
   },
@@ -134,6 +136,8 @@ export const api = {
 export function errorText(code, fallback) {
   switch (code) {
     case 'wrong_password': return 'The meeting password is incorrect.';
+    case 'captcha_required': return 'Please confirm you are human, then sign in again.';
+    case 'account_disabled': return 'This account is locked. Ask an administrator to unlock it.';
     case 'meeting_full': return 'This meeting is full. Try again later.';
     case 'meeting_ended': return 'This meeting has ended.';
     case 'kicked': return 'You were removed from this meeting and cannot rejoin.';

@@ -70,17 +70,25 @@ function authSection() {
     const email = h('input', { type: 'email', id: 'signin-email', autocomplete: 'email', required: true });
     const pw = h('input', { type: 'password', id: 'signin-password', autocomplete: 'current-password', required: true });
     const err = h('p', { class: 'error', role: 'alert' });
+    // The human verification widget, shown when the server asks for it (captcha_required).
+    const captcha = h('div', { id: 'signin-captcha', hidden: true });
+    let captchaToken = '';
     const btn = h('button', { type: 'submit', class: 'btn btn-primary', id: 'signin-submit', text: 'Sign in' });
-    const form = h('form', { novalidate: true }, field('Email', email).wrap, field('Password', pw).wrap, err, btn);
+    const form = h('form', { novalidate: true }, field('Email', email).wrap, field('Password', pw).wrap, captcha, err, btn);
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       err.textContent = '';
       btn.disabled = true;
       try {
-        await api.login(email.value.trim(), pw.value);
+        await api.login(email.value.trim(), pw.value, captchaToken);
         afterAuth();
       } catch (x) {
         err.textContent = errorText(x.code, x.message);
+        if (x.code === 'captcha_required' && x.fields && x.fields.site_key) {
+          captchaToken = '';
+          showCaptcha(captcha, x.fields.provider, x.fields.site_key, (t) => { captchaToken = t; })
+            .catch(() => { err.textContent = 'The verification widget could not be loaded.'; });
+        }
       } finally {
         btn.disabled = false;
       }
@@ -275,4 +283,35 @@ export function renderHome(app) {
   }
   clear(app).append(header, h('main', { class: 'home', id: 'home' }, sections));
   document.title = 'onstage';
+}
+
+// The verification widgets' scripts; all three render with render(element, {sitekey, callback}).
+const captchaScripts = {
+  turnstile: ['https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit', 'turnstile'],
+  hcaptcha: ['https://js.hcaptcha.com/1/api.js?render=explicit', 'hcaptcha'],
+  recaptcha: ['https://www.google.com/recaptcha/api.js?render=explicit', 'grecaptcha'],
+};
+
+/** Loads the provider's widget once and renders it into el; onToken gets each new token. */
+async function showCaptcha(el, provider, siteKey, onToken) {
+  const entry = captchaScripts[provider];
+  if (!entry) throw new Error(`unknown verification provider ${provider}`);
+  const [src, global] = entry;
+  if (!window[global]) {
+    await new Promise((resolve, reject) => {
+      const s = document.createElement('script');
+      s.src = src;
+      s.async = true;
+      s.onload = resolve;
+      s.onerror = reject;
+      document.head.append(s);
+    });
+  }
+  // The script may define render a moment after it loads; wait for it, bounded.
+  for (let i = 0; i < 50 && !(window[global] && window[global].render); i++) await new Promise((r) => setTimeout(r, 100));
+  const lib = window[global];
+  if (!lib || !lib.render) throw new Error('verification widget did not load');
+  el.hidden = false;
+  el.replaceChildren();
+  lib.render(el, { sitekey: siteKey, callback: onToken, 'expired-callback': () => onToken('') });
 }
