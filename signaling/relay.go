@@ -67,13 +67,106 @@ const (
 	statusServiceRestart = websocket.StatusCode(1012)
 )
 
-// relayOpen is the open request's payload: the identity the edge verified, and the link.
+// relayOpen is the open request's payload: the identity the edge verified from the client's
+// access token, the meeting it joins, the link, and who sends it to whom when. The edge signs
+// it whole (relayOpenPurpose) with a key derived from the cluster's shared JWT secret, so
+// that a message published on the bus by anybody else is refused (docs/cluster.md, "NATS is
+// a trust boundary").
 type relayOpen struct {
-	Link   string `json:"link"`
-	Edge   string `json:"edge"`
-	UserID string `json:"user_id"`
-	Role   string `json:"role"`
-	Name   string `json:"name"`
+	Link      string `json:"link"`
+	Edge      string `json:"edge"`
+	Owner     string `json:"owner"`
+	MeetingID string `json:"meeting_id"`
+	UserID    string `json:"user_id"`
+	Role      string `json:"role"`
+	Name      string `json:"name"`
+	// IssuedAt is the Unix time in milliseconds the edge signed the request at.
+	IssuedAt int64 `json:"iat"`
+}
+
+// relayOpenPurpose separates the relay's signing key from every other use of the secret
+// (authn.Issuer.Sign derives one key per purpose).
+const relayOpenPurpose = "relay-open/v1"
+
+// relayOpenMaxAge bounds how old (or how far ahead of this node's clock) a signed open
+// request may be; the owner remembers the links it opened for twice as long, so a request
+// captured on the bus cannot be replayed.
+const relayOpenMaxAge = 30 * time.Second
+
+// maxSeenLinks bounds the replay memory; only requests with a valid signature enter it.
+const maxSeenLinks = 100_000
+
+// Reasons an open request is refused.
+var (
+	errRelayBadSignature = errors.New("bad signature")
+	errRelayBadRequest   = errors.New("bad open request")
+	errRelayStale        = errors.New("stale or future open request")
+	errRelayWrongOwner   = errors.New("open request for another node")
+	errRelayBadRole      = errors.New("unknown role")
+	errRelayReplayed     = errors.New("link already opened")
+)
+
+// signOpen returns the signed open request.
+func (h *Hub) signOpen(o relayOpen) []byte {
+	b, _ := json.Marshal(o)
+	return []byte(h.p.Issuer.Sign(relayOpenPurpose, b))
+}
+
+// verifyOpen checks a signed open request (the MAC in constant time, then its age, its
+// destination, its role and that its link is new) and returns it.
+func (h *Hub) verifyOpen(data []byte, now time.Time) (relayOpen, error) {
+	raw, err := h.p.Issuer.Open(relayOpenPurpose, string(data))
+	if err != nil {
+		return relayOpen{}, errRelayBadSignature
+	}
+	var o relayOpen
+	if err := json.Unmarshal(raw, &o); err != nil || !validLinkID(o.Link) || o.UserID == "" || o.MeetingID == "" {
+		return relayOpen{}, errRelayBadRequest
+	}
+	if age := now.Sub(time.UnixMilli(o.IssuedAt)); age > relayOpenMaxAge || age < -relayOpenMaxAge {
+		return relayOpen{}, errRelayStale
+	}
+	if o.Owner != h.p.NodeID {
+		return relayOpen{}, errRelayWrongOwner
+	}
+	if !authn.Role(o.Role).Valid() {
+		return relayOpen{}, errRelayBadRole
+	}
+	if !h.relay.rememberLink(o.Link, now) {
+		return relayOpen{}, errRelayReplayed
+	}
+	return o, nil
+}
+
+// rememberLink records a link opened at now and reports whether it is new.
+func (s *relayState) rememberLink(link string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, seen := s.seenLinks[link]; seen {
+		return false
+	}
+	if len(s.seenLinks) >= maxSeenLinks/2 {
+		for l, at := range s.seenLinks {
+			if now.Sub(at) > 2*relayOpenMaxAge {
+				delete(s.seenLinks, l)
+			}
+		}
+		if len(s.seenLinks) >= maxSeenLinks {
+			return false
+		}
+	}
+	s.seenLinks[link] = now
+	return true
+}
+
+// validLinkID reports whether s looks like newLinkID's output, so that it is a safe
+// subject token.
+func validLinkID(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 type relayOpenReply struct {
@@ -87,6 +180,8 @@ type relayState struct {
 	mu       sync.Mutex
 	edges    map[*conn]*edgeLink
 	remotes  map[*conn]*remoteConn
+	// seenLinks are the links opened here recently, against replayed open requests.
+	seenLinks map[string]time.Time
 	openSub  *nats.Subscription
 	draining atomic.Bool
 }
@@ -97,6 +192,7 @@ func (h *Hub) relayEnabled() bool { return h.p.Bus != nil && h.p.Placement != ni
 func (h *Hub) startRelay() {
 	h.relay.edges = map[*conn]*edgeLink{}
 	h.relay.remotes = map[*conn]*remoteConn{}
+	h.relay.seenLinks = map[string]time.Time{}
 	if !h.relayEnabled() {
 		return
 	}
@@ -151,9 +247,10 @@ func frameMsg(f []byte) []byte {
 type edgeLink struct {
 	h     *Hub
 	c     *conn
-	id    string
-	owner string
-	sub   *nats.Subscription
+	id      string
+	owner   string
+	meeting string
+	sub     *nats.Subscription
 	seen  atomic.Int64 // unix nanos of the owner's last message
 	done  chan struct{}
 	once  sync.Once
@@ -177,11 +274,11 @@ func (h *Hub) relayFrame(c *conn, raw []byte) bool {
 	return true
 }
 
-// isRemote reports whether c is a connection another node relays to this one.
-func (h *Hub) isRemote(c *conn) bool {
+// remote returns c's relay state when c is a connection another node relays to this one.
+func (h *Hub) remote(c *conn) *remoteConn {
 	h.relay.mu.Lock()
 	defer h.relay.mu.Unlock()
-	return h.relay.remotes[c] != nil
+	return h.relay.remotes[c]
 }
 
 // relayJoin decides where a join_room for meetingID runs. It reports handled=false when this
@@ -195,7 +292,11 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 	if err != nil {
 		return true, err
 	}
-	if h.isRemote(c) {
+	if rc := h.remote(c); rc != nil {
+		if meetingID != rc.meeting {
+			// The edge's signed open named another meeting: this link serves that one only.
+			return true, newError(CodeForbidden, "this relayed connection belongs to another meeting")
+		}
 		if owner != h.p.NodeID {
 			// Placement moved while the edge relayed to us: the client starts over.
 			c.fail(statusServiceRestart, "the meeting moved to another node")
@@ -212,7 +313,7 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 		return true, err
 	}
 	for attempt := 0; ; attempt++ {
-		err := h.openLink(ctx, c, owner, frame)
+		err := h.openLink(ctx, c, owner, meetingID, frame)
 		if err == nil {
 			return true, nil
 		}
@@ -234,16 +335,17 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 }
 
 // openLink asks owner to take c, and sends it the first frame.
-func (h *Hub) openLink(ctx context.Context, c *conn, owner string, first []byte) error {
+func (h *Hub) openLink(ctx context.Context, c *conn, owner, meetingID string, first []byte) error {
 	nc := h.p.Bus.Conn()
-	l := &edgeLink{h: h, c: c, id: newLinkID(), owner: owner, done: make(chan struct{})}
+	l := &edgeLink{h: h, c: c, id: newLinkID(), owner: owner, meeting: meetingID, done: make(chan struct{})}
 	l.seen.Store(time.Now().UnixNano())
 	sub, err := nc.Subscribe(relayDownSubject(l.id), l.onDown)
 	if err != nil {
 		return err
 	}
 	l.sub = sub
-	req, _ := json.Marshal(relayOpen{Link: l.id, Edge: h.p.NodeID, UserID: c.who.UserID, Role: string(c.who.Role), Name: c.who.Name})
+	req := h.signOpen(relayOpen{Link: l.id, Edge: h.p.NodeID, Owner: owner, MeetingID: meetingID,
+		UserID: c.who.UserID, Role: string(c.who.Role), Name: c.who.Name, IssuedAt: time.Now().UnixMilli()})
 	octx, cancel := context.WithTimeout(ctx, relayOpenTimeout)
 	defer cancel()
 	msg, err := nc.RequestWithContext(octx, relayOpenSubject(owner), req)
@@ -360,6 +462,7 @@ type remoteConn struct {
 	c        *conn
 	link     string
 	edge     string
+	meeting  string // the meeting the signed open request named
 	in       chan []byte
 	sub      *nats.Subscription
 	seen     atomic.Int64
@@ -372,9 +475,11 @@ func (h *Hub) onRelayOpen(msg *nats.Msg) {
 		b, _ := json.Marshal(r)
 		_ = msg.Respond(b)
 	}
-	var req relayOpen
-	if err := json.Unmarshal(msg.Data, &req); err != nil || req.Link == "" || req.UserID == "" {
-		reply(relayOpenReply{Error: "bad open request"})
+	req, err := h.verifyOpen(msg.Data, time.Now())
+	if err != nil {
+		// Only a node with the cluster's secret can sign: anything else on the bus is refused.
+		h.log.Warn("relay: open request refused", "err", err)
+		reply(relayOpenReply{Error: err.Error()})
 		return
 	}
 	if !h.track() {
@@ -384,7 +489,7 @@ func (h *Hub) onRelayOpen(msg *nats.Msg) {
 	who := authn.Identity{UserID: req.UserID, Role: authn.Role(req.Role), Name: req.Name}
 	c := newConn(h, nil, h.nextConn.Add(1), who)
 	c.log = c.log.With("relayed_from", req.Edge)
-	rc := &remoteConn{h: h, c: c, link: req.Link, edge: req.Edge, in: make(chan []byte, relayInQueue)}
+	rc := &remoteConn{h: h, c: c, link: req.Link, edge: req.Edge, meeting: req.MeetingID, in: make(chan []byte, relayInQueue)}
 	rc.seen.Store(time.Now().UnixNano())
 	sub, err := h.p.Bus.Conn().Subscribe(relayUpSubject(req.Link), rc.onUp)
 	if err != nil {

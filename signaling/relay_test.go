@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,5 +290,83 @@ func BenchmarkRelayRoundTrip(b *testing.B) {
 				roundTrip(TypeWebRTCSignal, strconv.Itoa(i), map[string]any{"pc": "nope"})
 			}
 		})
+	}
+}
+
+// An open request is only honoured when a node of the cluster signed it: anybody else who
+// can publish on the bus cannot act as a user (here the meeting's host) through the relay.
+func TestRelayOpenForgedRefused(t *testing.T) {
+	p := newPair(t)
+	host := user("h4")
+	mv := p.b.meeting(host, "")
+	p.placeOnB(t, mv.ID)
+	other, err := authn.NewIssuer([]byte("another-cluster-secret-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	good := func() relayOpen {
+		return relayOpen{Link: newLinkID(), Edge: "node-a", Owner: "node-b", MeetingID: mv.ID,
+			UserID: host.UserID, Role: string(host.Role), Name: "Host", IssuedAt: now.UnixMilli()}
+	}
+	signed := func(o relayOpen) []byte { return p.a.hub.signOpen(o) }
+	replayed := signed(good())
+	tampered := func() []byte {
+		// A genuine signature with another user's id put into the payload.
+		s := string(signed(good()))
+		o := good()
+		o.UserID = "someone-else"
+		b, _ := json.Marshal(o)
+		return []byte(base64.RawURLEncoding.EncodeToString(b) + s[strings.IndexByte(s, '.'):])
+	}
+	withRole := good()
+	withRole.Role = "root"
+	stale := good()
+	stale.IssuedAt = now.Add(-time.Minute).UnixMilli()
+	elsewhere := good()
+	elsewhere.Owner = "node-c"
+	plain, _ := json.Marshal(good())
+	foreign, _ := json.Marshal(good())
+
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"unsigned JSON as it used to be sent", plain, errRelayBadSignature.Error()},
+		{"signed with another secret", []byte(other.Sign(relayOpenPurpose, foreign)), errRelayBadSignature.Error()},
+		{"payload changed after signing", tampered(), errRelayBadSignature.Error()},
+		{"unknown role", signed(withRole), errRelayBadRole.Error()},
+		{"too old", signed(stale), errRelayStale.Error()},
+		{"meant for another node", signed(elsewhere), errRelayWrongOwner.Error()},
+		{"genuine", replayed, ""},
+		{"replayed", replayed, errRelayReplayed.Error()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, err := p.a.bus.Conn().Request(relayOpenSubject("node-b"), tc.data, 3*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep relayOpenReply
+			if err := json.Unmarshal(msg.Data, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "" {
+				if !rep.OK {
+					t.Fatalf("refused: %q", rep.Error)
+				}
+				return
+			}
+			if rep.OK || rep.Error != tc.want {
+				t.Fatalf("reply %+v, want refusal %q", rep, tc.want)
+			}
+		})
+	}
+	// Only the genuine request made a relayed connection.
+	p.b.hub.relay.mu.Lock()
+	n := len(p.b.hub.relay.remotes)
+	p.b.hub.relay.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d relayed connections on the owner, want 1", n)
 	}
 }
