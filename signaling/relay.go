@@ -177,13 +177,13 @@ type relayOpenReply struct {
 // relayState is the hub's side of the relay: the links of its own sockets to other owners
 // (edges) and the connections other nodes relay to it (remotes).
 type relayState struct {
-	mu       sync.Mutex
-	edges    map[*conn]*edgeLink
-	remotes  map[*conn]*remoteConn
+	mu      sync.Mutex
+	edges   map[*conn]*edgeLink
+	remotes map[*conn]*remoteConn
 	// seenLinks are the links opened here recently, against replayed open requests.
 	seenLinks map[string]time.Time
-	openSub  *nats.Subscription
-	draining atomic.Bool
+	openSub   *nats.Subscription
+	draining  atomic.Bool
 }
 
 func (h *Hub) relayEnabled() bool { return h.p.Bus != nil && h.p.Placement != nil }
@@ -245,15 +245,15 @@ func frameMsg(f []byte) []byte {
 
 // edgeLink forwards one socket of this node to the room's owner.
 type edgeLink struct {
-	h     *Hub
-	c     *conn
+	h       *Hub
+	c       *conn
 	id      string
 	owner   string
 	meeting string
 	sub     *nats.Subscription
-	seen  atomic.Int64 // unix nanos of the owner's last message
-	done  chan struct{}
-	once  sync.Once
+	seen    atomic.Int64 // unix nanos of the owner's last message
+	done    chan struct{}
+	once    sync.Once
 }
 
 // relayFrame forwards a client frame when c is relayed, and reports whether it was.
