@@ -46,6 +46,7 @@ const (
 )
 
 func relayOpenSubject(node string) string { return relaySubjectPrefix + node + ".open" }
+func relayPingSubject(node string) string { return relaySubjectPrefix + node + ".ping" }
 func relayUpSubject(link string) string   { return relaySubjectPrefix + "link." + link + ".up" }
 func relayDownSubject(link string) string { return relaySubjectPrefix + "link." + link + ".down" }
 
@@ -63,6 +64,13 @@ const (
 	relayDeadAfter   = 4 * time.Second
 	relayOpenTimeout = 3 * time.Second
 	relayInQueue     = 256
+	// An edge probes each node it relays to every relayProbeInterval (a request on the
+	// node's ping subject). NATS answers "no responders" at once when the node's connection
+	// is gone (it was killed, or lost the bus); after relayProbeMisses such answers in a row
+	// the edge asks the clients relayed there to reconnect, well before relayDeadAfter.
+	relayProbeInterval = 250 * time.Millisecond
+	relayProbeTimeout  = time.Second
+	relayProbeMisses   = 2
 	// StatusServiceRestart asks a client to reconnect (it lands on another node).
 	statusServiceRestart = websocket.StatusCode(1012)
 )
@@ -183,6 +191,8 @@ type relayState struct {
 	// seenLinks are the links opened here recently, against replayed open requests.
 	seenLinks map[string]time.Time
 	openSub   *nats.Subscription
+	pingSub   *nats.Subscription
+	stopProbe chan struct{} // closed by stopRelay; ends probeOwners
 	draining  atomic.Bool
 }
 
@@ -202,16 +212,117 @@ func (h *Hub) startRelay() {
 		return
 	}
 	h.relay.openSub = sub
+	ping, err := h.p.Bus.Conn().Subscribe(relayPingSubject(h.p.NodeID), func(m *nats.Msg) { _ = m.Respond(nil) })
+	if err != nil {
+		h.log.Error("relay: subscribe", "err", err)
+		return
+	}
+	h.relay.pingSub = ping
+	stop := make(chan struct{})
+	h.relay.stopProbe = stop
+	if h.track() {
+		go func() {
+			defer h.wg.Done()
+			h.probeOwners(stop)
+		}()
+	}
 }
 
 func (h *Hub) stopRelay() {
 	h.relay.mu.Lock()
-	sub := h.relay.openSub
-	h.relay.openSub = nil
+	subs := []*nats.Subscription{h.relay.openSub, h.relay.pingSub}
+	h.relay.openSub, h.relay.pingSub = nil, nil
+	stop := h.relay.stopProbe
+	h.relay.stopProbe = nil
 	h.relay.mu.Unlock()
-	if sub != nil {
-		_ = sub.Unsubscribe()
+	for _, sub := range subs {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
 	}
+	if stop != nil {
+		close(stop)
+	}
+}
+
+// probeOwners watches the nodes this node's sockets are relayed to, until stop closes. A
+// node that NATS reports as having no responders on its ping subject relayProbeMisses times
+// in a row is gone, and its links are closed at once (ownerGone) rather than when its
+// heartbeats have been missing for relayDeadAfter.
+func (h *Hub) probeOwners(stop <-chan struct{}) {
+	t := time.NewTicker(relayProbeInterval)
+	defer t.Stop()
+	misses := map[string]int{}
+	nc := h.p.Bus.Conn()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		h.relay.mu.Lock()
+		owners := make(map[string]struct{}, len(h.relay.edges))
+		for _, l := range h.relay.edges {
+			owners[l.owner] = struct{}{}
+		}
+		h.relay.mu.Unlock()
+		for o := range misses {
+			if _, ok := owners[o]; !ok {
+				delete(misses, o)
+			}
+		}
+		for o := range owners {
+			_, err := nc.Request(relayPingSubject(o), nil, relayProbeTimeout)
+			switch {
+			case err == nil:
+				delete(misses, o)
+			case errors.Is(err, nats.ErrNoResponders):
+				misses[o]++
+				if misses[o] >= relayProbeMisses {
+					delete(misses, o)
+					h.ownerGone(o, "it left the bus")
+				}
+			default:
+				// Our own bus is down, or the owner is slow: the heartbeats decide.
+			}
+		}
+	}
+}
+
+// ownerGone closes, with 1012, every socket of this node relayed to node, which is known to
+// be gone: its clients resume at once, and their joins place the room on a live node.
+func (h *Hub) ownerGone(node, why string) {
+	h.closeLinks(func(l *edgeLink) bool { return l.owner == node },
+		"the meeting's media server was lost; reconnect", "media server lost")
+	h.log.Warn("relay: a meeting owner is gone; its relayed clients reconnect", "owner", node, "why", why)
+}
+
+// meetingHere closes, with 1012, the sockets of this node still relayed to another node for
+// a meeting this node now runs itself (it took the room over): their clients resume here.
+func (h *Hub) meetingHere(meetingID string) {
+	n := h.closeLinks(func(l *edgeLink) bool { return l.meeting == meetingID && l.owner != h.p.NodeID },
+		"the meeting moved to another media server; reconnect", "the meeting moved")
+	if n > 0 {
+		h.log.Info("relay: took a meeting over; its relayed clients reconnect here", "meeting_id", meetingID, "sockets", n)
+	}
+}
+
+// closeLinks stops the edge links that match and closes their sockets with 1012.
+func (h *Hub) closeLinks(match func(*edgeLink) bool, msg, reason string) int {
+	var ls []*edgeLink
+	h.relay.mu.Lock()
+	for _, l := range h.relay.edges {
+		if match(l) {
+			ls = append(ls, l)
+		}
+	}
+	h.relay.mu.Unlock()
+	for _, l := range ls {
+		l.stop(false)
+		l.c.sendError(nil, newError(CodeInternal, msg))
+		l.c.fail(statusServiceRestart, reason)
+	}
+	return len(ls)
 }
 
 func newLinkID() string {
@@ -305,6 +416,7 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 		return false, nil
 	}
 	if owner == h.p.NodeID {
+		h.meetingHere(meetingID)
 		return false, nil
 	}
 	d.MeetingID, d.Code = meetingID, ""
@@ -322,13 +434,16 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 			h.log.Warn("relay: owner unreachable", "meeting_id", meetingID, "owner", owner, "err", err)
 			return true, newError(CodeInternal, "the meeting's media server is unavailable; retry shortly")
 		}
-		// Nobody listens for the owner: it died or lost the bus. Move the room.
+		// Nobody listens for the owner: it died or lost the bus. Move the room, and ask the
+		// clients of this node relayed to it to come back at once.
 		h.log.Warn("relay: owner does not answer; moving the room", "meeting_id", meetingID, "owner", owner)
+		h.ownerGone(owner, "a join found no responders")
 		owner, err = ra.Reassign(ctx, meetingID, owner)
 		if err != nil {
 			return true, err
 		}
 		if owner == h.p.NodeID {
+			h.meetingHere(meetingID)
 			return false, nil
 		}
 	}

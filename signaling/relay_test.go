@@ -370,3 +370,55 @@ func TestRelayOpenForgedRefused(t *testing.T) {
 		t.Fatalf("%d relayed connections on the owner, want 1", n)
 	}
 }
+
+// When the owner dies (its bus connection is gone, as with kill -9), the edge asks its
+// relayed clients to reconnect at once, not when the owner's heartbeats have been missing
+// for relayDeadAfter.
+func TestRelayOwnerKilledClosesAtOnce(t *testing.T) {
+	p := newPair(t)
+	host := user("h5")
+	mv := p.b.meeting(host, "")
+	p.placeOnB(t, mv.ID)
+	c := p.a.dial(host)
+	c.join(mv.ID, nil)
+	killed := time.Now()
+	p.b.bus.Conn().Close() // node-b vanishes from the bus without a word
+	checkFor(t, relayDeadAfter-time.Second, 10*time.Millisecond, func() error {
+		err := c.closeError()
+		if err == nil {
+			return errors.New("still open")
+		}
+		if websocket.CloseStatus(err) != statusServiceRestart {
+			return fmt.Errorf("closed with %v, want 1012", err)
+		}
+		return nil
+	})
+	t.Logf("relayed socket closed %v after the owner's death", time.Since(killed).Round(time.Millisecond))
+}
+
+// A node that takes a meeting over (its owner no longer answers) closes at once the sockets it
+// still relays to the old owner for that meeting, so that they resume here too.
+func TestRelayTakeoverClosesOldLinks(t *testing.T) {
+	p := newPair(t)
+	host, guest := user("h6"), user("g6")
+	mv := p.b.meeting(host, "")
+	p.placeOnB(t, mv.ID)
+	ch := p.a.dial(host)
+	ch.join(mv.ID, nil)
+	p.b.hub.stopRelay() // node-b stops answering, as if it had died; its heartbeats go on
+	cg := p.a.dial(guest)
+	cg.join(mv.ID, nil)
+	if p.a.hub.roomFor(mv.ID) == nil {
+		t.Fatal("node-a did not take the room over")
+	}
+	checkFor(t, relayDeadAfter-time.Second, 10*time.Millisecond, func() error {
+		err := ch.closeError()
+		if err == nil {
+			return errors.New("the host's socket is still relayed to the old owner")
+		}
+		if websocket.CloseStatus(err) != statusServiceRestart {
+			return fmt.Errorf("closed with %v, want 1012", err)
+		}
+		return nil
+	})
+}
