@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,14 +47,12 @@ func (a *App) Shutdown(ctx context.Context) {
 	}
 }
 
+// nodeID is this node's id: node_id, or the host name and HTTP port (config.DefaultNodeID).
 func nodeID(cfg config.Config) string {
 	if cfg.NodeID != "" {
 		return cfg.NodeID
 	}
-	if h, err := os.Hostname(); err == nil {
-		return h
-	}
-	return "onstage"
+	return config.DefaultNodeID(cfg.HTTP.Addr, cfg.DataDir)
 }
 
 func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*gorm.DB, func(), error) {

@@ -7,10 +7,12 @@ package config
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,7 +26,9 @@ import (
 
 // Config is the whole configuration of one onstage node.
 type Config struct {
-	// NodeID names this node in logs and in the cluster registry; empty means the host name.
+	// NodeID names this node in logs, in the cluster registry and in its NATS subjects: letters,
+	// digits, '-' and '_'. Empty means DefaultNodeID: the host name and the HTTP port. Two live
+	// nodes never share one (the second refuses to start).
 	NodeID string `yaml:"node_id"`
 	// DataDir holds the SQLite database, the embedded NATS store and the generated secret.
 	DataDir  string   `yaml:"data_dir"`
@@ -185,6 +189,8 @@ var errEOF = io.EOF
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
+	case c.NodeID != "" && !validNodeID(c.NodeID):
+		return fmt.Errorf("%w: node_id may hold only letters, digits, '-' and '_' (at most 64)", ErrInvalid)
 	case c.HTTP.Addr == "":
 		return fmt.Errorf("%w: http.addr is empty", ErrInvalid)
 	case c.DataDir == "":
@@ -216,6 +222,53 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: log.format must be text or json", ErrInvalid)
 	}
 	return nil
+}
+
+// validNodeID reports whether id is usable as a node id: it is one token of NATS subjects and
+// part of Redis keys.
+func validNodeID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// DefaultNodeID is the node id of a node whose node_id is empty: its host name and its HTTP
+// port ("web1-8080"), so two processes on one host (which cannot listen on one port) differ.
+// With no fixed port (":0") the port is replaced by a hash of the data dir. Characters a node
+// id may not hold become '-'. Containers that share a host name and a port still collide: the
+// registry then refuses the second one, and they need explicit ids.
+func DefaultNodeID(httpAddr, dataDir string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "onstage"
+	}
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	suffix := ""
+	if _, port, err := net.SplitHostPort(httpAddr); err == nil && port != "" && port != "0" {
+		suffix = port
+	} else {
+		abs, err := filepath.Abs(dataDir)
+		if err != nil {
+			abs = dataDir
+		}
+		sum := sha256.Sum256([]byte(abs))
+		suffix = hex.EncodeToString(sum[:4])
+	}
+	id := []rune(host + "-" + suffix)
+	for i, r := range id {
+		if !validNodeID(string(r)) {
+			id[i] = '-'
+		}
+	}
+	return string(id)
 }
 
 func applyEnv(v reflect.Value, prefix string, lookup func(string) (string, bool)) error {

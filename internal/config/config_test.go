@@ -139,3 +139,25 @@ func TestJWTSecretPersists(t *testing.T) {
 		t.Fatal("two data dirs generated the same secret")
 	}
 }
+
+func TestNodeID(t *testing.T) {
+	host, _ := os.Hostname()
+	a, b := DefaultNodeID(":8081", "./data"), DefaultNodeID("127.0.0.1:8082", "./data")
+	if a == b || !strings.HasSuffix(a, "-8081") || !strings.HasSuffix(b, "-8082") || !validNodeID(a) {
+		t.Fatalf("defaults on one host: %q and %q (host %q)", a, b, host)
+	}
+	if x, y := DefaultNodeID(":0", "/srv/a"), DefaultNodeID(":0", "/srv/b"); x == y || !validNodeID(x) {
+		t.Fatalf("defaults without a fixed port: %q and %q", x, y)
+	}
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{{"", true}, {"node-1", true}, {"eu_west-3", true}, {"web.example.com", false}, {"a b", false},
+		{"node>", false}, {"node*", false}, {strings.Repeat("n", 65), false}} {
+		cfg := Default()
+		cfg.NodeID = tc.id
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("node_id %q: %v", tc.id, err)
+		}
+	}
+}
