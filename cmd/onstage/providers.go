@@ -90,7 +90,10 @@ func provideCache(cfg config.Config) (cache.Cache, func(), error) {
 }
 
 func provideBus(ctx context.Context, cfg config.Config, log *slog.Logger) (*bus.Bus, func(), error) {
-	b, err := bus.Open(ctx, bus.Params{URL: cfg.NATS.URL, DataDir: cfg.DataDir, Name: "onstage-" + nodeID(cfg), Log: log})
+	n := cfg.NATS
+	b, err := bus.Open(ctx, bus.Params{URL: n.URL, DataDir: cfg.DataDir, Name: "onstage-" + nodeID(cfg), Log: log,
+		CredsFile: n.CredsFile, NKeySeedFile: n.NKeySeedFile, TLS: n.TLS.Enabled, TLSCAFile: n.TLS.CAFile,
+		TLSCertFile: n.TLS.CertFile, TLSKeyFile: n.TLS.KeyFile})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -67,9 +67,27 @@ type Redis struct {
 	URL string `yaml:"url" secret:"dsn"`
 }
 
-// NATS selects the bus: empty starts a NATS server inside the process.
+// NATS selects the bus: empty starts a NATS server inside the process. The bus is a trust
+// boundary (docs/cluster.md): a shared server should authenticate the nodes (credentials or
+// an NKey) and encrypt their traffic (TLS).
 type NATS struct {
 	URL string `yaml:"url" secret:"dsn"`
+	// CredsFile is a NATS credentials file (user JWT and NKey seed), for servers using
+	// decentralized (operator) authentication.
+	CredsFile string `yaml:"creds_file"`
+	// NKeySeedFile is a file holding the NKey seed ("SU…") of a server's nkey user.
+	NKeySeedFile string `yaml:"nkey_seed_file"`
+	TLS          TLS    `yaml:"tls"`
+}
+
+// TLS configures a client's TLS: the CA to trust (empty: the system's roots) and a client
+// certificate for servers that verify clients.
+type TLS struct {
+	// Enabled requires TLS even when the URL says nats://; setting any file enables it too.
+	Enabled  bool   `yaml:"enabled"`
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Auth configures tokens and login protection.
@@ -205,6 +223,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: media.udp_mux_port out of range", ErrInvalid)
 	case c.Meetings.SweepInterval <= 0:
 		return fmt.Errorf("%w: meetings.sweep_interval must be positive", ErrInvalid)
+	}
+	n := c.NATS
+	switch {
+	case n.URL == "" && (n.CredsFile != "" || n.NKeySeedFile != "" || n.TLS != TLS{}):
+		return fmt.Errorf("%w: nats.creds_file, nats.nkey_seed_file and nats.tls need nats.url (the embedded server takes none)", ErrInvalid)
+	case n.CredsFile != "" && n.NKeySeedFile != "":
+		return fmt.Errorf("%w: set nats.creds_file or nats.nkey_seed_file, not both", ErrInvalid)
+	case (n.TLS.CertFile == "") != (n.TLS.KeyFile == ""):
+		return fmt.Errorf("%w: nats.tls.cert_file and nats.tls.key_file go together", ErrInvalid)
 	}
 	switch {
 	case c.Cluster.Placement != "lowest" && c.Cluster.Placement != "twochoice":

@@ -161,3 +161,33 @@ func TestNodeID(t *testing.T) {
 		}
 	}
 }
+
+func TestNATSAuthValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*NATS)
+		ok   bool
+	}{
+		{"creds with a URL", func(n *NATS) { n.URL, n.CredsFile = "tls://nats:4222", "/etc/n.creds" }, true},
+		{"nkey and TLS files", func(n *NATS) {
+			n.URL, n.NKeySeedFile, n.TLS = "nats://nats:4222", "/etc/n.nk", TLS{CAFile: "ca", CertFile: "c", KeyFile: "k"}
+		}, true},
+		{"creds for the embedded server", func(n *NATS) { n.CredsFile = "/etc/n.creds" }, false},
+		{"creds and nkey", func(n *NATS) { n.URL, n.CredsFile, n.NKeySeedFile = "nats://nats:4222", "a", "b" }, false},
+		{"cert without key", func(n *NATS) { n.URL, n.TLS.CertFile = "nats://nats:4222", "c" }, false},
+	} {
+		cfg := Default()
+		tc.set(&cfg.NATS)
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	cfg, err := Load("", func(k string) (string, bool) {
+		v, ok := map[string]string{"ONSTAGE_NATS_URL": "tls://n:4222", "ONSTAGE_NATS_NKEY_SEED_FILE": "/s.nk",
+			"ONSTAGE_NATS_TLS_CA_FILE": "/ca.pem"}[k]
+		return v, ok
+	})
+	if err != nil || cfg.NATS.NKeySeedFile != "/s.nk" || cfg.NATS.TLS.CAFile != "/ca.pem" {
+		t.Fatalf("from the environment: %+v, %v", cfg.NATS, err)
+	}
+}
