@@ -399,15 +399,16 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 	if !h.relayEnabled() {
 		return false, nil
 	}
+	rc := h.remote(c)
+	if rc != nil && meetingID != rc.meeting {
+		// The edge's signed open named another meeting: this link serves that one only.
+		return true, newError(CodeForbidden, "this relayed connection belongs to another meeting")
+	}
 	owner, err := h.p.Placement.Owner(ctx, meetingID)
 	if err != nil {
 		return true, err
 	}
-	if rc := h.remote(c); rc != nil {
-		if meetingID != rc.meeting {
-			// The edge's signed open named another meeting: this link serves that one only.
-			return true, newError(CodeForbidden, "this relayed connection belongs to another meeting")
-		}
+	if rc != nil {
 		if owner != h.p.NodeID {
 			// Placement moved while the edge relayed to us: the client starts over.
 			c.fail(statusServiceRestart, "the meeting moved to another node")

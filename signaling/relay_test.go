@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onstagehq/onstage/internal/authn"
@@ -421,4 +422,58 @@ func TestRelayTakeoverClosesOldLinks(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A relayed connection serves only the meeting its signed open request named: a join_room
+// for another meeting sent on the link is refused.
+func TestRelayLinkBoundToMeeting(t *testing.T) {
+	p := newPair(t)
+	host := user("h7")
+	mv := p.b.meeting(host, "")
+	other := p.b.meeting(host, "")
+	p.placeOnB(t, mv.ID)
+	nc := p.a.bus.Conn()
+	link := newLinkID()
+	down := make(chan *nats.Msg, 16)
+	sub, err := nc.ChanSubscribe(relayDownSubject(link), down)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	open := p.a.hub.signOpen(relayOpen{Link: link, Edge: "node-a", Owner: "node-b", MeetingID: mv.ID,
+		UserID: host.UserID, Role: string(host.Role), Name: "Host", IssuedAt: time.Now().UnixMilli()})
+	rep, err := nc.Request(relayOpenSubject("node-b"), open, 3*time.Second)
+	if err != nil || !strings.Contains(string(rep.Data), `"ok":true`) {
+		t.Fatalf("open: %v %s", err, rep.Data)
+	}
+	id := "j1"
+	frame, _ := EncodeMessage(TypeJoinRoom, &id, JoinRoomData{MeetingID: other.ID})
+	if err := nc.Publish(relayUpSubject(link), frameMsg(frame)); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-down:
+			if len(m.Data) == 0 || m.Data[0] != relayFrame {
+				continue
+			}
+			var e msg
+			if err := json.Unmarshal(m.Data[1:], &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.ID == nil || *e.ID != id {
+				continue
+			}
+			if e.Type != TypeError || !strings.Contains(string(e.Data), CodeForbidden) {
+				t.Fatalf("answer to a join of another meeting: %s", m.Data[1:])
+			}
+			if p.b.hub.roomFor(other.ID) != nil {
+				t.Fatal("the owner opened the other meeting's room")
+			}
+			return
+		case <-timeout:
+			t.Fatal("no answer to the join")
+		}
+	}
 }
