@@ -292,9 +292,11 @@ func (h *Hub) probeOwners(stop <-chan struct{}) {
 // ownerGone closes, with 1012, every socket of this node relayed to node, which is known to
 // be gone: its clients resume at once, and their joins place the room on a live node.
 func (h *Hub) ownerGone(node, why string) {
-	h.closeLinks(func(l *edgeLink) bool { return l.owner == node },
+	n := h.closeLinks(func(l *edgeLink) bool { return l.owner == node },
 		"the meeting's media server was lost; reconnect", "media server lost")
-	h.log.Warn("relay: a meeting owner is gone; its relayed clients reconnect", "owner", node, "why", why)
+	if n > 0 {
+		h.log.Warn("relay: a meeting owner is gone; its relayed clients reconnect", "owner", node, "why", why, "sockets", n)
+	}
 }
 
 // meetingHere closes, with 1012, the sockets of this node still relayed to another node for
