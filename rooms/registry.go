@@ -86,12 +86,16 @@ type Registry struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	mu      sync.Mutex
-	down    bool // the last publication failed; logged once per outage
-	started bool
-	closed  bool
-	stop    chan struct{}
-	done    chan struct{}
+	// claim is this process's value of the node id's claim key (claimKey), set by Claim.
+	claim string
+
+	mu       sync.Mutex
+	down     bool // the last publication failed; logged once per outage
+	conflict bool // another instance holds this node id; logged once per conflict
+	started  bool
+	closed   bool
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // NewRegistry returns a Registry. Call Start to publish and Close to leave the cluster.
@@ -154,6 +158,7 @@ func (r *Registry) NodeID() string { return r.nodeID }
 func (r *Registry) Clustered() bool { return r.rdb != nil }
 
 func (r *Registry) nodeKey(id string) string { return r.prefix + "node:" + id }
+func (r *Registry) claimKey() string         { return r.prefix + "node:" + r.nodeID + ":instance" }
 func (r *Registry) indexKey() string         { return r.prefix + "nodes" }
 
 // SetLoad replaces the Load function, for a load source built after the Registry (the
@@ -233,10 +238,14 @@ func (r *Registry) publish() {
 	}
 }
 
-// Publish writes this node's entry once (Start does it every Interval).
+// Publish writes this node's entry once (Start does it every Interval). After Claim it
+// first renews the claim, and writes nothing while another instance holds the node id.
 func (r *Registry) Publish(ctx context.Context) error {
 	if r.rdb == nil {
 		return nil
+	}
+	if err := r.renewClaim(ctx); err != nil {
+		return err
 	}
 	n := r.Self()
 	raw, err := json.Marshal(n)
@@ -314,6 +323,12 @@ func (r *Registry) Close() {
 	<-r.done
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	defer cancel()
+	r.mu.Lock()
+	conflict := r.conflict
+	r.mu.Unlock()
+	if conflict {
+		return // the entry is the other instance's
+	}
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, r.nodeKey(r.nodeID))
 		p.ZRem(ctx, r.indexKey(), r.nodeID)
@@ -321,5 +336,10 @@ func (r *Registry) Close() {
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		r.log.Warn("cluster registry: could not remove this node's entry; it expires by itself", "node", r.nodeID, "err", err)
+	}
+	if r.claim != "" {
+		if err := releaseClaimScript.Run(ctx, r.rdb, []string{r.claimKey()}, r.claim).Err(); err != nil {
+			r.log.Warn("cluster registry: could not release this node's id; it expires by itself", "node", r.nodeID, "err", err)
+		}
 	}
 }

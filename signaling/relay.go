@@ -46,6 +46,7 @@ const (
 )
 
 func relayOpenSubject(node string) string { return relaySubjectPrefix + node + ".open" }
+func relayPingSubject(node string) string { return relaySubjectPrefix + node + ".ping" }
 func relayUpSubject(link string) string   { return relaySubjectPrefix + "link." + link + ".up" }
 func relayDownSubject(link string) string { return relaySubjectPrefix + "link." + link + ".down" }
 
@@ -63,17 +64,117 @@ const (
 	relayDeadAfter   = 4 * time.Second
 	relayOpenTimeout = 3 * time.Second
 	relayInQueue     = 256
+	// An edge probes each node it relays to every relayProbeInterval (a request on the
+	// node's ping subject). NATS answers "no responders" at once when the node's connection
+	// is gone (it was killed, or lost the bus); after relayProbeMisses such answers in a row
+	// the edge asks the clients relayed there to reconnect, well before relayDeadAfter.
+	relayProbeInterval = 250 * time.Millisecond
+	relayProbeTimeout  = time.Second
+	relayProbeMisses   = 2
 	// StatusServiceRestart asks a client to reconnect (it lands on another node).
 	statusServiceRestart = websocket.StatusCode(1012)
 )
 
-// relayOpen is the open request's payload: the identity the edge verified, and the link.
+// relayOpen is the open request's payload: the identity the edge verified from the client's
+// access token, the meeting it joins, the link, and who sends it to whom when. The edge signs
+// it whole (relayOpenPurpose) with a key derived from the cluster's shared JWT secret, so
+// that a message published on the bus by anybody else is refused (docs/cluster.md, "NATS is
+// a trust boundary").
 type relayOpen struct {
-	Link   string `json:"link"`
-	Edge   string `json:"edge"`
-	UserID string `json:"user_id"`
-	Role   string `json:"role"`
-	Name   string `json:"name"`
+	Link      string `json:"link"`
+	Edge      string `json:"edge"`
+	Owner     string `json:"owner"`
+	MeetingID string `json:"meeting_id"`
+	UserID    string `json:"user_id"`
+	Role      string `json:"role"`
+	Name      string `json:"name"`
+	// IssuedAt is the Unix time in milliseconds the edge signed the request at.
+	IssuedAt int64 `json:"iat"`
+}
+
+// relayOpenPurpose separates the relay's signing key from every other use of the secret
+// (authn.Issuer.Sign derives one key per purpose).
+const relayOpenPurpose = "relay-open/v1"
+
+// relayOpenMaxAge bounds how old (or how far ahead of this node's clock) a signed open
+// request may be; the owner remembers the links it opened for twice as long, so a request
+// captured on the bus cannot be replayed.
+const relayOpenMaxAge = 30 * time.Second
+
+// maxSeenLinks bounds the replay memory; only requests with a valid signature enter it.
+const maxSeenLinks = 100_000
+
+// Reasons an open request is refused.
+var (
+	errRelayBadSignature = errors.New("bad signature")
+	errRelayBadRequest   = errors.New("bad open request")
+	errRelayStale        = errors.New("stale or future open request")
+	errRelayWrongOwner   = errors.New("open request for another node")
+	errRelayBadRole      = errors.New("unknown role")
+	errRelayReplayed     = errors.New("link already opened")
+)
+
+// signOpen returns the signed open request.
+func (h *Hub) signOpen(o relayOpen) []byte {
+	b, _ := json.Marshal(o)
+	return []byte(h.p.Issuer.Sign(relayOpenPurpose, b))
+}
+
+// verifyOpen checks a signed open request (the MAC in constant time, then its age, its
+// destination, its role and that its link is new) and returns it.
+func (h *Hub) verifyOpen(data []byte, now time.Time) (relayOpen, error) {
+	raw, err := h.p.Issuer.Open(relayOpenPurpose, string(data))
+	if err != nil {
+		return relayOpen{}, errRelayBadSignature
+	}
+	var o relayOpen
+	if err := json.Unmarshal(raw, &o); err != nil || !validLinkID(o.Link) || o.UserID == "" || o.MeetingID == "" {
+		return relayOpen{}, errRelayBadRequest
+	}
+	if age := now.Sub(time.UnixMilli(o.IssuedAt)); age > relayOpenMaxAge || age < -relayOpenMaxAge {
+		return relayOpen{}, errRelayStale
+	}
+	if o.Owner != h.p.NodeID {
+		return relayOpen{}, errRelayWrongOwner
+	}
+	if !authn.Role(o.Role).Valid() {
+		return relayOpen{}, errRelayBadRole
+	}
+	if !h.relay.rememberLink(o.Link, now) {
+		return relayOpen{}, errRelayReplayed
+	}
+	return o, nil
+}
+
+// rememberLink records a link opened at now and reports whether it is new.
+func (s *relayState) rememberLink(link string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, seen := s.seenLinks[link]; seen {
+		return false
+	}
+	if len(s.seenLinks) >= maxSeenLinks/2 {
+		for l, at := range s.seenLinks {
+			if now.Sub(at) > 2*relayOpenMaxAge {
+				delete(s.seenLinks, l)
+			}
+		}
+		if len(s.seenLinks) >= maxSeenLinks {
+			return false
+		}
+	}
+	s.seenLinks[link] = now
+	return true
+}
+
+// validLinkID reports whether s looks like newLinkID's output, so that it is a safe
+// subject token.
+func validLinkID(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 type relayOpenReply struct {
@@ -84,11 +185,15 @@ type relayOpenReply struct {
 // relayState is the hub's side of the relay: the links of its own sockets to other owners
 // (edges) and the connections other nodes relay to it (remotes).
 type relayState struct {
-	mu       sync.Mutex
-	edges    map[*conn]*edgeLink
-	remotes  map[*conn]*remoteConn
-	openSub  *nats.Subscription
-	draining atomic.Bool
+	mu      sync.Mutex
+	edges   map[*conn]*edgeLink
+	remotes map[*conn]*remoteConn
+	// seenLinks are the links opened here recently, against replayed open requests.
+	seenLinks map[string]time.Time
+	openSub   *nats.Subscription
+	pingSub   *nats.Subscription
+	stopProbe chan struct{} // closed by stopRelay; ends probeOwners
+	draining  atomic.Bool
 }
 
 func (h *Hub) relayEnabled() bool { return h.p.Bus != nil && h.p.Placement != nil }
@@ -97,6 +202,7 @@ func (h *Hub) relayEnabled() bool { return h.p.Bus != nil && h.p.Placement != ni
 func (h *Hub) startRelay() {
 	h.relay.edges = map[*conn]*edgeLink{}
 	h.relay.remotes = map[*conn]*remoteConn{}
+	h.relay.seenLinks = map[string]time.Time{}
 	if !h.relayEnabled() {
 		return
 	}
@@ -106,16 +212,119 @@ func (h *Hub) startRelay() {
 		return
 	}
 	h.relay.openSub = sub
+	ping, err := h.p.Bus.Conn().Subscribe(relayPingSubject(h.p.NodeID), func(m *nats.Msg) { _ = m.Respond(nil) })
+	if err != nil {
+		h.log.Error("relay: subscribe", "err", err)
+		return
+	}
+	h.relay.pingSub = ping
+	stop := make(chan struct{})
+	h.relay.stopProbe = stop
+	if h.track() {
+		go func() {
+			defer h.wg.Done()
+			h.probeOwners(stop)
+		}()
+	}
 }
 
 func (h *Hub) stopRelay() {
 	h.relay.mu.Lock()
-	sub := h.relay.openSub
-	h.relay.openSub = nil
+	subs := []*nats.Subscription{h.relay.openSub, h.relay.pingSub}
+	h.relay.openSub, h.relay.pingSub = nil, nil
+	stop := h.relay.stopProbe
+	h.relay.stopProbe = nil
 	h.relay.mu.Unlock()
-	if sub != nil {
-		_ = sub.Unsubscribe()
+	for _, sub := range subs {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
 	}
+	if stop != nil {
+		close(stop)
+	}
+}
+
+// probeOwners watches the nodes this node's sockets are relayed to, until stop closes. A
+// node that NATS reports as having no responders on its ping subject relayProbeMisses times
+// in a row is gone, and its links are closed at once (ownerGone) rather than when its
+// heartbeats have been missing for relayDeadAfter.
+func (h *Hub) probeOwners(stop <-chan struct{}) {
+	t := time.NewTicker(relayProbeInterval)
+	defer t.Stop()
+	misses := map[string]int{}
+	nc := h.p.Bus.Conn()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		h.relay.mu.Lock()
+		owners := make(map[string]struct{}, len(h.relay.edges))
+		for _, l := range h.relay.edges {
+			owners[l.owner] = struct{}{}
+		}
+		h.relay.mu.Unlock()
+		for o := range misses {
+			if _, ok := owners[o]; !ok {
+				delete(misses, o)
+			}
+		}
+		for o := range owners {
+			_, err := nc.Request(relayPingSubject(o), nil, relayProbeTimeout)
+			switch {
+			case err == nil:
+				delete(misses, o)
+			case errors.Is(err, nats.ErrNoResponders):
+				misses[o]++
+				if misses[o] >= relayProbeMisses {
+					delete(misses, o)
+					h.ownerGone(o, "it left the bus")
+				}
+			default:
+				// Our own bus is down, or the owner is slow: the heartbeats decide.
+			}
+		}
+	}
+}
+
+// ownerGone closes, with 1012, every socket of this node relayed to node, which is known to
+// be gone: its clients resume at once, and their joins place the room on a live node.
+func (h *Hub) ownerGone(node, why string) {
+	n := h.closeLinks(func(l *edgeLink) bool { return l.owner == node },
+		"the meeting's media server was lost; reconnect", "media server lost")
+	if n > 0 {
+		h.log.Warn("relay: a meeting owner is gone; its relayed clients reconnect", "owner", node, "why", why, "sockets", n)
+	}
+}
+
+// meetingHere closes, with 1012, the sockets of this node still relayed to another node for
+// a meeting this node now runs itself (it took the room over): their clients resume here.
+func (h *Hub) meetingHere(meetingID string) {
+	n := h.closeLinks(func(l *edgeLink) bool { return l.meeting == meetingID && l.owner != h.p.NodeID },
+		"the meeting moved to another media server; reconnect", "the meeting moved")
+	if n > 0 {
+		h.log.Info("relay: took a meeting over; its relayed clients reconnect here", "meeting_id", meetingID, "sockets", n)
+	}
+}
+
+// closeLinks stops the edge links that match and closes their sockets with 1012.
+func (h *Hub) closeLinks(match func(*edgeLink) bool, msg, reason string) int {
+	var ls []*edgeLink
+	h.relay.mu.Lock()
+	for _, l := range h.relay.edges {
+		if match(l) {
+			ls = append(ls, l)
+		}
+	}
+	h.relay.mu.Unlock()
+	for _, l := range ls {
+		l.stop(false)
+		l.c.sendError(nil, newError(CodeInternal, msg))
+		l.c.fail(statusServiceRestart, reason)
+	}
+	return len(ls)
 }
 
 func newLinkID() string {
@@ -149,14 +358,15 @@ func frameMsg(f []byte) []byte {
 
 // edgeLink forwards one socket of this node to the room's owner.
 type edgeLink struct {
-	h     *Hub
-	c     *conn
-	id    string
-	owner string
-	sub   *nats.Subscription
-	seen  atomic.Int64 // unix nanos of the owner's last message
-	done  chan struct{}
-	once  sync.Once
+	h       *Hub
+	c       *conn
+	id      string
+	owner   string
+	meeting string
+	sub     *nats.Subscription
+	seen    atomic.Int64 // unix nanos of the owner's last message
+	done    chan struct{}
+	once    sync.Once
 }
 
 // relayFrame forwards a client frame when c is relayed, and reports whether it was.
@@ -177,11 +387,11 @@ func (h *Hub) relayFrame(c *conn, raw []byte) bool {
 	return true
 }
 
-// isRemote reports whether c is a connection another node relays to this one.
-func (h *Hub) isRemote(c *conn) bool {
+// remote returns c's relay state when c is a connection another node relays to this one.
+func (h *Hub) remote(c *conn) *remoteConn {
 	h.relay.mu.Lock()
 	defer h.relay.mu.Unlock()
-	return h.relay.remotes[c] != nil
+	return h.relay.remotes[c]
 }
 
 // relayJoin decides where a join_room for meetingID runs. It reports handled=false when this
@@ -191,11 +401,16 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 	if !h.relayEnabled() {
 		return false, nil
 	}
+	rc := h.remote(c)
+	if rc != nil && meetingID != rc.meeting {
+		// The edge's signed open named another meeting: this link serves that one only.
+		return true, newError(CodeForbidden, "this relayed connection belongs to another meeting")
+	}
 	owner, err := h.p.Placement.Owner(ctx, meetingID)
 	if err != nil {
 		return true, err
 	}
-	if h.isRemote(c) {
+	if rc != nil {
 		if owner != h.p.NodeID {
 			// Placement moved while the edge relayed to us: the client starts over.
 			c.fail(statusServiceRestart, "the meeting moved to another node")
@@ -204,6 +419,7 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 		return false, nil
 	}
 	if owner == h.p.NodeID {
+		h.meetingHere(meetingID)
 		return false, nil
 	}
 	d.MeetingID, d.Code = meetingID, ""
@@ -212,7 +428,7 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 		return true, err
 	}
 	for attempt := 0; ; attempt++ {
-		err := h.openLink(ctx, c, owner, frame)
+		err := h.openLink(ctx, c, owner, meetingID, frame)
 		if err == nil {
 			return true, nil
 		}
@@ -221,29 +437,33 @@ func (h *Hub) relayJoin(ctx context.Context, c *conn, meetingID string, d JoinRo
 			h.log.Warn("relay: owner unreachable", "meeting_id", meetingID, "owner", owner, "err", err)
 			return true, newError(CodeInternal, "the meeting's media server is unavailable; retry shortly")
 		}
-		// Nobody listens for the owner: it died or lost the bus. Move the room.
+		// Nobody listens for the owner: it died or lost the bus. Move the room, and ask the
+		// clients of this node relayed to it to come back at once.
 		h.log.Warn("relay: owner does not answer; moving the room", "meeting_id", meetingID, "owner", owner)
+		h.ownerGone(owner, "a join found no responders")
 		owner, err = ra.Reassign(ctx, meetingID, owner)
 		if err != nil {
 			return true, err
 		}
 		if owner == h.p.NodeID {
+			h.meetingHere(meetingID)
 			return false, nil
 		}
 	}
 }
 
 // openLink asks owner to take c, and sends it the first frame.
-func (h *Hub) openLink(ctx context.Context, c *conn, owner string, first []byte) error {
+func (h *Hub) openLink(ctx context.Context, c *conn, owner, meetingID string, first []byte) error {
 	nc := h.p.Bus.Conn()
-	l := &edgeLink{h: h, c: c, id: newLinkID(), owner: owner, done: make(chan struct{})}
+	l := &edgeLink{h: h, c: c, id: newLinkID(), owner: owner, meeting: meetingID, done: make(chan struct{})}
 	l.seen.Store(time.Now().UnixNano())
 	sub, err := nc.Subscribe(relayDownSubject(l.id), l.onDown)
 	if err != nil {
 		return err
 	}
 	l.sub = sub
-	req, _ := json.Marshal(relayOpen{Link: l.id, Edge: h.p.NodeID, UserID: c.who.UserID, Role: string(c.who.Role), Name: c.who.Name})
+	req := h.signOpen(relayOpen{Link: l.id, Edge: h.p.NodeID, Owner: owner, MeetingID: meetingID,
+		UserID: c.who.UserID, Role: string(c.who.Role), Name: c.who.Name, IssuedAt: time.Now().UnixMilli()})
 	octx, cancel := context.WithTimeout(ctx, relayOpenTimeout)
 	defer cancel()
 	msg, err := nc.RequestWithContext(octx, relayOpenSubject(owner), req)
@@ -360,6 +580,7 @@ type remoteConn struct {
 	c        *conn
 	link     string
 	edge     string
+	meeting  string // the meeting the signed open request named
 	in       chan []byte
 	sub      *nats.Subscription
 	seen     atomic.Int64
@@ -372,9 +593,11 @@ func (h *Hub) onRelayOpen(msg *nats.Msg) {
 		b, _ := json.Marshal(r)
 		_ = msg.Respond(b)
 	}
-	var req relayOpen
-	if err := json.Unmarshal(msg.Data, &req); err != nil || req.Link == "" || req.UserID == "" {
-		reply(relayOpenReply{Error: "bad open request"})
+	req, err := h.verifyOpen(msg.Data, time.Now())
+	if err != nil {
+		// Only a node with the cluster's secret can sign: anything else on the bus is refused.
+		h.log.Warn("relay: open request refused", "err", err)
+		reply(relayOpenReply{Error: err.Error()})
 		return
 	}
 	if !h.track() {
@@ -384,7 +607,7 @@ func (h *Hub) onRelayOpen(msg *nats.Msg) {
 	who := authn.Identity{UserID: req.UserID, Role: authn.Role(req.Role), Name: req.Name}
 	c := newConn(h, nil, h.nextConn.Add(1), who)
 	c.log = c.log.With("relayed_from", req.Edge)
-	rc := &remoteConn{h: h, c: c, link: req.Link, edge: req.Edge, in: make(chan []byte, relayInQueue)}
+	rc := &remoteConn{h: h, c: c, link: req.Link, edge: req.Edge, meeting: req.MeetingID, in: make(chan []byte, relayInQueue)}
 	rc.seen.Store(time.Now().UnixNano())
 	sub, err := h.p.Bus.Conn().Subscribe(relayUpSubject(req.Link), rc.onUp)
 	if err != nil {

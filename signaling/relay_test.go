@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,10 +12,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onstagehq/onstage/internal/authn"
@@ -288,5 +291,189 @@ func BenchmarkRelayRoundTrip(b *testing.B) {
 				roundTrip(TypeWebRTCSignal, strconv.Itoa(i), map[string]any{"pc": "nope"})
 			}
 		})
+	}
+}
+
+// An open request is only honoured when a node of the cluster signed it: anybody else who
+// can publish on the bus cannot act as a user (here the meeting's host) through the relay.
+func TestRelayOpenForgedRefused(t *testing.T) {
+	p := newPair(t)
+	host := user("h4")
+	mv := p.b.meeting(host, "")
+	p.placeOnB(t, mv.ID)
+	other, err := authn.NewIssuer([]byte("another-cluster-secret-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	good := func() relayOpen {
+		return relayOpen{Link: newLinkID(), Edge: "node-a", Owner: "node-b", MeetingID: mv.ID,
+			UserID: host.UserID, Role: string(host.Role), Name: "Host", IssuedAt: now.UnixMilli()}
+	}
+	signed := func(o relayOpen) []byte { return p.a.hub.signOpen(o) }
+	replayed := signed(good())
+	tampered := func() []byte {
+		// A genuine signature with another user's id put into the payload.
+		s := string(signed(good()))
+		o := good()
+		o.UserID = "someone-else"
+		b, _ := json.Marshal(o)
+		return []byte(base64.RawURLEncoding.EncodeToString(b) + s[strings.IndexByte(s, '.'):])
+	}
+	withRole := good()
+	withRole.Role = "root"
+	stale := good()
+	stale.IssuedAt = now.Add(-time.Minute).UnixMilli()
+	elsewhere := good()
+	elsewhere.Owner = "node-c"
+	plain, _ := json.Marshal(good())
+	foreign, _ := json.Marshal(good())
+
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"unsigned JSON as it used to be sent", plain, errRelayBadSignature.Error()},
+		{"signed with another secret", []byte(other.Sign(relayOpenPurpose, foreign)), errRelayBadSignature.Error()},
+		{"payload changed after signing", tampered(), errRelayBadSignature.Error()},
+		{"unknown role", signed(withRole), errRelayBadRole.Error()},
+		{"too old", signed(stale), errRelayStale.Error()},
+		{"meant for another node", signed(elsewhere), errRelayWrongOwner.Error()},
+		{"genuine", replayed, ""},
+		{"replayed", replayed, errRelayReplayed.Error()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, err := p.a.bus.Conn().Request(relayOpenSubject("node-b"), tc.data, 3*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep relayOpenReply
+			if err := json.Unmarshal(msg.Data, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "" {
+				if !rep.OK {
+					t.Fatalf("refused: %q", rep.Error)
+				}
+				return
+			}
+			if rep.OK || rep.Error != tc.want {
+				t.Fatalf("reply %+v, want refusal %q", rep, tc.want)
+			}
+		})
+	}
+	// Only the genuine request made a relayed connection.
+	p.b.hub.relay.mu.Lock()
+	n := len(p.b.hub.relay.remotes)
+	p.b.hub.relay.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d relayed connections on the owner, want 1", n)
+	}
+}
+
+// When the owner dies (its bus connection is gone, as with kill -9), the edge asks its
+// relayed clients to reconnect at once, not when the owner's heartbeats have been missing
+// for relayDeadAfter.
+func TestRelayOwnerKilledClosesAtOnce(t *testing.T) {
+	p := newPair(t)
+	host := user("h5")
+	mv := p.b.meeting(host, "")
+	p.placeOnB(t, mv.ID)
+	c := p.a.dial(host)
+	c.join(mv.ID, nil)
+	killed := time.Now()
+	p.b.bus.Conn().Close() // node-b vanishes from the bus without a word
+	checkFor(t, relayDeadAfter-time.Second, 10*time.Millisecond, func() error {
+		err := c.closeError()
+		if err == nil {
+			return errors.New("still open")
+		}
+		if websocket.CloseStatus(err) != statusServiceRestart {
+			return fmt.Errorf("closed with %v, want 1012", err)
+		}
+		return nil
+	})
+	t.Logf("relayed socket closed %v after the owner's death", time.Since(killed).Round(time.Millisecond))
+}
+
+// A node that takes a meeting over (its owner no longer answers) closes at once the sockets it
+// still relays to the old owner for that meeting, so that they resume here too.
+func TestRelayTakeoverClosesOldLinks(t *testing.T) {
+	p := newPair(t)
+	host, guest := user("h6"), user("g6")
+	mv := p.b.meeting(host, "")
+	p.placeOnB(t, mv.ID)
+	ch := p.a.dial(host)
+	ch.join(mv.ID, nil)
+	p.b.hub.stopRelay() // node-b stops answering, as if it had died; its heartbeats go on
+	cg := p.a.dial(guest)
+	cg.join(mv.ID, nil)
+	if p.a.hub.roomFor(mv.ID) == nil {
+		t.Fatal("node-a did not take the room over")
+	}
+	checkFor(t, relayDeadAfter-time.Second, 10*time.Millisecond, func() error {
+		err := ch.closeError()
+		if err == nil {
+			return errors.New("the host's socket is still relayed to the old owner")
+		}
+		if websocket.CloseStatus(err) != statusServiceRestart {
+			return fmt.Errorf("closed with %v, want 1012", err)
+		}
+		return nil
+	})
+}
+
+// A relayed connection serves only the meeting its signed open request named: a join_room
+// for another meeting sent on the link is refused.
+func TestRelayLinkBoundToMeeting(t *testing.T) {
+	p := newPair(t)
+	host := user("h7")
+	mv := p.b.meeting(host, "")
+	other := p.b.meeting(host, "")
+	p.placeOnB(t, mv.ID)
+	nc := p.a.bus.Conn()
+	link := newLinkID()
+	down := make(chan *nats.Msg, 16)
+	sub, err := nc.ChanSubscribe(relayDownSubject(link), down)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	open := p.a.hub.signOpen(relayOpen{Link: link, Edge: "node-a", Owner: "node-b", MeetingID: mv.ID,
+		UserID: host.UserID, Role: string(host.Role), Name: "Host", IssuedAt: time.Now().UnixMilli()})
+	rep, err := nc.Request(relayOpenSubject("node-b"), open, 3*time.Second)
+	if err != nil || !strings.Contains(string(rep.Data), `"ok":true`) {
+		t.Fatalf("open: %v %s", err, rep.Data)
+	}
+	id := "j1"
+	frame, _ := EncodeMessage(TypeJoinRoom, &id, JoinRoomData{MeetingID: other.ID})
+	if err := nc.Publish(relayUpSubject(link), frameMsg(frame)); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-down:
+			if len(m.Data) == 0 || m.Data[0] != relayFrame {
+				continue
+			}
+			var e msg
+			if err := json.Unmarshal(m.Data[1:], &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.ID == nil || *e.ID != id {
+				continue
+			}
+			if e.Type != TypeError || !strings.Contains(string(e.Data), CodeForbidden) {
+				t.Fatalf("answer to a join of another meeting: %s", m.Data[1:])
+			}
+			if p.b.hub.roomFor(other.ID) != nil {
+				t.Fatal("the owner opened the other meeting's room")
+			}
+			return
+		case <-timeout:
+			t.Fatal("no answer to the join")
+		}
 	}
 }

@@ -152,6 +152,7 @@ func logConfig(log *slog.Logger, cfg config.Config) {
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	cfg.NodeID = nodeID(cfg)
 	logConfig(log, cfg)
 	app, cleanup, err := initApp(ctx, cfg, log)
 	if err != nil {

@@ -122,8 +122,9 @@ func provideHub(cfg config.Config, svc *rooms.Service, e *sfu.Engine, iss *authn
 	return h, func() { _ = h.Shutdown(context.Background()) }
 }
 
-// provideNodeRegistry publishes this node in the cluster's registry (a no-op without Redis).
-func provideNodeRegistry(cfg config.Config, c cache.Cache, log *slog.Logger) (*rooms.Registry, func()) {
+// provideNodeRegistry publishes this node in the cluster's registry (a no-op without Redis),
+// after claiming its node id: a node whose id a live node holds does not start.
+func provideNodeRegistry(ctx context.Context, cfg config.Config, c cache.Cache, log *slog.Logger) (*rooms.Registry, func(), error) {
 	adv := cfg.Cluster.Advertise
 	if len(adv) == 0 {
 		adv = cfg.Media.NAT1To1IPs
@@ -134,8 +135,11 @@ func provideNodeRegistry(cfg config.Config, c cache.Cache, log *slog.Logger) (*r
 	}
 	reg := rooms.NewRegistry(rooms.RegistryParams{Redis: rooms.RedisClient(c), NodeID: nodeID(cfg), Advertise: adv,
 		HTTPAddr: httpAddr, Interval: cfg.Cluster.RegistryInterval, TTL: cfg.Cluster.RegistryTTL, Log: log})
+	if err := reg.Claim(ctx); err != nil {
+		return nil, nil, err
+	}
 	reg.Start()
-	return reg, reg.Close
+	return reg, reg.Close, nil
 }
 
 // nodeLoad is what this node reports to the registry: its rooms, members, forwarded bitrate

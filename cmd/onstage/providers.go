@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,14 +50,12 @@ func (a *App) Shutdown(ctx context.Context) {
 	}
 }
 
+// nodeID is this node's id: node_id, or the host name and HTTP port (config.DefaultNodeID).
 func nodeID(cfg config.Config) string {
 	if cfg.NodeID != "" {
 		return cfg.NodeID
 	}
-	if h, err := os.Hostname(); err == nil {
-		return h
-	}
-	return "onstage"
+	return config.DefaultNodeID(cfg.HTTP.Addr, cfg.DataDir)
 }
 
 func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*gorm.DB, func(), error) {
@@ -96,7 +93,10 @@ func provideCache(cfg config.Config) (cache.Cache, func(), error) {
 }
 
 func provideBus(ctx context.Context, cfg config.Config, log *slog.Logger) (*bus.Bus, func(), error) {
-	b, err := bus.Open(ctx, bus.Params{URL: cfg.NATS.URL, DataDir: cfg.DataDir, Name: "onstage-" + nodeID(cfg), Log: log})
+	n := cfg.NATS
+	b, err := bus.Open(ctx, bus.Params{URL: n.URL, DataDir: cfg.DataDir, Name: "onstage-" + nodeID(cfg), Log: log,
+		CredsFile: n.CredsFile, NKeySeedFile: n.NKeySeedFile, TLS: n.TLS.Enabled, TLSCAFile: n.TLS.CAFile,
+		TLSCertFile: n.TLS.CertFile, TLSKeyFile: n.TLS.KeyFile})
 	if err != nil {
 		return nil, nil, err
 	}

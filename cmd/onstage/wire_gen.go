@@ -55,7 +55,14 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	mainClusterHooks := newClusterHooks()
 	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, authService, mainClusterHooks, log)
 	meetingsHandler := meetings.NewHandler(roomsService, middleware)
-	registry, cleanup5 := provideNodeRegistry(cfg, cache, log)
+	registry, cleanup5, err := provideNodeRegistry(ctx, cfg, cache, log)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	nodesHandler := nodes.NewHandler(registry, service)
 	sandbox, cleanup6, err := providePaymentsSandbox(cfg, db, log)
 	if err != nil {

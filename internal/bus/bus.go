@@ -48,6 +48,41 @@ type Params struct {
 	Name string
 	// Log receives connection state changes and the embedded server's messages.
 	Log *slog.Logger
+	// Authentication and TLS toward an external server (ignored by the embedded one):
+	// CredsFile is a credentials file (user JWT + NKey seed), NKeySeedFile an NKey seed file;
+	// TLS is used when TLS is set, when any TLS file is given, or for a tls:// URL.
+	CredsFile    string
+	NKeySeedFile string
+	TLS          bool
+	TLSCAFile    string
+	TLSCertFile  string
+	TLSKeyFile   string
+}
+
+// authOptions turns p's credentials and TLS settings into nats.go options.
+func authOptions(p Params) ([]nats.Option, error) {
+	var opts []nats.Option
+	if p.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(p.CredsFile))
+	}
+	if p.NKeySeedFile != "" {
+		o, err := nats.NkeyOptionFromSeed(p.NKeySeedFile)
+		if err != nil {
+			// The error names the file, never the seed.
+			return nil, fmt.Errorf("bus: nkey seed: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if p.TLS || p.TLSCAFile != "" || p.TLSCertFile != "" {
+		opts = append(opts, nats.Secure())
+	}
+	if p.TLSCAFile != "" {
+		opts = append(opts, nats.RootCAs(p.TLSCAFile))
+	}
+	if p.TLSCertFile != "" {
+		opts = append(opts, nats.ClientCert(p.TLSCertFile, p.TLSKeyFile))
+	}
+	return opts, nil
 }
 
 // Bus is a NATS connection, plus the embedded server when there is one.
@@ -103,6 +138,13 @@ func Open(ctx context.Context, p Params) (*Bus, error) {
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		opts = append(opts, nats.Timeout(time.Until(deadline)))
+	}
+	if p.URL != "" {
+		auth, err := authOptions(p)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, auth...)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {

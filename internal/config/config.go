@@ -7,10 +7,12 @@ package config
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,7 +26,9 @@ import (
 
 // Config is the whole configuration of one onstage node.
 type Config struct {
-	// NodeID names this node in logs and in the cluster registry; empty means the host name.
+	// NodeID names this node in logs, in the cluster registry and in its NATS subjects: letters,
+	// digits, '-' and '_'. Empty means DefaultNodeID: the host name and the HTTP port. Two live
+	// nodes never share one (the second refuses to start).
 	NodeID string `yaml:"node_id"`
 	// DataDir holds the SQLite database, the embedded NATS store and the generated secret.
 	DataDir  string   `yaml:"data_dir"`
@@ -80,9 +84,27 @@ type Redis struct {
 	URL string `yaml:"url" secret:"dsn"`
 }
 
-// NATS selects the bus: empty starts a NATS server inside the process.
+// NATS selects the bus: empty starts a NATS server inside the process. The bus is a trust
+// boundary (docs/cluster.md): a shared server should authenticate the nodes (credentials or
+// an NKey) and encrypt their traffic (TLS).
 type NATS struct {
 	URL string `yaml:"url" secret:"dsn"`
+	// CredsFile is a NATS credentials file (user JWT and NKey seed), for servers using
+	// decentralized (operator) authentication.
+	CredsFile string `yaml:"creds_file"`
+	// NKeySeedFile is a file holding the NKey seed ("SU…") of a server's nkey user.
+	NKeySeedFile string `yaml:"nkey_seed_file"`
+	TLS          TLS    `yaml:"tls"`
+}
+
+// TLS configures a client's TLS: the CA to trust (empty: the system's roots) and a client
+// certificate for servers that verify clients.
+type TLS struct {
+	// Enabled requires TLS even when the URL says nats://; setting any file enables it too.
+	Enabled  bool   `yaml:"enabled"`
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Auth configures tokens and login protection.
@@ -264,6 +286,8 @@ var errEOF = io.EOF
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
+	case c.NodeID != "" && !validNodeID(c.NodeID):
+		return fmt.Errorf("%w: node_id may hold only letters, digits, '-' and '_' (at most 64)", ErrInvalid)
 	case c.HTTP.Addr == "":
 		return fmt.Errorf("%w: http.addr is empty", ErrInvalid)
 	case c.DataDir == "":
@@ -285,6 +309,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: audit.retention must be positive", ErrInvalid)
 	case c.Meetings.SweepInterval <= 0:
 		return fmt.Errorf("%w: meetings.sweep_interval must be positive", ErrInvalid)
+	}
+	n := c.NATS
+	switch {
+	case n.URL == "" && (n.CredsFile != "" || n.NKeySeedFile != "" || n.TLS != TLS{}):
+		return fmt.Errorf("%w: nats.creds_file, nats.nkey_seed_file and nats.tls need nats.url (the embedded server takes none)", ErrInvalid)
+	case n.CredsFile != "" && n.NKeySeedFile != "":
+		return fmt.Errorf("%w: set nats.creds_file or nats.nkey_seed_file, not both", ErrInvalid)
+	case (n.TLS.CertFile == "") != (n.TLS.KeyFile == ""):
+		return fmt.Errorf("%w: nats.tls.cert_file and nats.tls.key_file go together", ErrInvalid)
 	}
 	switch {
 	case c.Cluster.Placement != "lowest" && c.Cluster.Placement != "twochoice":
@@ -326,6 +359,53 @@ func (p Payments) validate() error {
 		return fmt.Errorf("%w: payments.sandbox.webhook_secret must be at least 16 characters", ErrInvalid)
 	}
 	return nil
+}
+
+// validNodeID reports whether id is usable as a node id: it is one token of NATS subjects and
+// part of Redis keys.
+func validNodeID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// DefaultNodeID is the node id of a node whose node_id is empty: its host name and its HTTP
+// port ("web1-8080"), so two processes on one host (which cannot listen on one port) differ.
+// With no fixed port (":0") the port is replaced by a hash of the data dir. Characters a node
+// id may not hold become '-'. Containers that share a host name and a port still collide: the
+// registry then refuses the second one, and they need explicit ids.
+func DefaultNodeID(httpAddr, dataDir string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "onstage"
+	}
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	suffix := ""
+	if _, port, err := net.SplitHostPort(httpAddr); err == nil && port != "" && port != "0" {
+		suffix = port
+	} else {
+		abs, err := filepath.Abs(dataDir)
+		if err != nil {
+			abs = dataDir
+		}
+		sum := sha256.Sum256([]byte(abs))
+		suffix = hex.EncodeToString(sum[:4])
+	}
+	id := []rune(host + "-" + suffix)
+	for i, r := range id {
+		if !validNodeID(string(r)) {
+			id[i] = '-'
+		}
+	}
+	return string(id)
 }
 
 func applyEnv(v reflect.Value, prefix string, lookup func(string) (string, bool)) error {

@@ -139,3 +139,55 @@ func TestJWTSecretPersists(t *testing.T) {
 		t.Fatal("two data dirs generated the same secret")
 	}
 }
+
+func TestNodeID(t *testing.T) {
+	host, _ := os.Hostname()
+	a, b := DefaultNodeID(":8081", "./data"), DefaultNodeID("127.0.0.1:8082", "./data")
+	if a == b || !strings.HasSuffix(a, "-8081") || !strings.HasSuffix(b, "-8082") || !validNodeID(a) {
+		t.Fatalf("defaults on one host: %q and %q (host %q)", a, b, host)
+	}
+	if x, y := DefaultNodeID(":0", "/srv/a"), DefaultNodeID(":0", "/srv/b"); x == y || !validNodeID(x) {
+		t.Fatalf("defaults without a fixed port: %q and %q", x, y)
+	}
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{{"", true}, {"node-1", true}, {"eu_west-3", true}, {"web.example.com", false}, {"a b", false},
+		{"node>", false}, {"node*", false}, {strings.Repeat("n", 65), false}} {
+		cfg := Default()
+		cfg.NodeID = tc.id
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("node_id %q: %v", tc.id, err)
+		}
+	}
+}
+
+func TestNATSAuthValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*NATS)
+		ok   bool
+	}{
+		{"creds with a URL", func(n *NATS) { n.URL, n.CredsFile = "tls://nats:4222", "/etc/n.creds" }, true},
+		{"nkey and TLS files", func(n *NATS) {
+			n.URL, n.NKeySeedFile, n.TLS = "nats://nats:4222", "/etc/n.nk", TLS{CAFile: "ca", CertFile: "c", KeyFile: "k"}
+		}, true},
+		{"creds for the embedded server", func(n *NATS) { n.CredsFile = "/etc/n.creds" }, false},
+		{"creds and nkey", func(n *NATS) { n.URL, n.CredsFile, n.NKeySeedFile = "nats://nats:4222", "a", "b" }, false},
+		{"cert without key", func(n *NATS) { n.URL, n.TLS.CertFile = "nats://nats:4222", "c" }, false},
+	} {
+		cfg := Default()
+		tc.set(&cfg.NATS)
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	cfg, err := Load("", func(k string) (string, bool) {
+		v, ok := map[string]string{"ONSTAGE_NATS_URL": "tls://n:4222", "ONSTAGE_NATS_NKEY_SEED_FILE": "/s.nk",
+			"ONSTAGE_NATS_TLS_CA_FILE": "/ca.pem"}[k]
+		return v, ok
+	})
+	if err != nil || cfg.NATS.NKeySeedFile != "/s.nk" || cfg.NATS.TLS.CAFile != "/ca.pem" {
+		t.Fatalf("from the environment: %+v, %v", cfg.NATS, err)
+	}
+}
