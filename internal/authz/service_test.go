@@ -183,6 +183,13 @@ func TestRoleRules(t *testing.T) {
 		if err := f.a.SetLocked(ctx, root, "no-such-user", true); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("lock unknown: %v", err)
 		}
+		page, err := f.a.Users(ctx, root, UserQuery{Q: "U", Role: "role_admin", Page: 1, PageSize: 10})
+		if err != nil || page.Total != 1 || page.Items[0].ID != ra.UserID {
+			t.Fatalf("users by role: %+v, %v", page, err)
+		}
+		if page, err := f.a.Users(ctx, root, UserQuery{Q: "50%_!", Page: 1, PageSize: 10}); err != nil || page.Total != 0 {
+			t.Fatalf("users with LIKE metacharacters: %+v, %v", page, err)
+		}
 	})
 }
 
