@@ -133,6 +133,30 @@ func TestAdminFlow(t *testing.T) {
 	expect(t, n.do("POST", "/api/v1/admin/users/"+childID+"/unlock", agentAdmin, nil), 204, "")
 	expect(t, n.do("POST", "/api/v1/admin/users/"+bobID+"/lock", agentAdmin, nil), 404, "not_found")
 	expect(t, n.do("POST", "/api/v1/admin/roles", agentAdmin, map[string]any{"name": "x"}), 403, "forbidden")
+
+	// Bad input gets a 4xx in the error shape, never a 5xx.
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/api/v1/admin/roles", `{"name":`, 400},
+		{"POST", "/api/v1/admin/roles", `{"name":"ok_name","permissions":[1]}`, 400},
+		{"POST", "/api/v1/admin/roles", `{"name":"Bad Name"}`, 400},
+		{"PUT", "/api/v1/admin/roles/reviewer", `{"permissions":[{"permission":"audit:read","scope":"galaxy"}]}`, 400},
+		{"PUT", "/api/v1/admin/roles/reviewer", `{"colour":"red"}`, 400},
+		{"POST", "/api/v1/admin/users/" + bobID + "/roles", `{}`, 400},
+		{"POST", "/api/v1/admin/users/" + bobID + "/roles", `{"role":"no_such_role"}`, 404},
+		{"DELETE", "/api/v1/admin/roles/" + strings.Repeat("x", 65), ``, 404},
+		{"GET", "/api/v1/admin/users?page_size=1000", ``, 400},
+		{"GET", "/api/v1/admin/users?status=sleeping", ``, 400},
+		{"GET", "/api/v1/admin/audit?status=maybe", ``, 400},
+		{"GET", "/api/v1/admin/audit?page=0", ``, 400},
+	} {
+		r := n.do(tc.method, tc.path, root, tc.body)
+		if r.status != tc.status || r.errCode() == "" {
+			t.Errorf("%s %s %s: got %d %s, want %d with the error shape", tc.method, tc.path, tc.body, r.status, r.raw, tc.status)
+		}
+	}
 }
 
 // TestAdminRevokeSeenByAnotherNode: two nodes share PostgreSQL and Redis; a grant and a revoke
