@@ -97,6 +97,12 @@ func TestAdminFlow(t *testing.T) {
 		t.Fatalf("bob's rows %v, want %s", seen, want)
 	}
 	expect(t, n.do("GET", "/api/v1/admin/audit?from=yesterday", root, nil), 400, "")
+	// A forged token on an admin route is a denied attempt too.
+	expect(t, n.do("DELETE", "/api/v1/admin/roles/reviewer", root+"x", nil), 401, "unauthorized")
+	forged := n.do("GET", "/api/v1/admin/audit?operation=role:delete&status=denied", root, nil)
+	if forged.body["total"] != float64(1) || !strings.Contains(forged.raw, `"target_id":"reviewer"`) {
+		t.Fatalf("forged-token attempt: %s", forged.raw)
+	}
 
 	verify := n.do("GET", "/api/v1/admin/audit/verify", root, nil)
 	expect(t, verify, 200, "")
