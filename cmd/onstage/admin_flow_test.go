@@ -14,7 +14,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/onstagehq/onstage/api"
-	"github.com/onstagehq/onstage/api/admin"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/db"
@@ -206,7 +205,7 @@ func TestAdminRevokeSeenByAnotherNode(t *testing.T) {
 }
 
 // TestEveryRouteDeclaresAccess walks the live router: every /api/v1 route must declare its
-// access in the route table, and every admin route must have an audit operation name.
+// access in the route table.
 func TestEveryRouteDeclaresAccess(t *testing.T) {
 	n := startNode(t, testConfig(t, t.TempDir()))
 	mux := n.app.Server.Handler.(chi.Routes)
@@ -219,11 +218,6 @@ func TestEveryRouteDeclaresAccess(t *testing.T) {
 		a, ok := api.RouteAuth(method, route)
 		if !ok || !api.ValidAuth(a) {
 			t.Errorf("%s %s declares no valid access (%q)", method, route, a)
-		}
-		if strings.HasPrefix(route, "/api/v1/admin/") {
-			if _, ok := admin.Operations[method+" "+strings.TrimSuffix(route, "/")]; !ok {
-				t.Errorf("%s %s has no audit operation name", method, route)
-			}
 		}
 		return nil
 	})
