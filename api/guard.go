@@ -68,7 +68,11 @@ func guard(root chi.Routes, az Authorizer) func(http.Handler) http.Handler {
 				return
 			}
 			if err := allow(r, a, az); err != nil {
-				// The handler never runs, so name the operation for the audit row here.
+				// The handler never runs, so routing stops here: record the route the request
+				// matched for the metrics' label and the audit row.
+				if rc := chi.RouteContext(r.Context()); rc != nil {
+					rc.RoutePatterns = []string{pattern}
+				}
 				audit.Refused(r.Context(), strings.TrimSuffix(pattern, "/"))
 				if e, ok := apperr.As(err); ok && e.Kind == apperr.Unauthorized {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="onstage"`)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/onstagehq/onstage/internal/apperr"
+	"github.com/onstagehq/onstage/internal/audit"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/authz"
 	"github.com/onstagehq/onstage/internal/httpx"
@@ -47,7 +48,8 @@ type RouterParams struct {
 	Authz Authorizer
 	// WriteLimit, when set, rate-limits the write routes of /api/v1.
 	WriteLimit func(http.Handler) http.Handler
-	// Audit, when set, records admin requests (it runs before the guard, to see refusals).
+	// Audit, when set, records admin requests; it runs first, so that refusals of tokens,
+	// rate limits and permissions are all recorded.
 	Audit func(http.Handler) http.Handler
 }
 
@@ -78,12 +80,12 @@ func NewRouter(p RouterParams) http.Handler {
 
 	root := r
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(p.Auth.Authenticate)
-		if p.WriteLimit != nil {
-			r.Use(p.WriteLimit)
-		}
 		if p.Audit != nil {
 			r.Use(p.Audit)
+		}
+		r.Use(p.Auth.Authenticate, audit.Identify)
+		if p.WriteLimit != nil {
+			r.Use(p.WriteLimit)
 		}
 		r.Use(guard(root, p.Authz))
 		for _, m := range p.Modules {

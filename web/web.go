@@ -86,10 +86,15 @@ var CaptchaOrigins = map[string]string{
 // named provider's verification widget (turnstile, hcaptcha or recaptcha); "" is Handler().
 func WithCaptcha(provider string) http.Handler {
 	h := Handler().(*handler)
-	if o, ok := CaptchaOrigins[provider]; ok {
-		h.csp = ContentSecurityPolicy + "; script-src 'self' " + o + "; frame-src " + o
-		h.csp = strings.Replace(h.csp, "connect-src 'self' ws: wss:;", "connect-src 'self' ws: wss: "+o+";", 1)
+	o, ok := CaptchaOrigins[provider]
+	if !ok {
+		return h
 	}
+	// Both policies the page runs under, the header and index.html's meta tag, must allow it.
+	from := "connect-src 'self' ws: wss:;"
+	to := "connect-src 'self' ws: wss: " + o + "; script-src 'self' " + o + "; frame-src " + o + ";"
+	h.csp = strings.Replace(h.csp, from, to, 1)
+	h.index = newAsset("index.html", bytes.Replace(h.index.body, []byte(from), []byte(to), 1))
 	return h
 }
 

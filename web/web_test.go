@@ -140,3 +140,30 @@ func TestOnlyGetAndHead(t *testing.T) {
 		t.Errorf("POST /: status %d", rec.Code)
 	}
 }
+
+// TestWithCaptchaAllowsOnlyTheProvider: the page's header and meta policies both let the
+// configured widget load, and nothing else changes.
+func TestWithCaptchaAllowsOnlyTheProvider(t *testing.T) {
+	srv := httptest.NewServer(WithCaptcha("turnstile"))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	want := "script-src 'self' https://challenges.cloudflare.com"
+	if !strings.Contains(res.Header.Get("Content-Security-Policy"), want) || !strings.Contains(string(body), want) {
+		t.Fatalf("policy without the widget: header %q", res.Header.Get("Content-Security-Policy"))
+	}
+	plain := httptest.NewServer(WithCaptcha(""))
+	defer plain.Close()
+	res2, err := http.Get(plain.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2.Body.Close()
+	if strings.Contains(res2.Header.Get("Content-Security-Policy"), "cloudflare") {
+		t.Fatal("policy names a provider without captcha configured")
+	}
+}

@@ -67,3 +67,16 @@ func TestLoginAsksForHumanVerificationAfterThreeFailures(t *testing.T) {
 	// A success clears the failures: the next login needs no token.
 	e.login("ann@example.com", "correct horse")
 }
+
+// TestLockedAccountCannotSignIn: an account an admin locked neither logs in nor refreshes.
+func TestLockedAccountCannotSignIn(t *testing.T) {
+	gdb := dbtest.Open(t, append(append(Migrations(), mail.Migrations()...), authz.Migrations()...)...)
+	e := newEnv(t, gdb, cachetest.Memory(t), nil)
+	u := e.register("lee@example.com", "correct horse", "Lee")
+	toks := e.login("lee@example.com", "correct horse")
+	if err := gdb.Exec("UPDATE users SET locked_at = ? WHERE id = ?", e.clock.Now(), u.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	e.post("/api/v1/auth/login", map[string]string{"email": "lee@example.com", "password": "correct horse"}).want(t, 403, "account_disabled")
+	e.refresh(toks.RefreshToken).want(t, 403, "account_disabled")
+}

@@ -14,7 +14,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/onstagehq/onstage/api"
-	"github.com/onstagehq/onstage/api/admin"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/db"
@@ -97,6 +96,12 @@ func TestAdminFlow(t *testing.T) {
 		t.Fatalf("bob's rows %v, want %s", seen, want)
 	}
 	expect(t, n.do("GET", "/api/v1/admin/audit?from=yesterday", root, nil), 400, "")
+	// A forged token on an admin route is a denied attempt too.
+	expect(t, n.do("DELETE", "/api/v1/admin/roles/reviewer", root+"x", nil), 401, "unauthorized")
+	forged := n.do("GET", "/api/v1/admin/audit?operation=role:delete&status=denied", root, nil)
+	if forged.body["total"] != float64(1) || !strings.Contains(forged.raw, `"target_id":"reviewer"`) {
+		t.Fatalf("forged-token attempt: %s", forged.raw)
+	}
 
 	verify := n.do("GET", "/api/v1/admin/audit/verify", root, nil)
 	expect(t, verify, 200, "")
@@ -133,6 +138,30 @@ func TestAdminFlow(t *testing.T) {
 	expect(t, n.do("POST", "/api/v1/admin/users/"+childID+"/unlock", agentAdmin, nil), 204, "")
 	expect(t, n.do("POST", "/api/v1/admin/users/"+bobID+"/lock", agentAdmin, nil), 404, "not_found")
 	expect(t, n.do("POST", "/api/v1/admin/roles", agentAdmin, map[string]any{"name": "x"}), 403, "forbidden")
+
+	// Bad input gets a 4xx in the error shape, never a 5xx.
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/api/v1/admin/roles", `{"name":`, 400},
+		{"POST", "/api/v1/admin/roles", `{"name":"ok_name","permissions":[1]}`, 400},
+		{"POST", "/api/v1/admin/roles", `{"name":"Bad Name"}`, 400},
+		{"PUT", "/api/v1/admin/roles/reviewer", `{"permissions":[{"permission":"audit:read","scope":"galaxy"}]}`, 400},
+		{"PUT", "/api/v1/admin/roles/reviewer", `{"colour":"red"}`, 400},
+		{"POST", "/api/v1/admin/users/" + bobID + "/roles", `{}`, 400},
+		{"POST", "/api/v1/admin/users/" + bobID + "/roles", `{"role":"no_such_role"}`, 404},
+		{"DELETE", "/api/v1/admin/roles/" + strings.Repeat("x", 65), ``, 404},
+		{"GET", "/api/v1/admin/users?page_size=1000", ``, 400},
+		{"GET", "/api/v1/admin/users?status=sleeping", ``, 400},
+		{"GET", "/api/v1/admin/audit?status=maybe", ``, 400},
+		{"GET", "/api/v1/admin/audit?page=0", ``, 400},
+	} {
+		r := n.do(tc.method, tc.path, root, tc.body)
+		if r.status != tc.status || r.errCode() == "" {
+			t.Errorf("%s %s %s: got %d %s, want %d with the error shape", tc.method, tc.path, tc.body, r.status, r.raw, tc.status)
+		}
+	}
 }
 
 // TestAdminRevokeSeenByAnotherNode: two nodes share PostgreSQL and Redis; a grant and a revoke
@@ -176,7 +205,7 @@ func TestAdminRevokeSeenByAnotherNode(t *testing.T) {
 }
 
 // TestEveryRouteDeclaresAccess walks the live router: every /api/v1 route must declare its
-// access in the route table, and every admin route must have an audit operation name.
+// access in the route table.
 func TestEveryRouteDeclaresAccess(t *testing.T) {
 	n := startNode(t, testConfig(t, t.TempDir()))
 	mux := n.app.Server.Handler.(chi.Routes)
@@ -189,11 +218,6 @@ func TestEveryRouteDeclaresAccess(t *testing.T) {
 		a, ok := api.RouteAuth(method, route)
 		if !ok || !api.ValidAuth(a) {
 			t.Errorf("%s %s declares no valid access (%q)", method, route, a)
-		}
-		if strings.HasPrefix(route, "/api/v1/admin/") {
-			if _, ok := admin.Operations[method+" "+strings.TrimSuffix(route, "/")]; !ok {
-				t.Errorf("%s %s has no audit operation name", method, route)
-			}
 		}
 		return nil
 	})

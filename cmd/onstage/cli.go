@@ -23,7 +23,11 @@ func createUser(ctx context.Context, cfg config.Config, log *slog.Logger, stdout
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "created %s user %s (%s)\n", u.Role, u.Email, u.ID)
+	granted := string(u.Role)
+	if role == authn.RoleAdmin {
+		granted = "super_admin"
+	}
+	fmt.Fprintf(stdout, "created %s user %s (%s) with role %s\n", u.Role, u.Email, u.ID, granted)
 	return nil
 }
 

@@ -38,7 +38,7 @@ func TestCLI(t *testing.T) {
 	if out, _ := runCLI(t, "migrate"); !strings.Contains(out, "applied 0 migration") {
 		t.Fatalf("second migrate applied again: %q", out)
 	}
-	if out, err := runCLI(t, "user", "create", "--email", "root@example.com", "--password", "admin-pass", "--name", "Root", "--admin"); err != nil || !strings.Contains(out, "admin") {
+	if out, err := runCLI(t, "user", "create", "--email", "root@example.com", "--password", "admin-pass", "--name", "Root", "--admin"); err != nil || !strings.Contains(out, "with role super_admin") {
 		t.Fatalf("user create: %q %v", out, err)
 	}
 	if _, err := runCLI(t, "user", "create", "--email", "x@example.com", "--password", "short", "--name", "X"); err == nil {

@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		email = fs.String("email", "", "the user's email")
 		password = fs.String("password", "", "the user's password (at least 8 characters)")
 		name = fs.String("name", "", "the user's display name")
-		admin = fs.Bool("admin", false, "make the user an admin (only possible here)")
+		admin = fs.Bool("admin", false, "make the user a super_admin, holding every permission (only possible here)")
 	case "token":
 		user = fs.String("user", "", "email or id of the user")
 	default:

@@ -25,6 +25,48 @@ type note struct {
 	operation, targetType, targetID string
 	// pattern is the matched route, when a check refused the request before routing ended.
 	pattern string
+	// actor is the authenticated caller, set by Identify.
+	actor *authn.Identity
+}
+
+// Identify tells the recording middleware (which runs before authentication, so that refused
+// tokens are recorded too) who the caller is. It goes right after authentication.
+func Identify(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n, ok := r.Context().Value(noteKey{}).(*note); ok {
+			if id, ok := authn.FromContext(r.Context()); ok {
+				n.actor = &id
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// matchPattern finds the route of ops that path matches for method ({param} matches any one
+// segment).
+func matchPattern(ops map[string]Operation, method, path string) (string, bool) {
+	segs := strings.Split(strings.TrimSuffix(path, "/"), "/")
+	for key := range ops {
+		m, pattern, _ := strings.Cut(key, " ")
+		if m != method {
+			continue
+		}
+		ps := strings.Split(pattern, "/")
+		if len(ps) != len(segs) {
+			continue
+		}
+		ok := true
+		for i := range ps {
+			if ps[i] != segs[i] && !(strings.HasPrefix(ps[i], "{") && segs[i] != "") {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return pattern, true
+		}
+	}
+	return "", false
 }
 
 // Operation names what a route does, for its rows.
@@ -66,7 +108,8 @@ func Note(ctx context.Context, operation, targetType, targetID string) {
 
 // Middleware records requests under prefix (the admin API): every mutation, every refused
 // attempt (401, 403) and every read of the audit log itself (paths under auditPath). It runs
-// after authentication and before the route's permission check, so refusals are seen. ops
+// before authentication (with Identify after it) and before the route's permission check, so
+// refusals of both are seen. ops
 // names the operation of each route ("POST /api/v1/admin/roles" → "role:create"), so that a
 // refused attempt, whose handler never ran, is logged under the same name as an allowed one.
 func (l *Log) Middleware(prefix, auditPath string, ops map[string]Operation) func(http.Handler) http.Handler {
@@ -94,8 +137,8 @@ func (l *Log) Middleware(prefix, auditPath string, ops map[string]Operation) fun
 			}
 			e := Entry{Method: r.Method, URL: r.URL.RequestURI(), Body: redact(body), IP: remoteIP(r),
 				UserAgent: r.UserAgent(), HTTPStatus: status, LatencyMS: l.now().Sub(start).Milliseconds()}
-			if id, ok := authn.FromContext(r.Context()); ok {
-				e.ActorID, e.ActorName = id.UserID, id.Name
+			if n.actor != nil {
+				e.ActorID, e.ActorName = n.actor.UserID, n.actor.Name
 			}
 			rest := strings.TrimPrefix(r.URL.Path, prefix)
 			e.Module, _, _ = strings.Cut(rest, "/")
@@ -106,6 +149,9 @@ func (l *Log) Middleware(prefix, auditPath string, ops map[string]Operation) fun
 					if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 						pattern = strings.TrimSuffix(rc.RoutePattern(), "/")
 					}
+				}
+				if matched, ok := matchPattern(ops, r.Method, r.URL.Path); ok {
+					pattern = matched // refused before routing finished (a bad token, say)
 				}
 				e.Operation = r.Method + " " + pattern
 				if op, ok := ops[e.Operation]; ok {

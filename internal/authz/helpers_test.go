@@ -41,10 +41,11 @@ type fixture struct {
 	a, b *Service
 }
 
-// backends runs fn on SQLite with the in-process cache, and on PostgreSQL with Redis when
-// the test environment names them.
+// backends runs fn on SQLite with the in-process cache, and on PostgreSQL with Redis and MySQL
+// when the test environment names them.
 func backends(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	t.Run("sqlite+memory", func(t *testing.T) { fn(t, newFixture(t, dbtest.Open(t, testMigrations()...), cachetest.Memory(t))) })
+	t.Run("mysql+memory", func(t *testing.T) { fn(t, newFixture(t, dbtest.MySQL(t, testMigrations()...), cachetest.Memory(t))) })
 	t.Run("postgres+redis", func(t *testing.T) {
 		gdb := dbtest.Postgres(t, testMigrations()...)
 		fn(t, newFixture(t, gdb, cachetest.Redis(t)))

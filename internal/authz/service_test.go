@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -183,6 +184,13 @@ func TestRoleRules(t *testing.T) {
 		if err := f.a.SetLocked(ctx, root, "no-such-user", true); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("lock unknown: %v", err)
 		}
+		page, err := f.a.Users(ctx, root, UserQuery{Q: "U", Role: "role_admin", Page: 1, PageSize: 10})
+		if err != nil || page.Total != 1 || page.Items[0].ID != ra.UserID {
+			t.Fatalf("users by role: %+v, %v", page, err)
+		}
+		if page, err := f.a.Users(ctx, root, UserQuery{Q: "50%_!", Page: 1, PageSize: 10}); err != nil || page.Total != 0 {
+			t.Fatalf("users with LIKE metacharacters: %+v, %v", page, err)
+		}
 	})
 }
 
@@ -210,6 +218,34 @@ func TestLastSuperAdminUnderRace(t *testing.T) {
 			if n != 1 {
 				t.Fatalf("round %d: %d super admins left (errors %v)", round, n, errs)
 			}
+		}
+	})
+}
+
+// TestConcurrentSeeds: nodes of a cluster start together and all seed; none may fail.
+func TestConcurrentSeeds(t *testing.T) {
+	backends(t, func(t *testing.T, f *fixture) {
+		for i := 0; i < 20; i++ {
+			if err := f.gdb.Create(&testUser{ID: fmt.Sprintf("seed-%d-%d", time.Now().UnixNano(), i), Email: "s@x", Role: "streamer", CreatedAt: time.Now()}).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = f.a.Seed(ctx) }()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int64
+		f.gdb.Table("user_roles").Where("role_name = ?", RoleStreamer).Count(&n)
+		if n != 20 {
+			t.Fatalf("%d streamers, want 20", n)
 		}
 	})
 }

@@ -88,10 +88,16 @@ func (s *Store) seed(ctx context.Context, now time.Time) error {
 				}
 			}
 		}
-		err := tx.Exec(`INSERT INTO user_roles (user_id, role_name, granted_by, created_at)
+		// Nodes starting together run this at once: a row another node inserted meanwhile
+		// is skipped, not an error.
+		insert, conflict := "INSERT INTO", " ON CONFLICT DO NOTHING"
+		if db.Dialect(tx) == db.DialectMySQL {
+			insert, conflict = "INSERT IGNORE INTO", ""
+		}
+		err := tx.Exec(insert+` user_roles (user_id, role_name, granted_by, created_at)
 SELECT u.id, CASE WHEN u.role = 'admin' THEN 'super_admin' ELSE u.role END, '', ? FROM users u
 WHERE u.role IN ('admin', 'player', 'streamer', 'agency')
-AND NOT EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = u.id)`, now).Error
+AND NOT EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = u.id)`+conflict, now).Error
 		if err != nil {
 			return fmt.Errorf("seed user roles: %w", err)
 		}
