@@ -192,7 +192,7 @@ func (h *Hub) track() bool {
 // ServeHTTP serves GET /ws: it authenticates the token, upgrades and runs the socket until
 // it closes.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	tok := authn.TokenFromRequest(r)
+	tok := authn.TokenFromWebSocketRequest(r)
 	if tok == "" {
 		httpx.Error(w, r, apperr.ErrUnauthorized.WithMessage("an access token is required"))
 		return

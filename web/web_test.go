@@ -140,3 +140,14 @@ func TestOnlyGetAndHead(t *testing.T) {
 		t.Errorf("POST /: status %d", rec.Code)
 	}
 }
+
+// TestNoSecondPolicy: the policy lives in one constant, sent as a header; the page carries no
+// <meta> copy that could drift from it.
+func TestNoSecondPolicy(t *testing.T) {
+	if b := body(t, get(t, Handler(), "/")); strings.Contains(strings.ToLower(b), "content-security-policy") {
+		t.Error("index.html carries its own Content-Security-Policy")
+	}
+	if got := get(t, Handler(), "/").Header.Get("Content-Security-Policy"); got != ContentSecurityPolicy {
+		t.Errorf("index CSP %q", got)
+	}
+}

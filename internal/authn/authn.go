@@ -139,14 +139,25 @@ func (i *Issuer) Open(purpose, signed string) ([]byte, error) {
 	return payload, nil
 }
 
-// TokenFromRequest returns the bearer token of r, from the Authorization header or, for
-// browsers opening a WebSocket, the `token` query parameter.
+// TokenFromRequest returns the bearer token of r's Authorization header. The REST API reads
+// tokens only from there: a token in a URL ends up in proxy and access logs.
 func TokenFromRequest(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "bearer") {
-			return strings.TrimSpace(tok)
-		}
+	h := r.Header.Get("Authorization")
+	if h == "" {
 		return ""
+	}
+	if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "bearer") {
+		return strings.TrimSpace(tok)
+	}
+	return ""
+}
+
+// TokenFromWebSocketRequest returns the token of a WebSocket upgrade: the Authorization
+// header when present, or else the `token` query parameter, because a browser cannot set
+// headers on a WebSocket. Only the /ws endpoint may use it.
+func TokenFromWebSocketRequest(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" {
+		return TokenFromRequest(r)
 	}
 	return r.URL.Query().Get("token")
 }

@@ -73,19 +73,24 @@ func TestSignOpen(t *testing.T) {
 }
 
 func TestTokenFromRequest(t *testing.T) {
-	for _, tc := range []struct{ header, query, want string }{
-		{"Bearer abc", "", "abc"},
-		{"bearer  abc ", "", "abc"},
-		{"Basic abc", "", ""},
-		{"", "xyz", "xyz"},
-		{"Bearer abc", "xyz", "abc"},
+	for _, tc := range []struct{ header, query, rest, ws string }{
+		{"Bearer abc", "", "abc", "abc"},
+		{"bearer  abc ", "", "abc", "abc"},
+		{"Basic abc", "", "", ""},
+		{"Basic abc", "xyz", "", ""},
+		// A token in the URL is read for a WebSocket only, never for REST.
+		{"", "xyz", "", "xyz"},
+		{"Bearer abc", "xyz", "abc", "abc"},
 	} {
-		r := httptest.NewRequest("GET", "/ws?token="+tc.query, nil)
+		r := httptest.NewRequest("GET", "/x?token="+tc.query, nil)
 		if tc.header != "" {
 			r.Header.Set("Authorization", tc.header)
 		}
-		if got := TokenFromRequest(r); got != tc.want {
-			t.Errorf("header %q query %q: got %q want %q", tc.header, tc.query, got, tc.want)
+		if got := TokenFromRequest(r); got != tc.rest {
+			t.Errorf("REST: header %q query %q: got %q want %q", tc.header, tc.query, got, tc.rest)
+		}
+		if got := TokenFromWebSocketRequest(r); got != tc.ws {
+			t.Errorf("WebSocket: header %q query %q: got %q want %q", tc.header, tc.query, got, tc.ws)
 		}
 	}
 }
