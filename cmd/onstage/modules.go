@@ -64,10 +64,10 @@ func provideEngine(cfg config.Config, log *slog.Logger) (*sfu.Engine, func(), er
 }
 
 func provideHub(cfg config.Config, svc *rooms.Service, e *sfu.Engine, iss *authn.Issuer, b *bus.Bus, pl *rooms.Placer,
-	hooks *clusterHooks, log *slog.Logger) (*signaling.Hub, func()) {
+	hooks *clusterHooks, users *auth.Service, log *slog.Logger) (*signaling.Hub, func()) {
 	h := signaling.NewHub(signaling.HubParams{
 		Rooms: svc, Engine: e, Issuer: iss, Bus: b, ICEServers: iceServers(cfg.Media.ICEServers),
-		NodeID: nodeID(cfg), Log: log, Placement: pl,
+		NodeID: nodeID(cfg), Log: log, Placement: pl, Sessions: users,
 	})
 	hooks.hub.Store(h)
 	return h, func() { _ = h.Shutdown(context.Background()) }

@@ -60,7 +60,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	placer, cleanup7 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
-	hub, cleanup8 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
+	hub, cleanup8 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, service, log)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)

@@ -54,6 +54,24 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+func TestSessionClaims(t *testing.T) {
+	iss, _ := NewIssuer(testSecret)
+	id := Identity{UserID: "u1", Role: RolePlayer, Name: "Ann"}
+	want := Session{Family: "fam-1", Epoch: 1700000000123456789}
+	tok, _, err := iss.MintSession(id, want, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, sess, err := iss.VerifySession(tok)
+	if err != nil || got != id || sess != want {
+		t.Fatalf("VerifySession = %+v %+v %v, want %+v %+v", got, sess, err, id, want)
+	}
+	plain, _, _ := iss.Mint(id, time.Minute)
+	if _, sess, err := iss.VerifySession(plain); err != nil || sess != (Session{}) {
+		t.Fatalf("a token minted without a session: %+v %v", sess, err)
+	}
+}
+
 func TestSignOpen(t *testing.T) {
 	iss, _ := NewIssuer(testSecret)
 	s := iss.Sign("resume", []byte("payload"))
