@@ -139,16 +139,17 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 		TrustedProxies: trusted,
 		Auth:           mw, Modules: []api.Module{ah, mh, nh}, Checks: checks, Registry: reg,
 		WebSocket: hub, Web: web.Handler(), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
+		SeparateMetrics: cfg.HTTP.MetricsAddr != "",
 	}), nil
 }
 
-func provideApp(cfg config.Config, srv *http.Server, hub *signaling.Hub, reg *rooms.Registry, pl *rooms.Placer, log *slog.Logger) *App {
+func provideApp(cfg config.Config, srv *http.Server, ms metricsServer, hub *signaling.Hub, reg *rooms.Registry, pl *rooms.Placer, log *slog.Logger) *App {
 	drain := func(ctx context.Context) {
 		if err := hub.Shutdown(ctx); err != nil {
 			slog.Warn("signaling shutdown", "err", err)
 		}
 	}
-	return &App{NodeID: nodeID(cfg), Server: srv, hub: hub, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain}}
+	return &App{NodeID: nodeID(cfg), Server: srv, Metrics: ms.Server, hub: hub, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain}}
 }
 
 func sfuConfig(m config.Media) sfu.Config {

@@ -25,7 +25,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		newClusterHooks, providePlacer,
 		provideEngine, provideHub,
 		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
-		provideRouter, provideServer, provideApp,
+		provideRouter, provideServer, provideMetricsServer, provideApp,
 	)
 	return nil, nil, nil
 }

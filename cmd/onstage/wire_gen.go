@@ -77,7 +77,8 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	server := provideServer(cfg, httpHandler)
-	app := provideApp(cfg, server, hub, registry, placer, log)
+	mainMetricsServer := provideMetricsServer(cfg, prometheusRegistry)
+	app := provideApp(cfg, server, mainMetricsServer, hub, registry, placer, log)
 	return app, func() {
 		cleanup8()
 		cleanup7()
