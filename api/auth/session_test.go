@@ -2,10 +2,13 @@ package auth
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"testing"
 
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/cache"
+	"github.com/onstagehq/onstage/internal/cache/cachetest"
 )
 
 // TestSessionValid: an access token names its login, and SessionValid follows that login's
@@ -62,4 +65,23 @@ func TestSessionValid(t *testing.T) {
 			t.Fatalf("a token without a login: %v %v", ok, err)
 		}
 	})
+}
+
+// BenchmarkSessionValid measures one re-check of a socket's login, the per-login cost of the
+// hub's periodic revocation check: in-process, and against Redis when ONSTAGE_TEST_REDIS_URL
+// is set.
+func BenchmarkSessionValid(b *testing.B) {
+	for name, open := range map[string]func(testing.TB) cache.Cache{"memory": cachetest.Memory, "redis": cachetest.Redis} {
+		b.Run(name, func(b *testing.B) {
+			svc := NewService(ServiceParams{Cache: open(b), Log: slog.New(slog.DiscardHandler)})
+			ctx := context.Background()
+			sess := authn.Session{Family: "family-1", Epoch: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				if ok, err := svc.SessionValid(ctx, "user-1", sess); !ok || err != nil {
+					b.Fatal(ok, err)
+				}
+			}
+		})
+	}
 }
