@@ -14,6 +14,7 @@ import (
 
 	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/httpx"
+	"github.com/onstagehq/onstage/web"
 )
 
 // requestID takes the caller's X-Request-Id when it looks sane, or makes one, and echoes it.
@@ -126,15 +127,15 @@ func (m *httpMetrics) observe(next http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders fit the web client: everything from self, plus its WebSocket.
+// securityHeaders go on every response. The Content-Security-Policy is the web client's one
+// policy, so the page, its assets and the API never disagree.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "+
-			"media-src 'self' blob:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", web.ContentSecurityPolicy)
 		h.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
 		next.ServeHTTP(w, r)
 	})

@@ -2,6 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -73,23 +76,106 @@ var routes = []route{
 	{"GET", "/api/v1/meetings/{id}/giveaways/{gid}/proof", "Everything needed to recompute a draw (participants)", "token", 200, []int{401, 403, 404, 409}},
 }
 
-// OpenAPI returns the OpenAPI 3 document of the REST API served at /api/openapi.json.
+// operationIDs name the operations of the table for generated clients. A route missing here
+// gets a name derived from its method and path (operationID), so the document never lacks one.
+var operationIDs = map[string]string{
+	"POST /api/v1/auth/register":                             "register",
+	"GET /api/v1/auth/verify":                                "verifyEmail",
+	"POST /api/v1/auth/login":                                "login",
+	"POST /api/v1/auth/refresh":                              "refreshToken",
+	"POST /api/v1/auth/logout":                               "logout",
+	"POST /api/v1/auth/password/forgot":                      "forgotPassword",
+	"POST /api/v1/auth/password/reset":                       "resetPassword",
+	"POST /api/v1/auth/guest":                                "guestToken",
+	"GET /api/v1/users/me":                                   "getMe",
+	"PUT /api/v1/users/me":                                   "updateMe",
+	"POST /api/v1/meetings":                                  "createMeeting",
+	"GET /api/v1/meetings":                                   "listMeetings",
+	"GET /api/v1/meetings/code/{code}":                       "getMeetingByCode",
+	"GET /api/v1/meetings/{id}":                              "getMeeting",
+	"PATCH /api/v1/meetings/{id}":                            "updateMeeting",
+	"POST /api/v1/meetings/{id}/join":                        "joinMeeting",
+	"POST /api/v1/meetings/{id}/leave":                       "leaveMeeting",
+	"POST /api/v1/meetings/{id}/end":                         "endMeeting",
+	"GET /api/v1/meetings/{id}/participants":                 "listParticipants",
+	"POST /api/v1/meetings/{id}/participants/{user_id}/role": "setParticipantRole",
+	"POST /api/v1/meetings/{id}/participants/{user_id}/kick": "kickParticipant",
+	"POST /api/v1/meetings/{id}/transfer-host":               "transferHost",
+	"GET /api/v1/meetings/{id}/messages":                     "listMessages",
+	"POST /api/v1/meetings/{id}/messages":                    "postMessage",
+	"GET /api/v1/nodes":                                      "listNodes",
+}
+
+// queryParams are the query parameters of the routes that take any.
+var queryParams = map[string][]string{
+	"GET /api/v1/auth/verify": {"code"},
+}
+
+// apiPrefix is the part of every path that names no resource.
+const apiPrefix = "/api/v1/"
+
+// operationID returns the table's name for rt, or one derived from its method and path:
+// GET /api/v1/meetings/{id}/participants is getMeetingsByIdParticipants.
+func operationID(rt route) string {
+	if id, ok := operationIDs[rt.Method+" "+rt.Path]; ok {
+		return id
+	}
+	var b strings.Builder
+	b.WriteString(strings.ToLower(rt.Method))
+	for _, seg := range strings.Split(strings.TrimPrefix(rt.Path, apiPrefix), "/") {
+		if p, ok := strings.CutPrefix(seg, "{"); ok {
+			b.WriteString("By")
+			seg = strings.TrimSuffix(p, "}")
+		}
+		for _, word := range strings.FieldsFunc(seg, func(r rune) bool { return r == '-' || r == '_' || r == '.' }) {
+			b.WriteString(strings.ToUpper(word[:1]) + word[1:])
+		}
+	}
+	return b.String()
+}
+
+// tag groups a route by the first segment of its path below /api/v1.
+func tag(path string) string {
+	t, _, _ := strings.Cut(strings.TrimPrefix(path, apiPrefix), "/")
+	return t
+}
+
+var tagDescriptions = map[string]string{
+	"auth":     "Accounts and tokens",
+	"users":    "The caller's own account",
+	"meetings": "Meetings, their participants and chat",
+	"nodes":    "The cluster's nodes",
+}
+
+// OpenAPI returns the OpenAPI 3 document of the REST API served at /api/openapi.json. It is
+// generated from the route table, which a test keeps equal to the live router; the document
+// itself passes Redocly's recommended rules (api/redocly.yaml), which another test runs.
 func OpenAPI() []byte {
 	errSchema := map[string]any{"$ref": "#/components/schemas/Error"}
+	bearer := []any{map[string]any{"bearer": []string{}}}
 	paths := map[string]map[string]any{}
+	tags := map[string]bool{}
 	for _, rt := range routes {
-		responses := map[string]any{
-			strconv.Itoa(rt.Success): map[string]any{"description": "success"},
+		success := map[string]any{"description": http.StatusText(rt.Success)}
+		if rt.Success == http.StatusOK || rt.Success == http.StatusCreated {
+			success["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
 		}
+		responses := map[string]any{strconv.Itoa(rt.Success): success}
 		for _, code := range rt.Errors {
 			responses[strconv.Itoa(code)] = map[string]any{
-				"description": "error",
+				"description": http.StatusText(code),
 				"content":     map[string]any{"application/json": map[string]any{"schema": errSchema}},
 			}
 		}
-		op := map[string]any{"summary": rt.Summary, "responses": responses}
+		t := tag(rt.Path)
+		tags[t] = true
+		op := map[string]any{
+			"operationId": operationID(rt), "summary": rt.Summary, "tags": []string{t}, "responses": responses,
+			// Public operations say so explicitly: no requirement, rather than an unstated one.
+			"security": []any{},
+		}
 		if rt.Auth != AuthPublic {
-			op["security"] = []any{map[string]any{"bearer": []string{}}}
+			op["security"] = bearer
 			op["x-onstage-access"] = rt.Auth
 		}
 		var params []any
@@ -98,6 +184,10 @@ func OpenAPI() []byte {
 				params = append(params, map[string]any{"name": strings.Trim(seg, "{}"), "in": "path",
 					"required": true, "schema": map[string]any{"type": "string"}})
 			}
+		}
+		for _, q := range queryParams[rt.Method+" "+rt.Path] {
+			params = append(params, map[string]any{"name": q, "in": "query", "required": true,
+				"schema": map[string]any{"type": "string"}})
 		}
 		if params != nil {
 			op["parameters"] = params
@@ -111,11 +201,22 @@ func OpenAPI() []byte {
 		}
 		paths[rt.Path][strings.ToLower(rt.Method)] = op
 	}
+	tagList := make([]any, 0, len(tags))
+	for _, t := range slices.Sorted(maps.Keys(tags)) {
+		entry := map[string]any{"name": t}
+		if d := tagDescriptions[t]; d != "" {
+			entry["description"] = d
+		}
+		tagList = append(tagList, entry)
+	}
 	doc := map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{"title": "onstage REST API", "version": "1",
 			"description": "Field-level detail is in docs/api.md; signaling is docs/protocol.md."},
-		"paths": paths,
+		// Relative: the document is served by the API it describes.
+		"servers": []any{map[string]any{"url": "/"}},
+		"tags":    tagList,
+		"paths":   paths,
 		"components": map[string]any{
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
 			"schemas": map[string]any{"Error": map[string]any{"type": "object", "properties": map[string]any{

@@ -36,6 +36,9 @@ type RouterParams struct {
 	Web http.Handler
 	// OpenAPI is the JSON document served at /api/openapi.json.
 	OpenAPI []byte
+	// SeparateMetrics leaves /metrics out of this router: it is served on its own listener
+	// (MetricsHandler).
+	SeparateMetrics bool
 	// Pprof mounts /debug/pprof for admins.
 	Pprof bool
 	// TrustedProxies may set the client address through X-Forwarded-For.
@@ -70,7 +73,9 @@ func NewRouter(p RouterParams) http.Handler {
 		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", readyz(p.Checks))
-	r.Handle("/metrics", promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry}))
+	if !p.SeparateMetrics {
+		r.Handle("/metrics", MetricsHandler(p.Registry))
+	}
 	if p.OpenAPI != nil {
 		r.Get("/api/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
@@ -116,6 +121,11 @@ func NewRouter(p RouterParams) http.Handler {
 		r.Handle("/static/*", p.Web)
 	}
 	return r
+}
+
+// MetricsHandler serves reg's metrics in the Prometheus format.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
 // Reject writes authn refusals in the API's error shape.

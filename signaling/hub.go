@@ -59,6 +59,11 @@ type HubParams struct {
 	PingInterval time.Duration
 	// ReadTimeout drops a client that sent nothing for this long (45 s).
 	ReadTimeout time.Duration
+	// Sessions re-checks the login behind each socket's token every SessionCheckInterval
+	// (5 s) and at the upgrade; a revoked one is closed with StatusSessionRevoked (revoke.go).
+	// Nil checks nothing.
+	Sessions             Sessions
+	SessionCheckInterval time.Duration
 	// OriginPatterns are the cross-origin hosts allowed to open a socket, as in
 	// websocket.AcceptOptions; the request's own host is always allowed. Nil means
 	// DefaultOriginPatterns.
@@ -120,8 +125,9 @@ type Hub struct {
 	conns  map[*conn]struct{}
 	rooms  map[string]*room
 
-	relay relayState  // links to and from other nodes (relay.go)
-	local localEvents // events delivered in-process while the bus was down (drain.go)
+	relay    relayState   // links to and from other nodes (relay.go)
+	sessions sessionWatch // logins of open sockets, re-checked (revoke.go)
+	local    localEvents  // events delivered in-process while the bus was down (drain.go)
 }
 
 // NewHub returns a Hub.
@@ -134,6 +140,9 @@ func NewHub(p HubParams) *Hub {
 	}
 	if p.ReadTimeout <= 0 {
 		p.ReadTimeout = DefaultReadTimeout
+	}
+	if p.SessionCheckInterval <= 0 {
+		p.SessionCheckInterval = DefaultSessionCheckInterval
 	}
 	if p.OriginPatterns == nil {
 		p.OriginPatterns = DefaultOriginPatterns
@@ -149,6 +158,7 @@ func NewHub(p HubParams) *Hub {
 		writeTimeout: defaultWriteTimeout,
 	}
 	h.startRelay()
+	h.startSessionChecks()
 	return h
 }
 
@@ -192,14 +202,18 @@ func (h *Hub) track() bool {
 // ServeHTTP serves GET /ws: it authenticates the token, upgrades and runs the socket until
 // it closes.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	tok := authn.TokenFromRequest(r)
+	tok := authn.TokenFromWebSocketRequest(r)
 	if tok == "" {
 		httpx.Error(w, r, apperr.ErrUnauthorized.WithMessage("an access token is required"))
 		return
 	}
-	who, err := h.p.Issuer.Verify(tok)
+	who, sess, err := h.p.Issuer.VerifySession(tok)
 	if err != nil {
 		httpx.Error(w, r, apperr.ErrUnauthorized.WithMessage("the access token is invalid or expired"))
+		return
+	}
+	if !h.sessionValid(r.Context(), who.UserID, sess) {
+		httpx.Error(w, r, apperr.ErrUnauthorized.WithMessage("the session was revoked; log in again"))
 		return
 	}
 	if !h.track() {
@@ -227,6 +241,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.conns[c] = struct{}{}
+	h.watchSession(c, who.UserID, sess)
 	h.mu.Unlock()
 	h.stats.connections.Add(1)
 	h.stats.connectionsTotal.Add(1)
@@ -244,6 +259,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	h.mu.Lock()
 	delete(h.conns, c)
+	delete(h.sessions.conns, c)
 	h.mu.Unlock()
 	h.stats.connections.Add(-1)
 	h.relaySocketGone(c)
@@ -272,6 +288,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Unlock()
 
 	h.stopRelay()
+	h.stopSessionChecks()
 	for _, c := range conns {
 		c.fail(statusServiceRestart, "service restart")
 	}

@@ -30,11 +30,15 @@ import (
 //go:embed index.html static
 var files embed.FS
 
-// ContentSecurityPolicy is the policy the client is written to run under: no inline scripts,
-// no inline style attributes, media and sockets only from the serving origin.
-const ContentSecurityPolicy = "default-src 'self'; connect-src 'self' ws: wss:; " +
-	"img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; " +
-	"object-src 'none'; base-uri 'self'; frame-ancestors 'self'; form-action 'self'"
+// ContentSecurityPolicy is the one policy of every response (the API's middleware sets it on
+// all of them; this handler sets it too, for use without that middleware). The client is
+// written to run under it: no inline scripts, no inline style attributes, nothing from another
+// host. connect-src 'self' covers the client's WebSocket: under CSP Level 3 'self' matches
+// ws: and wss: URLs of the serving host and port, and the client only ever opens its socket on
+// location.host, so no other socket host is allowed.
+const ContentSecurityPolicy = "default-src 'self'; connect-src 'self'; " +
+	"img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; " +
+	"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 const (
 	staticPrefix     = "/static/"
@@ -90,12 +94,16 @@ func WithCaptcha(provider string) http.Handler {
 	if !ok {
 		return h
 	}
-	// Both policies the page runs under, the header and index.html's meta tag, must allow it.
-	from := "connect-src 'self' ws: wss:;"
-	to := "connect-src 'self' ws: wss: " + o + "; script-src 'self' " + o + "; frame-src " + o + ";"
-	h.csp = strings.Replace(h.csp, from, to, 1)
-	h.index = newAsset("index.html", bytes.Replace(h.index.body, []byte(from), []byte(to), 1))
+	// The one policy, widened for this provider only: its script, its frame and its calls.
+	h.csp = CaptchaPolicy(o)
 	return h
+}
+
+// CaptchaPolicy is ContentSecurityPolicy with origins added to connect-src and script-src and
+// allowed as frames, for a human verification widget.
+func CaptchaPolicy(origins string) string {
+	p := strings.Replace(ContentSecurityPolicy, "connect-src 'self';", "connect-src 'self' "+origins+"; frame-src "+origins+";", 1)
+	return strings.Replace(p, "script-src 'self';", "script-src 'self' "+origins+";", 1)
 }
 
 // Handler returns the http.Handler that serves the embedded client. It is safe for

@@ -141,8 +141,8 @@ func TestOnlyGetAndHead(t *testing.T) {
 	}
 }
 
-// TestWithCaptchaAllowsOnlyTheProvider: the page's header and meta policies both let the
-// configured widget load, and nothing else changes.
+// TestWithCaptchaAllowsOnlyTheProvider: the page's policy lets the configured widget load, and
+// nothing else changes.
 func TestWithCaptchaAllowsOnlyTheProvider(t *testing.T) {
 	srv := httptest.NewServer(WithCaptcha("turnstile"))
 	defer srv.Close()
@@ -153,7 +153,7 @@ func TestWithCaptchaAllowsOnlyTheProvider(t *testing.T) {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	want := "script-src 'self' https://challenges.cloudflare.com"
-	if !strings.Contains(res.Header.Get("Content-Security-Policy"), want) || !strings.Contains(string(body), want) {
+	if !strings.Contains(res.Header.Get("Content-Security-Policy"), want) || strings.Contains(string(body), "Content-Security-Policy") {
 		t.Fatalf("policy without the widget: header %q", res.Header.Get("Content-Security-Policy"))
 	}
 	plain := httptest.NewServer(WithCaptcha(""))
@@ -165,5 +165,16 @@ func TestWithCaptchaAllowsOnlyTheProvider(t *testing.T) {
 	res2.Body.Close()
 	if strings.Contains(res2.Header.Get("Content-Security-Policy"), "cloudflare") {
 		t.Fatal("policy names a provider without captcha configured")
+	}
+}
+
+// TestNoSecondPolicy: the policy lives in one constant, sent as a header; the page carries no
+// <meta> copy that could drift from it.
+func TestNoSecondPolicy(t *testing.T) {
+	if b := body(t, get(t, Handler(), "/")); strings.Contains(strings.ToLower(b), "content-security-policy") {
+		t.Error("index.html carries its own Content-Security-Policy")
+	}
+	if got := get(t, Handler(), "/").Header.Get("Content-Security-Policy"); got != ContentSecurityPolicy {
+		t.Errorf("index CSP %q", got)
 	}
 }

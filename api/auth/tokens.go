@@ -80,13 +80,15 @@ func (s *Service) issue(ctx context.Context, u *User, family string, gen int) (*
 	if u.LockedAt != nil {
 		return nil, ErrAccountDisabled
 	}
-	access, _, err := s.issuer.Mint(u.Identity(), s.cfg.AccessTTL)
-	if err != nil {
-		return nil, fmt.Errorf("mint access token: %w", err)
-	}
 	epoch, err := s.epoch(ctx, u.ID)
 	if err != nil {
 		return nil, err
+	}
+	// The access token names its login, so that a socket opened with it can be closed when
+	// the login is revoked (SessionValid).
+	access, _, err := s.issuer.MintSession(u.Identity(), authn.Session{Family: family, Epoch: epoch}, s.cfg.AccessTTL)
+	if err != nil {
+		return nil, fmt.Errorf("mint access token: %w", err)
 	}
 	refresh := randomToken()
 	rec, _ := json.Marshal(refreshRecord{
@@ -206,6 +208,28 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 		return nil
 	}
 	return s.revokeFamily(ctx, rec.Family)
+}
+
+// SessionValid reports whether the login an access token belongs to still stands: its
+// refresh-token family is not revoked (logout, reuse) and its user's sessions were not all
+// revoked since it was minted (password change or reset). A token without a session (a
+// guest's, a development token) has nothing to revoke and stays valid until it expires.
+func (s *Service) SessionValid(ctx context.Context, userID string, sess authn.Session) (bool, error) {
+	if sess.Family == "" {
+		return true, nil
+	}
+	_, err := s.cache.Get(ctx, keyFamilyDead+sess.Family)
+	switch {
+	case err == nil:
+		return false, nil
+	case !isMiss(err):
+		return false, s.unavailable(ctx, "read family", err)
+	}
+	epoch, err := s.epoch(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	return sess.Epoch >= epoch, nil
 }
 
 // epoch returns the user's revocation epoch: refresh tokens issued under an older one are

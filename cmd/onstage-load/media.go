@@ -99,9 +99,7 @@ type generator struct {
 	keyReq  atomic.Bool
 	lastKey time.Time
 
-	sentPackets atomic.Uint64
-	sentBytes   atomic.Uint64
-	keyframes   atomic.Uint64
+	keyframes atomic.Uint64
 }
 
 func newGenerator(c codec, bitrate int, out rtpWriter) *generator {
@@ -146,10 +144,7 @@ func (g *generator) send(payload []byte, marker bool) {
 			_ = p.Header.SetExtension(e.ridID, []byte(g.rid))
 		}
 	}
-	if err := g.out.WriteRTP(&p); err == nil {
-		g.sentPackets.Add(1)
-		g.sentBytes.Add(uint64(len(payload)))
-	}
+	_ = g.out.WriteRTP(&p)
 }
 
 // frame sends one audio packet or one video frame.

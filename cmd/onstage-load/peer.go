@@ -213,15 +213,6 @@ func (lm *localMedia) readRTCP(read func([]byte) (int, error)) {
 	}
 }
 
-func (lm *localMedia) sent() (pkts, bytes, keyframes uint64) {
-	for _, g := range lm.gens {
-		pkts += g.sentPackets.Load()
-		bytes += g.sentBytes.Load()
-		keyframes += g.keyframes.Load()
-	}
-	return
-}
-
 // onRemoteTrack reads a received track until it ends, accounting every packet.
 func onRemoteTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver, st *peerStats, g *counters) {
 	c := codecFromMime(t.Codec().MimeType)

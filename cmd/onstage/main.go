@@ -165,8 +165,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Addr, err)
 	}
 	log.Info("onstage listening", "addr", ln.Addr().String(), "version", version, "node", app.NodeID)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- app.Server.Serve(ln) }()
+	if app.Metrics != nil {
+		mln, err := net.Listen("tcp", app.Metrics.Addr)
+		if err != nil {
+			_ = app.Server.Close()
+			return fmt.Errorf("listen %s (http.metrics_addr): %w", app.Metrics.Addr, err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		go func() { errc <- app.Metrics.Serve(mln) }()
+		// The metrics listener stays up until the very end, so the drain can be watched.
+		defer func() { _ = app.Metrics.Close() }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

@@ -113,10 +113,10 @@ func provideEngine(cfg config.Config, log *slog.Logger) (*sfu.Engine, func(), er
 }
 
 func provideHub(cfg config.Config, svc *rooms.Service, e *sfu.Engine, iss *authn.Issuer, b *bus.Bus, pl *rooms.Placer,
-	hooks *clusterHooks, log *slog.Logger) (*signaling.Hub, func()) {
+	hooks *clusterHooks, users *auth.Service, log *slog.Logger) (*signaling.Hub, func()) {
 	h := signaling.NewHub(signaling.HubParams{
 		Rooms: svc, Engine: e, Issuer: iss, Bus: b, ICEServers: iceServers(cfg.Media.ICEServers),
-		NodeID: nodeID(cfg), Log: log, Placement: pl,
+		NodeID: nodeID(cfg), Log: log, Placement: pl, Sessions: users,
 	})
 	hooks.hub.Store(h)
 	return h, func() { _ = h.Shutdown(context.Background()) }
@@ -194,19 +194,20 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm}, Checks: checks, Registry: reg,
 		Pages:     map[string]http.Handler{"/pay/*": ph.Page()},
 		WebSocket: hub, Web: web.WithCaptcha(captchaWidget(cfg)), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
+		SeparateMetrics: cfg.HTTP.MetricsAddr != "",
 		Authz: az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit", admin.Operations),
 		WriteLimit: api.WriteLimit(c, cfg.HTTP.WriteRatePerIP, cfg.HTTP.WriteRatePerUser, log),
 	}), nil
 }
 
-func provideApp(cfg config.Config, srv *http.Server, hub *signaling.Hub, reg *rooms.Registry, pl *rooms.Placer,
+func provideApp(cfg config.Config, srv *http.Server, ms metricsServer, hub *signaling.Hub, reg *rooms.Registry, pl *rooms.Placer,
 	pay *payments.Service, log *slog.Logger) *App {
 	drain := func(ctx context.Context) {
 		if err := hub.Shutdown(ctx); err != nil {
 			slog.Warn("signaling shutdown", "err", err)
 		}
 	}
-	return &App{NodeID: nodeID(cfg), Server: srv, hub: hub, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain},
+	return &App{NodeID: nodeID(cfg), Server: srv, Metrics: ms.Server, hub: hub, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain},
 		Payments: pay}
 }
 

@@ -25,6 +25,8 @@ import (
 type App struct {
 	NodeID string
 	Server *http.Server
+	// Metrics serves /metrics on http.metrics_addr; nil when /metrics is on Server.
+	Metrics *http.Server
 	// drainers run, in order, before the HTTP server shuts down (the signaling hub closes its
 	// sockets with "going away" so that clients reconnect elsewhere).
 	drainers []func(ctx context.Context)
@@ -137,4 +139,22 @@ func provideServer(cfg config.Config, h http.Handler) *http.Server {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+// metricsServer is the /metrics listener's server, nil inside unless http.metrics_addr is set.
+type metricsServer struct{ *http.Server }
+
+func provideMetricsServer(cfg config.Config, reg *prometheus.Registry) metricsServer {
+	if cfg.HTTP.MetricsAddr == "" {
+		return metricsServer{}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", api.MetricsHandler(reg))
+	return metricsServer{&http.Server{
+		Addr:              cfg.HTTP.MetricsAddr,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}}
 }

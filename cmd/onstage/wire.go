@@ -29,7 +29,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		provideEngine, provideHub,
 		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
 		provideIdempotency, providePaymentsSandbox, providePayments, providePaymentsHandler,
-		provideRouter, provideServer, provideApp,
+		provideRouter, provideServer, provideMetricsServer, provideApp,
 	)
 	return nil, nil, nil
 }

@@ -101,7 +101,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	placer, cleanup11 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
-	hub, cleanup12 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
+	hub, cleanup12 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, authService, log)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)
@@ -122,7 +122,8 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	server := provideServer(cfg, httpHandler)
-	app := provideApp(cfg, server, hub, registry, placer, paymentsService, log)
+	mainMetricsServer := provideMetricsServer(cfg, prometheusRegistry)
+	app := provideApp(cfg, server, mainMetricsServer, hub, registry, placer, paymentsService, log)
 	return app, func() {
 		cleanup12()
 		cleanup11()

@@ -5,7 +5,7 @@ import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, launchBrowser, makeUser, makeMeeting, signInPage, waitInRoom, waitForMedia,
-  inboundStats, diagnostics, sleep,
+  inboundStats, diagnostics, sleep, rest,
 } from '../lib/harness.js';
 
 let server;
@@ -292,5 +292,16 @@ describe('onstage browser client', { concurrency: false }, () => {
     await sleep(3000);
     const after = await inboundStats(host);
     assert.ok(after.framesDecoded > before.framesDecoded, `host stopped decoding the guest after its reload: ${JSON.stringify({ before, after })}`);
+  }));
+
+  it('a page whose login is signed out elsewhere is told so and does not retry', { timeout: 60000 }, withDiagnostics(async () => {
+    const owner = await makeUser(server.url, 'Gone Host');
+    const m = await makeMeeting(server.url, owner.access_token, { title: 'Signed out' });
+    const host = await page('host');
+    await joinAsHost(host, owner, m.code);
+    // Another device signs this login out: the server closes the page's socket (4401).
+    await rest(server.url, 'POST', '/auth/logout', { refresh_token: owner.refresh_token });
+    await host.waitForSelector('#end-title:has-text("You were signed out")', { timeout: 20000 });
+    assert.equal(await host.evaluate(() => sessionStorage.getItem('onstage.auth')), null);
   }));
 });

@@ -72,9 +72,22 @@ func NewIssuer(secret []byte) (*Issuer, error) {
 	return &Issuer{secret: secret, now: time.Now}, nil
 }
 
+// Session names the login an access token descends from, so that a long-lived consumer of the
+// token (a WebSocket) can learn when that login is revoked. Tokens minted without one (guests,
+// development tokens) carry the zero Session.
+type Session struct {
+	// Family is the refresh-token family of the login.
+	Family string
+	// Epoch is the user's revocation epoch when the token was minted; a later epoch revokes it.
+	Epoch int64
+}
+
 type claims struct {
 	Role Role   `json:"role"`
 	Name string `json:"name,omitempty"`
+	// Sid and Sep carry the Session.
+	Sid string `json:"sid,omitempty"`
+	Sep int64  `json:"sep,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -82,9 +95,15 @@ const issuerName = "onstage"
 
 // Mint returns an access token for id valid for ttl, and its expiry.
 func (i *Issuer) Mint(id Identity, ttl time.Duration) (string, time.Time, error) {
+	return i.MintSession(id, Session{}, ttl)
+}
+
+// MintSession returns an access token for id, belonging to the login s, valid for ttl, and
+// its expiry.
+func (i *Issuer) MintSession(id Identity, sess Session, ttl time.Duration) (string, time.Time, error) {
 	now := i.now()
 	exp := now.Add(ttl)
-	c := claims{Role: id.Role, Name: id.Name, RegisteredClaims: jwt.RegisteredClaims{
+	c := claims{Role: id.Role, Name: id.Name, Sid: sess.Family, Sep: sess.Epoch, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: id.UserID, Issuer: issuerName,
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 	}}
@@ -94,14 +113,20 @@ func (i *Issuer) Mint(id Identity, ttl time.Duration) (string, time.Time, error)
 
 // Verify checks an access token and returns its identity.
 func (i *Issuer) Verify(token string) (Identity, error) {
+	id, _, err := i.VerifySession(token)
+	return id, err
+}
+
+// VerifySession checks an access token and returns its identity and the login it belongs to.
+func (i *Issuer) VerifySession(token string) (Identity, Session, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return i.macKey("access"), nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(issuerName), jwt.WithExpirationRequired(), jwt.WithTimeFunc(i.now))
 	if err != nil || c.Subject == "" || !c.Role.Valid() {
-		return Identity{}, ErrInvalidToken
+		return Identity{}, Session{}, ErrInvalidToken
 	}
-	return Identity{UserID: c.Subject, Role: c.Role, Name: c.Name}, nil
+	return Identity{UserID: c.Subject, Role: c.Role, Name: c.Name}, Session{Family: c.Sid, Epoch: c.Sep}, nil
 }
 
 // macKey derives a key per purpose, so a value signed for one purpose never verifies for another.
@@ -139,14 +164,25 @@ func (i *Issuer) Open(purpose, signed string) ([]byte, error) {
 	return payload, nil
 }
 
-// TokenFromRequest returns the bearer token of r, from the Authorization header or, for
-// browsers opening a WebSocket, the `token` query parameter.
+// TokenFromRequest returns the bearer token of r's Authorization header. The REST API reads
+// tokens only from there: a token in a URL ends up in proxy and access logs.
 func TokenFromRequest(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "bearer") {
-			return strings.TrimSpace(tok)
-		}
+	h := r.Header.Get("Authorization")
+	if h == "" {
 		return ""
+	}
+	if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "bearer") {
+		return strings.TrimSpace(tok)
+	}
+	return ""
+}
+
+// TokenFromWebSocketRequest returns the token of a WebSocket upgrade: the Authorization
+// header when present, or else the `token` query parameter, because a browser cannot set
+// headers on a WebSocket. Only the /ws endpoint may use it.
+func TokenFromWebSocketRequest(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" {
+		return TokenFromRequest(r)
 	}
 	return r.URL.Query().Get("token")
 }

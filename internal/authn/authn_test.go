@@ -54,6 +54,24 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+func TestSessionClaims(t *testing.T) {
+	iss, _ := NewIssuer(testSecret)
+	id := Identity{UserID: "u1", Role: RolePlayer, Name: "Ann"}
+	want := Session{Family: "fam-1", Epoch: 1700000000123456789}
+	tok, _, err := iss.MintSession(id, want, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, sess, err := iss.VerifySession(tok)
+	if err != nil || got != id || sess != want {
+		t.Fatalf("VerifySession = %+v %+v %v, want %+v %+v", got, sess, err, id, want)
+	}
+	plain, _, _ := iss.Mint(id, time.Minute)
+	if _, sess, err := iss.VerifySession(plain); err != nil || sess != (Session{}) {
+		t.Fatalf("a token minted without a session: %+v %v", sess, err)
+	}
+}
+
 func TestSignOpen(t *testing.T) {
 	iss, _ := NewIssuer(testSecret)
 	s := iss.Sign("resume", []byte("payload"))
@@ -73,19 +91,24 @@ func TestSignOpen(t *testing.T) {
 }
 
 func TestTokenFromRequest(t *testing.T) {
-	for _, tc := range []struct{ header, query, want string }{
-		{"Bearer abc", "", "abc"},
-		{"bearer  abc ", "", "abc"},
-		{"Basic abc", "", ""},
-		{"", "xyz", "xyz"},
-		{"Bearer abc", "xyz", "abc"},
+	for _, tc := range []struct{ header, query, rest, ws string }{
+		{"Bearer abc", "", "abc", "abc"},
+		{"bearer  abc ", "", "abc", "abc"},
+		{"Basic abc", "", "", ""},
+		{"Basic abc", "xyz", "", ""},
+		// A token in the URL is read for a WebSocket only, never for REST.
+		{"", "xyz", "", "xyz"},
+		{"Bearer abc", "xyz", "abc", "abc"},
 	} {
-		r := httptest.NewRequest("GET", "/ws?token="+tc.query, nil)
+		r := httptest.NewRequest("GET", "/x?token="+tc.query, nil)
 		if tc.header != "" {
 			r.Header.Set("Authorization", tc.header)
 		}
-		if got := TokenFromRequest(r); got != tc.want {
-			t.Errorf("header %q query %q: got %q want %q", tc.header, tc.query, got, tc.want)
+		if got := TokenFromRequest(r); got != tc.rest {
+			t.Errorf("REST: header %q query %q: got %q want %q", tc.header, tc.query, got, tc.rest)
+		}
+		if got := TokenFromWebSocketRequest(r); got != tc.ws {
+			t.Errorf("WebSocket: header %q query %q: got %q want %q", tc.header, tc.query, got, tc.ws)
 		}
 	}
 }

@@ -63,6 +63,9 @@ type HTTP struct {
 	// PublicURL is the address users reach this service at; links in emails use it.
 	PublicURL       string        `yaml:"public_url"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MetricsAddr, when set, serves /metrics on its own listener (an address that only the
+	// monitoring network reaches) instead of on Addr. Empty keeps /metrics on Addr.
+	MetricsAddr string `yaml:"metrics_addr"`
 	// Pprof exposes /debug/pprof on the main listener (admin token required).
 	Pprof bool `yaml:"pprof"`
 	// TrustedProxies are the load balancers (addresses or CIDRs) whose X-Forwarded-For names
@@ -290,6 +293,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: node_id may hold only letters, digits, '-' and '_' (at most 64)", ErrInvalid)
 	case c.HTTP.Addr == "":
 		return fmt.Errorf("%w: http.addr is empty", ErrInvalid)
+	case c.HTTP.MetricsAddr != "" && c.HTTP.MetricsAddr == c.HTTP.Addr && !strings.HasSuffix(c.HTTP.Addr, ":0"):
+		return fmt.Errorf("%w: http.metrics_addr must differ from http.addr (leave it empty to serve /metrics there)", ErrInvalid)
 	case c.DataDir == "":
 		return fmt.Errorf("%w: data_dir is empty", ErrInvalid)
 	case c.Auth.AccessTTL <= 0 || c.Auth.RefreshTTL <= 0 || c.Auth.GuestTTL <= 0:

@@ -60,12 +60,13 @@ func TestEnvOverrides(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	for name, e := range map[string]map[string]string{
-		"bad duration": {"ONSTAGE_AUTH_ACCESS_TTL": "soon"},
-		"bad int":      {"ONSTAGE_MEDIA_UDP_MUX_PORT": "x"},
-		"bad bool":     {"ONSTAGE_HTTP_PPROF": "maybe"},
-		"short secret": {"ONSTAGE_AUTH_JWT_SECRET": "short"},
-		"bad range":    {"ONSTAGE_MEDIA_UDP_PORT_MIN": "5000", "ONSTAGE_MEDIA_UDP_PORT_MAX": "4000"},
-		"bad format":   {"ONSTAGE_LOG_FORMAT": "xml"},
+		"bad duration":                {"ONSTAGE_AUTH_ACCESS_TTL": "soon"},
+		"bad int":                     {"ONSTAGE_MEDIA_UDP_MUX_PORT": "x"},
+		"bad bool":                    {"ONSTAGE_HTTP_PPROF": "maybe"},
+		"short secret":                {"ONSTAGE_AUTH_JWT_SECRET": "short"},
+		"bad range":                   {"ONSTAGE_MEDIA_UDP_PORT_MIN": "5000", "ONSTAGE_MEDIA_UDP_PORT_MAX": "4000"},
+		"bad format":                  {"ONSTAGE_LOG_FORMAT": "xml"},
+		"metrics on the main address": {"ONSTAGE_HTTP_ADDR": ":8080", "ONSTAGE_HTTP_METRICS_ADDR": ":8080"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Load("", env(e)); !errors.Is(err, ErrInvalid) {

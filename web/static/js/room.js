@@ -9,6 +9,8 @@ import { Rtc } from './rtc.js';
 import { getCamera, getMicrophone, stopTrack } from './devices.js';
 import { GiveawayPanel } from './giveaway.js';
 
+// The close code of a socket whose login was revoked (docs/protocol.md).
+const SESSION_REVOKED = 4401;
 const TERMINAL_CODES = new Set(['meeting_ended', 'kicked', 'forbidden', 'meeting_full', 'wrong_password', 'not_found', 'card_required']);
 const ROLE_LABEL = { host: 'Host', cohost: 'Co-host', participant: '' };
 const END_REASON = {
@@ -277,8 +279,15 @@ export class Room {
 
   // ---- socket loss and reconnect ------------------------------------------------------------
 
-  onSocketClosed() {
+  onSocketClosed(ev) {
     if (this.disposed || this.terminal || this.leaving) return;
+    if (ev && ev.code === SESSION_REVOKED) {
+      // The login behind this page was revoked (signed out elsewhere, password changed): its
+      // token cannot open a socket again, so retrying is pointless. Sign in again.
+      auth.clear();
+      this.showNotice('You were signed out', 'Your session ended: you signed out elsewhere or your password changed. Sign in again to rejoin.', true);
+      return;
+    }
     this.reconnect();
   }
 
