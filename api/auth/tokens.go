@@ -253,6 +253,12 @@ func (s *Service) epoch(ctx context.Context, userID string) (int64, error) {
 // revokeAll revokes every refresh token of the user by moving its epoch past every value
 // it held before. The new epoch is the current time when that is larger, so an epoch that
 // expired and comes back never falls behind tokens issued under the old one.
+// RevokeSessions revokes every login of the user (an admin locked it): refresh tokens stop
+// working and its sockets are closed at the hub's next check.
+func (s *Service) RevokeSessions(ctx context.Context, userID string) error {
+	return s.revokeAll(ctx, userID)
+}
+
 func (s *Service) revokeAll(ctx context.Context, userID string) error {
 	cur, err := s.epoch(ctx, userID)
 	if err != nil {

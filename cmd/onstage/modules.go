@@ -89,10 +89,12 @@ func provideMailer(cfg config.Config, gdb *gorm.DB, log *slog.Logger) mail.Maile
 }
 
 func provideAuthService(cfg config.Config, store *auth.Store, c cache.Cache, iss *authn.Issuer, m mail.Mailer, az *authz.Service, log *slog.Logger) *auth.Service {
-	return auth.NewService(auth.ServiceParams{
+	svc := auth.NewService(auth.ServiceParams{
 		Store: store, Cache: c, Issuer: iss, Mailer: m, Config: cfg.Auth, PublicURL: cfg.HTTP.PublicURL, Log: log,
 		Authz: az, Verifier: provideVerifier(cfg),
 	})
+	az.OnLock(svc.RevokeSessions)
+	return svc
 }
 
 func provideRooms(cfg config.Config, store *rooms.Store, c cache.Cache, b *bus.Bus, users *auth.Service, hooks *clusterHooks, log *slog.Logger) (*rooms.Service, func()) {

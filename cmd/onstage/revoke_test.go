@@ -127,3 +127,29 @@ func TestRevokedSessionClosesSocket(t *testing.T) {
 		t.Fatalf("socket closed with %d after a password change, want %d", code, signaling.StatusSessionRevoked)
 	}
 }
+
+// TestLockedUserSocketClosed: an admin's lock revokes the user's logins, so its open socket is
+// closed at the hub's next check and its refresh token stops working.
+func TestLockedUserSocketClosed(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	n := startNode(t, cfg)
+	root := n.superAdmin(cfg, "root")
+	email := fmt.Sprintf("locked-%d@example.com", time.Now().UnixNano())
+	reg := n.do("POST", "/api/v1/auth/register", "", map[string]any{
+		"email": email, "password": "first password", "display_name": "Locked"})
+	expect(t, reg, 201, "")
+	r := n.do("POST", "/api/v1/auth/login", "", map[string]any{"email": email, "password": "first password"})
+	expect(t, r, 200, "")
+	access := r.body["access_token"].(string)
+	userID := r.body["user"].(map[string]any)["id"].(string)
+	s, _, err := n.dialWS(access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.roundTrip(t)
+	expect(t, n.do("POST", "/api/v1/admin/users/"+userID+"/lock", root, nil), 204, "")
+	if code := s.waitClosed(t, 4*signaling.DefaultSessionCheckInterval); code != signaling.StatusSessionRevoked {
+		t.Fatalf("locked user's socket closed with %d, want %d", code, signaling.StatusSessionRevoked)
+	}
+	expect(t, n.do("POST", "/api/v1/auth/refresh", "", map[string]any{"refresh_token": r.body["refresh_token"]}), 401, "")
+}

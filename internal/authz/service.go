@@ -41,7 +41,13 @@ type Service struct {
 	local    *localCache
 	log      *slog.Logger
 	now      func() time.Time
+	// onLock runs after a user is locked; set once while wiring, before any request.
+	onLock func(ctx context.Context, userID string) error
 }
+
+// OnLock sets what runs after a user is locked: the auth service revokes the user's logins,
+// which also closes the user's sockets. Call it while wiring, before serving.
+func (s *Service) OnLock(f func(ctx context.Context, userID string) error) { s.onLock = f }
 
 // NewService returns a Service over p.
 func NewService(p ServiceParams) *Service {
@@ -369,7 +375,15 @@ func (s *Service) SetLocked(ctx context.Context, actor authn.Identity, userID st
 	if err := s.store.setLocked(ctx, userID, at); err != nil {
 		return err
 	}
-	return s.bump(ctx, userID)
+	if err := s.bump(ctx, userID); err != nil {
+		return err
+	}
+	if lock && s.onLock != nil {
+		if err := s.onLock(ctx, userID); err != nil {
+			return fmt.Errorf("revoke the locked user's logins: %w", err)
+		}
+	}
+	return nil
 }
 
 // IsNotFound reports whether err is ErrNotFound.
