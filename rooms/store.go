@@ -184,8 +184,9 @@ func (s *Store) setRole(participantID string, role Role) error {
 	return s.db.Model(&Participant{}).Where("id = ?", participantID).Update("role", role).Error
 }
 
-func (s *Store) setMedia(participantID, source string, on bool) error {
-	return s.db.Model(&Participant{}).Where("id = ?", participantID).Update(source, on).Error
+// setMedia stores one source's columns (sourceState.columns).
+func (s *Store) setMedia(participantID string, columns map[string]any) error {
+	return s.db.Model(&Participant{}).Where("id = ?", participantID).Updates(columns).Error
 }
 
 func (s *Store) insertHandover(h *Handover) error { return s.db.Create(h).Error }
