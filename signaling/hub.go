@@ -34,6 +34,7 @@ type Rooms interface {
 	Kick(ctx context.Context, caller authn.Identity, meetingID string, target rooms.Target) error
 	SetMedia(ctx context.Context, caller authn.Identity, meetingID, targetParticipantID, source string, muted bool) (rooms.MediaChange, error)
 	MuteAll(ctx context.Context, caller authn.Identity, meetingID, source string) ([]rooms.MediaChange, error)
+	SetPublished(ctx context.Context, meetingID, participantID, source string, published bool) (bool, error)
 	PostChat(ctx context.Context, caller authn.Identity, meetingID, text, to string) (rooms.ChatView, error)
 	MessagesFor(ctx context.Context, meetingID, participantID string, afterSeq int64, limit int) ([]rooms.ChatView, error)
 	ParticipantByID(ctx context.Context, meetingID, participantID string) (rooms.ParticipantView, error)
