@@ -25,6 +25,7 @@ import (
 // Rooms is what the hub needs of the meeting domain; *rooms.Service satisfies it.
 type Rooms interface {
 	Join(ctx context.Context, caller authn.Identity, meetingID string, in rooms.JoinInput) (rooms.JoinResult, error)
+	Admit(ctx context.Context, caller authn.Identity, meetingID string, in rooms.JoinInput) (rooms.Admission, error)
 	ByCode(ctx context.Context, code string) (rooms.MeetingSummary, error)
 	Leave(ctx context.Context, caller authn.Identity, meetingID string) error
 	Disconnect(ctx context.Context, meetingID, participantID string) error
