@@ -61,6 +61,10 @@ type HubParams struct {
 	PingInterval time.Duration
 	// ReadTimeout drops a client that sent nothing for this long (45 s).
 	ReadTimeout time.Duration
+	// MaxConnsPerUser and MaxConnsPerAddress bound the open sockets of one user and of one
+	// client address (8 and 32); one more is refused with rate_limited and closed with 1008.
+	MaxConnsPerUser    int
+	MaxConnsPerAddress int
 	// OriginPatterns are the cross-origin hosts allowed to open a socket, as in
 	// websocket.AcceptOptions; the request's own host is always allowed. Nil means
 	// DefaultOriginPatterns.
@@ -89,6 +93,8 @@ type Stats struct {
 	SlowClosed uint64
 	// RateLimited counts messages refused with rate_limited.
 	RateLimited uint64
+	// Refused counts sockets closed at once for exceeding a connection cap.
+	Refused uint64
 	// Rooms is the number of live meetings on this node; Members their participants
 	// (including those within their reconnect grace).
 	Rooms   int
@@ -102,6 +108,7 @@ type counters struct {
 	messagesOut      atomic.Uint64
 	slowClosed       atomic.Uint64
 	rateLimited      atomic.Uint64
+	refused          atomic.Uint64
 }
 
 // Hub serves /ws and owns this node's rooms.
@@ -122,6 +129,8 @@ type Hub struct {
 	conns  map[*conn]struct{}
 	rooms  map[string]*room
 
+	caps connCaps // open sockets per user and address (conn.go)
+
 	relay relayState  // links to and from other nodes (relay.go)
 	local localEvents // events delivered in-process while the bus was down (drain.go)
 }
@@ -136,6 +145,12 @@ func NewHub(p HubParams) *Hub {
 	}
 	if p.ReadTimeout <= 0 {
 		p.ReadTimeout = DefaultReadTimeout
+	}
+	if p.MaxConnsPerUser <= 0 {
+		p.MaxConnsPerUser = DefaultMaxConnsPerUser
+	}
+	if p.MaxConnsPerAddress <= 0 {
+		p.MaxConnsPerAddress = DefaultMaxConnsPerAddress
 	}
 	if p.OriginPatterns == nil {
 		p.OriginPatterns = DefaultOriginPatterns
@@ -163,6 +178,7 @@ func (h *Hub) Stats() Stats {
 		MessagesOut:      h.stats.messagesOut.Load(),
 		SlowClosed:       h.stats.slowClosed.Load(),
 		RateLimited:      h.stats.rateLimited.Load(),
+		Refused:          h.stats.refused.Load(),
 	}
 	h.mu.Lock()
 	rs := make([]*room, 0, len(h.rooms))
@@ -220,6 +236,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(MaxMessageBytes)
+	release, ok := h.admitSocket(r.Context(), ws, who, r) // connection caps (conn.go)
+	if !ok {
+		return
+	}
+	defer release()
 	c := newConn(h, ws, h.nextConn.Add(1), who)
 
 	h.mu.Lock()

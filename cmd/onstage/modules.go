@@ -68,6 +68,7 @@ func provideHub(cfg config.Config, svc *rooms.Service, e *sfu.Engine, iss *authn
 	h := signaling.NewHub(signaling.HubParams{
 		Rooms: svc, Engine: e, Issuer: iss, Bus: b, ICEServers: iceServers(cfg.Media.ICEServers),
 		NodeID: nodeID(cfg), Log: log, Placement: pl,
+		MaxConnsPerUser: cfg.Signaling.MaxConnsPerUser, MaxConnsPerAddress: cfg.Signaling.MaxConnsPerAddress,
 	})
 	hooks.hub.Store(h)
 	return h, func() { _ = h.Shutdown(context.Background()) }

@@ -38,6 +38,8 @@ type Config struct {
 	Meetings Meetings `yaml:"meetings"`
 	Cluster  Cluster  `yaml:"cluster"`
 	Log      Log      `yaml:"log"`
+
+	Signaling Signaling `yaml:"signaling"`
 }
 
 // HTTP configures the listener that serves REST, WebSocket, the web client and operations.
@@ -108,6 +110,14 @@ type Meetings struct {
 	SweepInterval time.Duration `yaml:"sweep_interval"`
 }
 
+// Signaling configures the WebSocket hub.
+type Signaling struct {
+	// MaxConnsPerUser bounds the open sockets of one user on this node, and
+	// MaxConnsPerAddress those of one client address; a socket over either is closed with 1008.
+	MaxConnsPerUser    int `yaml:"max_conns_per_user"`
+	MaxConnsPerAddress int `yaml:"max_conns_per_address"`
+}
+
 // Cluster configures this node's place in a cluster. It matters only when redis.url is set:
 // without Redis every room is placed on this node.
 type Cluster struct {
@@ -151,6 +161,8 @@ func Default() Config {
 		Cluster: Cluster{Placement: "lowest", LeaseTTL: 6 * time.Second, RegistryInterval: 2 * time.Second,
 			RegistryTTL: 6 * time.Second, DrainTimeout: 30 * time.Second},
 		Log: Log{Level: "info", Format: "text"},
+
+		Signaling: Signaling{MaxConnsPerUser: 8, MaxConnsPerAddress: 32},
 	}
 }
 
@@ -199,6 +211,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: media.udp_mux_port out of range", ErrInvalid)
 	case c.Meetings.SweepInterval <= 0:
 		return fmt.Errorf("%w: meetings.sweep_interval must be positive", ErrInvalid)
+	case c.Signaling.MaxConnsPerUser <= 0 || c.Signaling.MaxConnsPerAddress <= 0:
+		return fmt.Errorf("%w: signaling.max_conns_per_user and max_conns_per_address must be positive", ErrInvalid)
 	}
 	switch {
 	case c.Cluster.Placement != "lowest" && c.Cluster.Placement != "twochoice":
