@@ -69,7 +69,7 @@ func TestRolesKickTransfer(t *testing.T) {
 		if nh.Role != RoleHost || roleOf(t, e, m.ID, alice.UserID) != RoleCohost {
 			t.Fatalf("after transfer: carol %s, alice %s", nh.Role, roleOf(t, e, m.ID, alice.UserID))
 		}
-		hs, _ := NewStore(e.db).handovers(m.ID)
+		hs, _ := e.handovers(m.ID)
 		if len(hs) != 1 || hs[0].Reason != "transfer" || hs[0].ToUserID != carol.UserID {
 			t.Fatalf("handovers = %+v", hs)
 		}

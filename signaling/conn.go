@@ -72,37 +72,32 @@ func (c *conn) setMember(m *member) {
 	c.mu.Unlock()
 }
 
-// detachFrom clears the member if it is still m, and reports whether it was.
-func (c *conn) detachFrom(m *member) bool {
+// detachFrom clears the member if it is still m.
+func (c *conn) detachFrom(m *member) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.member != m {
-		return false
+	if c.member == m {
+		c.member = nil
 	}
-	c.member = nil
-	return true
 }
 
 // enqueue queues frames for the writer without ever blocking. A full queue means the client
-// cannot keep up: it is closed with 1008 and the frames are dropped. It reports whether the
-// frames were queued.
-func (c *conn) enqueue(frames ...[]byte) bool {
+// cannot keep up: it is closed with 1008 and the frames are dropped.
+func (c *conn) enqueue(frames ...[]byte) {
 	if len(frames) == 0 {
-		return true
+		return
 	}
 	select {
 	case <-c.done:
-		return false
+		return
 	default:
 	}
 	select {
 	case c.send <- frames:
 		c.hub.stats.messagesOut.Add(uint64(len(frames)))
-		return true
 	default:
 		c.hub.stats.slowClosed.Add(1)
 		c.fail(websocket.StatusPolicyViolation, "send queue full")
-		return false
 	}
 }
 

@@ -314,7 +314,7 @@ func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resum
 		}
 	}
 	res.ChatHistory = []rooms.ChatView{}
-	return h.attachResumed(ctx, c, r, id, m, res, replay, lastSeq)
+	return h.attachResumed(c, r, id, m, res, replay, lastSeq)
 }
 
 // replay returns the visible chats after lastSeq, oldest first: the latest replayMax.
@@ -392,7 +392,7 @@ func (h *Hub) attach(ctx context.Context, c *conn, r *room, id *string, m *membe
 }
 
 // attachResumed finishes a resume: ack, replayed chat, then what was held meanwhile.
-func (h *Hub) attachResumed(ctx context.Context, c *conn, r *room, id *string, m *member, res rooms.JoinResult, replay []rooms.ChatView, lastSeq int64) error {
+func (h *Hub) attachResumed(c *conn, r *room, id *string, m *member, res rooms.JoinResult, replay []rooms.ChatView, lastSeq int64) error {
 	pid := res.Participant.ParticipantID
 	isNew := m.pid == ""
 	if isNew {
@@ -573,9 +573,6 @@ func (h *Hub) handleChat(ctx context.Context, c *conn, m *member, env Envelope) 
 	if d.Text == nil {
 		return nil, badRequest("text is required")
 	}
-	if n := utf8.RuneCountInString(*d.Text); n < 1 || n > MaxChatRunes || strings.TrimSpace(*d.Text) == "" {
-		return nil, badRequest("text must be 1 to 2000 characters")
-	}
 	cv, err := h.p.Rooms.PostChat(ctx, c.who, m.room.id, *d.Text, d.To)
 	if err != nil {
 		return nil, err
@@ -589,9 +586,6 @@ func (h *Hub) handleMedia(ctx context.Context, c *conn, m *member, env Envelope)
 	var d MediaControlData
 	if err := decodeData(env.Data, &d); err != nil {
 		return err
-	}
-	if !validSource(d.Source) {
-		return badRequest("source must be microphone, camera or screen")
 	}
 	if d.Muted == nil {
 		return badRequest("muted is required")
@@ -620,7 +614,7 @@ func (h *Hub) handleSignal(m *member, env Envelope) error {
 		return badRequest("sdp, candidate or restart is required")
 	}
 	for _, t := range d.Tracks {
-		if t.Mid == "" || !validSource(t.Source) {
+		if t.Mid == "" || !rooms.ValidSource(t.Source) {
 			return badRequest("tracks entries need a mid and a source")
 		}
 	}

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -94,4 +95,33 @@ func TestJoinCheckedBeforePlacement(t *testing.T) {
 	if got := pl.asked(); len(got) != n+1 || got[n] != locked.ID {
 		t.Fatalf("placements = %v", got)
 	}
+}
+
+// The rules of chat text and media sources are the domain's alone: their errors reach the
+// client as bad_request naming the field and the domain's reason.
+func TestDomainOwnsInputRules(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	hostID := user("h")
+	mv := e.meeting(hostID, "")
+	c := e.dial(hostID)
+	c.join(mv.ID, nil)
+	for _, tt := range []struct {
+		name, typ string
+		data      map[string]any
+		want      string
+	}{
+		{"bad source", TypeMediaControl, map[string]any{"source": "tv", "muted": true}, "source must be microphone, camera or screen"},
+		{"chat too long", TypeChatMessage, map[string]any{"text": strings.Repeat("é", rooms.MaxChatText+1)}, "text must be at most 2000 characters"},
+		{"chat blank", TypeChatMessage, map[string]any{"text": " \t"}, "text required"},
+	} {
+		m := c.request(tt.typ, tt.data)
+		var d ErrorData
+		if m.Type == TypeError {
+			m.decode(t, &d)
+		}
+		if d.Code != CodeBadRequest || !strings.HasSuffix(d.Message, ": "+tt.want) {
+			t.Errorf("%s: got %s, want bad_request ending with %q", tt.name, m, ": "+tt.want)
+		}
+	}
+	c.mustAck(TypeChatMessage, map[string]any{"text": strings.Repeat("é", rooms.MaxChatText)})
 }
