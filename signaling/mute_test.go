@@ -270,3 +270,39 @@ func TestLateJoinerSeesPublishedSources(t *testing.T) {
 		t.Fatalf("after the camera mute: %+v, want %+v", got, want)
 	}
 }
+
+// A mute made on a node that does not own the room (here, the meeting domain called on
+// node-a, as a REST action there would) is enforced by the owner's SFU, which applies the
+// media_state event it receives over the bus; a host whose socket node-a relays is enforced
+// the same way.
+func TestMuteFromAnotherNode(t *testing.T) {
+	p := newPair(t)
+	hostID, spk, lis := user("h"), user("s"), user("l")
+	mv := p.b.meeting(hostID, "")
+	p.placeOnB(t, mv.ID)
+	h := p.a.dial(hostID) // relayed to node-b
+	h.join(mv.ID, nil)
+	s := p.b.dial(spk)
+	js := s.join(mv.ID, nil)
+	l := p.b.dial(lis)
+	l.join(mv.ID, nil)
+	pl := newPeer(t, l)
+	ps := newPeer(t, s)
+	tracks := ps.publishSources("microphone", "camera")
+	stop := make(chan struct{})
+	defer close(stop)
+	go sendSources(tracks, stop)
+	spid := js.Participant.ParticipantID
+	mic, cam := l.trackOf(spid, "microphone"), l.trackOf(spid, "camera")
+	pl.flowing(t, "microphone before the mute", mic)
+
+	if _, err := p.a.svc.SetMedia(context.Background(), hostID, mv.ID, spid, "microphone", true); err != nil {
+		t.Fatal(err)
+	}
+	pl.stopped(t, "microphone muted on node-a", mic)
+	s.mustAck(TypeMediaControl, map[string]any{"source": "microphone", "muted": false})
+	pl.flowing(t, "microphone unmuted by its owner", mic)
+
+	h.mustAck(TypeMediaControl, map[string]any{"source": "camera", "muted": true, "target": spid})
+	pl.stopped(t, "camera muted by the relayed host", cam)
+}
