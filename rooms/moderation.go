@@ -240,7 +240,7 @@ func (s *Service) SetMedia(ctx context.Context, caller authn.Identity, meetingID
 	return change, nil
 }
 
-// MuteAll mutes source (microphone when "") for every other participant not muted yet. Only
+// MuteAll mutes source (microphone when "") for every other participant that has it on. Only
 // a host or co-host may. It returns the changes made, each also published as media_state.
 func (s *Service) MuteAll(ctx context.Context, caller authn.Identity, meetingID, source string) ([]MediaChange, error) {
 	if source == "" {
@@ -270,9 +270,7 @@ func (s *Service) MuteAll(ctx context.Context, caller authn.Identity, meetingID,
 		for i := range ps {
 			p := &ps[i]
 			st := p.source(source)
-			// Everyone not muted yet is muted, published or not: a source published later
-			// stays held back until its owner unmutes it.
-			if p.ID == mod.ID || *st.muted {
+			if p.ID == mod.ID || !*st.on {
 				continue
 			}
 			*st.muted = true

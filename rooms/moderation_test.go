@@ -111,6 +111,7 @@ func TestSetMedia(t *testing.T) {
 				t.Fatalf("change = %+v", c)
 			}
 		}
+		must[bool](t)(e.svc.SetPublished(ctx, m.ID, cp.ParticipantID, SourceMicrophone, true))
 		must[MediaChange](t)(e.svc.SetMedia(ctx, carol, m.ID, cp.ParticipantID, SourceMicrophone, false))
 		p := must[ParticipantView](t)(e.svc.ParticipantByID(ctx, m.ID, bp.ParticipantID))
 		if p.Media != (MediaView{Microphone: true, Camera: true, Screen: true}) {
@@ -138,8 +139,8 @@ func TestSetMedia(t *testing.T) {
 		if p.Media != (MediaView{Screen: true}) {
 			t.Fatalf("media = %+v", p.Media)
 		}
-		// 3 publications, 3 unmutes by bob, carol's unmute, the host's mute, mute all's 2.
-		if n := len(e.EventsOf(EventMediaState)); n != 10 {
+		// 4 publications, 3 unmutes by bob, carol's unmute, the host's mute, mute all's 2.
+		if n := len(e.EventsOf(EventMediaState)); n != 11 {
 			t.Fatalf("media events = %d", n)
 		}
 	})

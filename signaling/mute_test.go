@@ -172,8 +172,8 @@ func TestHostMuteStopsForwarding(t *testing.T) {
 	pl.flowing(t, "camera unmuted by its owner", cam)
 }
 
-// A source muted before it is published (mute_all) is held back from its first packet.
-func TestMuteAllHoldsBackLaterPublication(t *testing.T) {
+// A source muted before it is published is held back from its first packet.
+func TestMuteHoldsBackLaterPublication(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	hostID, spk, lis := user("h"), user("s"), user("l")
 	mv := e.meeting(hostID, "")
@@ -184,8 +184,8 @@ func TestMuteAllHoldsBackLaterPublication(t *testing.T) {
 	l := e.dial(lis)
 	l.join(mv.ID, nil)
 	pl := newPeer(t, l)
-	h.mustAck(TypeHostAction, map[string]any{"action": ActionMuteAll})
 	spid := js.Participant.ParticipantID
+	h.mustAck(TypeMediaControl, map[string]any{"source": "microphone", "muted": true, "target": spid})
 	s.waitFor("media_state of the mute", func(m msg) bool { return m.Type == TypeMediaState })
 
 	ps := newPeer(t, s)
