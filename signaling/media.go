@@ -76,7 +76,12 @@ func (r *room) syncMedia() {
 		}
 		s.mu.Unlock()
 		for k := range keys {
-			published := r.publishes(k)
+			published, closed := r.publishes(k)
+			if closed {
+				// The media left this node with the room: the participants left, or they
+				// publish again wherever the room went, which reports it from there.
+				continue
+			}
 			ctx, cancel := context.WithTimeout(r.hub.ctx, mediaCallTimeout)
 			muted, err := r.hub.p.Rooms.SetPublished(ctx, r.id, string(k.pid), string(k.src), published)
 			cancel()
@@ -101,16 +106,17 @@ func (r *room) syncMedia() {
 	}
 }
 
-// publishes reports whether the participant publishes a track of the source here.
-func (r *room) publishes(k mediaKey) bool {
+// publishes reports whether the participant publishes a track of the source here, and
+// whether the room is closed.
+func (r *room) publishes(k mediaKey) (published, closed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, t := range r.tracks {
 		if t.ParticipantID == k.pid && t.Source == k.src {
-			return true
+			return true, r.closed
 		}
 	}
-	return false
+	return false, r.closed
 }
 
 // applyMute enforces a mute or unmute (a media_state event that is no publication) in the

@@ -269,6 +269,35 @@ func TestLateJoinerSeesPublishedSources(t *testing.T) {
 	if got, want := mediaOf(ps), (rooms.MediaView{Microphone: true, Screen: true}); got != want {
 		t.Fatalf("after the camera mute: %+v, want %+v", got, want)
 	}
+
+	// Unpublished (the screen's sender removed, and a new offer): off, without media_control.
+	for _, snd := range pp.pub.GetSenders() {
+		if snd.Track() != nil && snd.Track().ID() == "screen" {
+			if err := pp.pub.RemoveTrack(snd); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	offer, err := pp.pub.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pp.pub.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	p.mustAck(TypeWebRTCSignal, WebRTCSignalData{PC: "publisher", SDP: &SDP{Type: "offer", SDP: offer.SDP},
+		Tracks: []TrackSourceData{{Mid: "0", Source: "microphone"}, {Mid: "1", Source: "camera"}, {Mid: "2", Source: "screen"}}})
+	h.waitType(TypeTrackUnpublished)
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		ps, err := e.svc.Participants(context.Background(), hostID, mv.ID)
+		if err != nil {
+			return err
+		}
+		if got, want := mediaOf(ps), (rooms.MediaView{Microphone: true}); got != want {
+			return fmt.Errorf("after the screen's unpublication: %+v, want %+v", got, want)
+		}
+		return nil
+	})
 }
 
 // A mute made on a node that does not own the room (here, the meeting domain called on
