@@ -240,7 +240,7 @@ func (s *Service) SetMedia(ctx context.Context, caller authn.Identity, meetingID
 	return change, nil
 }
 
-// MuteAll mutes source (microphone when "") for every other participant that has it on. Only
+// MuteAll mutes source (microphone when "") for every other participant not muted yet. Only
 // a host or co-host may. It returns the changes made, each also published as media_state.
 func (s *Service) MuteAll(ctx context.Context, caller authn.Identity, meetingID, source string) ([]MediaChange, error) {
 	if source == "" {
@@ -270,7 +270,9 @@ func (s *Service) MuteAll(ctx context.Context, caller authn.Identity, meetingID,
 		for i := range ps {
 			p := &ps[i]
 			st := p.source(source)
-			if p.ID == mod.ID || !*st.on {
+			// Everyone not muted yet is muted, whether the source is published yet or not: one
+			// published later is held back until its owner unmutes it.
+			if p.ID == mod.ID || *st.muted {
 				continue
 			}
 			*st.muted = true
