@@ -116,11 +116,22 @@ func (p *peer) flowing(t testing.TB, what, trackID string) {
 	})
 }
 
-// stopped fails unless no packet arrives on the track for a second, a second after now.
+// stopped fails unless no packet arrives on the track for a second, a second after now. It
+// logs when the last packet arrived (a measurement, not asserted).
 func (p *peer) stopped(t testing.TB, what, trackID string) {
 	t.Helper()
-	time.Sleep(time.Second)
-	n := p.packets(trackID)
+	start, last, n := time.Now(), time.Now(), p.packets(trackID)
+	for time.Since(start) < time.Second {
+		time.Sleep(5 * time.Millisecond)
+		if m := p.packets(trackID); m != n {
+			last, n = time.Now(), m
+		}
+	}
+	if last == start {
+		t.Logf("%s: no packet arrived after the mute's ack", what)
+	} else {
+		t.Logf("%s: last packet %v after the mute's ack", what, last.Sub(start).Round(time.Millisecond))
+	}
 	time.Sleep(time.Second)
 	if m := p.packets(trackID); m != n {
 		t.Fatalf("%s: %d packets still arrived more than a second after the mute", what, m-n)
