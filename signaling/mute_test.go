@@ -120,7 +120,8 @@ func (p *peer) flowing(t testing.TB, what, trackID string) {
 // logs when the last packet arrived (a measurement, not asserted).
 func (p *peer) stopped(t testing.TB, what, trackID string) {
 	t.Helper()
-	start, last, n := time.Now(), time.Now(), p.packets(trackID)
+	start, n := time.Now(), p.packets(trackID)
+	last := start
 	for time.Since(start) < time.Second {
 		time.Sleep(5 * time.Millisecond)
 		if m := p.packets(trackID); m != n {
