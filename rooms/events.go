@@ -41,11 +41,15 @@ const SubjectAll = SubjectPrefix + "*.events"
 func Subject(meetingID string) string { return SubjectPrefix + meetingID + ".events" }
 
 // MediaChange is a media_state event's payload; By is set when a moderator muted someone else.
+// Publication marks a change of the shown state caused by the source being published or
+// unpublished (Muted is then the opposite of the shown state); otherwise the change is a mute
+// or an unmute, which the media server enforces.
 type MediaChange struct {
 	ParticipantID string `json:"participant_id"`
 	Source        string `json:"source"`
 	Muted         bool   `json:"muted"`
 	By            string `json:"by,omitempty"`
+	Publication   bool   `json:"publication,omitempty"`
 }
 
 // Event is one change in a meeting, as published on Subject(MeetingID).

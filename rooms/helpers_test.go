@@ -180,3 +180,10 @@ func roleOf(t *testing.T, e *testEnv, meetingID, userID string) Role {
 	}
 	return p.Role
 }
+
+// handovers reads the meeting's recorded hand-overs, oldest first.
+func (e *testEnv) handovers(meetingID string) ([]Handover, error) {
+	var hs []Handover
+	err := e.db.Where("meeting_id = ?", meetingID).Order("at, id").Find(&hs).Error
+	return hs, err
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/db"
 )
@@ -22,6 +21,8 @@ type JoinInput struct {
 	// participant, if any, leave with reason "disconnected" and gives its role to the new one,
 	// in the same transaction (the meeting never looks empty in between).
 	Replace bool
+	// Admission, from Admit, spares Join a second password check.
+	Admission Admission
 }
 
 // Join puts the caller in the meeting. The checks run in this order: unknown meeting
@@ -34,47 +35,11 @@ type JoinInput struct {
 // the meeting's lock, so racing joins never overfill it and a join racing an end never
 // leaves a participant in an ended meeting.
 func (s *Service) Join(ctx context.Context, caller authn.Identity, meetingID string, in JoinInput) (JoinResult, error) {
-	if caller.UserID == "" {
-		return JoinResult{}, apperr.ErrUnauthorized
-	}
-	name := strings.TrimSpace(in.DisplayName)
-	if in.DisplayName != "" {
-		fields := map[string]string{}
-		checkLen(fields, "display_name", name, 1, MaxDisplayName)
-		if len(fields) > 0 {
-			return JoinResult{}, apperr.Invalidf(fields)
-		}
-	}
-	st := s.store.with(ctx)
-	m, err := st.meeting(meetingID)
+	a, err := s.admit(ctx, caller, meetingID, in)
 	if err != nil {
 		return JoinResult{}, err
 	}
-	if caller.IsGuest() && !m.IsPublic {
-		return JoinResult{}, ErrGuestsNotAllowed
-	}
-	if m.Status.over() {
-		return JoinResult{}, ErrMeetingEnded
-	}
-	if name == "" {
-		name = s.displayName(ctx, caller)
-	}
-	// The password is checked before the transaction: bcrypt is slow on purpose and must not
-	// run while the meeting is locked. The transaction re-checks that it did not change.
-	checked := m.PasswordHash
-	existing, err := st.activeParticipant(m.ID, caller.UserID)
-	if err != nil {
-		return JoinResult{}, err
-	}
-	skipPassword := m.CreatorID == caller.UserID || (existing != nil && (in.Attach || in.Replace))
-	if !skipPassword && !passwordMatches(checked, in.Password) {
-		if k, err := st.kicked(m.ID, caller.UserID); err != nil {
-			return JoinResult{}, err
-		} else if k {
-			return JoinResult{}, ErrKicked
-		}
-		return JoinResult{}, ErrWrongPassword
-	}
+	name, checked, skipPassword := a.name, a.checked, a.skipPassword
 
 	var (
 		self     *Participant

@@ -232,7 +232,7 @@ func TestLeaveAndHandover(t *testing.T) {
 		if r := roleOf(t, e, m.ID, bob.UserID); r != RoleHost {
 			t.Fatalf("bob = %s, want host", r)
 		}
-		hs, err := NewStore(e.db).handovers(m.ID)
+		hs, err := e.handovers(m.ID)
 		if err != nil || len(hs) != 2 || hs[0].ToUserID != carol.UserID || hs[1].FromUserID != carol.UserID || hs[1].ToUserID != bob.UserID || hs[1].Reason != ReasonLeft {
 			t.Fatalf("handovers = %+v, %v", hs, err)
 		}

@@ -13,6 +13,7 @@ import (
 func Migrations() []db.Migration {
 	return []db.Migration{
 		{ID: "0100_rooms_meetings", Up: migrate0100},
+		{ID: "0101_rooms_media_state", Up: migrate0101},
 		{ID: "0110_rooms_giveaways", Up: migrate0110},
 	}
 }
@@ -108,4 +109,26 @@ func migrate0100(tx *gorm.DB) error {
 		return tx.Exec("CREATE UNIQUE INDEX ux_meeting_participants_active ON meeting_participants (meeting_id, user_id, active_stay)").Error
 	}
 	return tx.Exec("CREATE UNIQUE INDEX ux_meeting_participants_active ON meeting_participants (meeting_id, user_id) WHERE left_at IS NULL").Error
+}
+
+// m0101Participant adds what a source's shown state derives from: published and muted.
+type m0101Participant struct {
+	MicrophonePublished bool `gorm:"not null;default:false"`
+	CameraPublished     bool `gorm:"not null;default:false"`
+	ScreenPublished     bool `gorm:"not null;default:false"`
+	MicrophoneMuted     bool `gorm:"not null;default:false"`
+	CameraMuted         bool `gorm:"not null;default:false"`
+	ScreenMuted         bool `gorm:"not null;default:false"`
+}
+
+func (m0101Participant) TableName() string { return "meeting_participants" }
+
+func migrate0101(tx *gorm.DB) error {
+	for _, col := range []string{"MicrophonePublished", "CameraPublished", "ScreenPublished",
+		"MicrophoneMuted", "CameraMuted", "ScreenMuted"} {
+		if err := tx.Migrator().AddColumn(&m0101Participant{}, col); err != nil {
+			return err
+		}
+	}
+	return nil
 }

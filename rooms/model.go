@@ -124,9 +124,20 @@ type Participant struct {
 	JoinedAt    time.Time
 	LeftAt      *time.Time
 	LeaveReason string
-	Microphone  bool
-	Camera      bool
-	Screen      bool
+	// Microphone, Camera and Screen are what clients see (MediaView): the source is published
+	// and not muted. They are derived by the one rule in media.go from the columns below and
+	// stored so that queries can read them.
+	Microphone bool
+	Camera     bool
+	Screen     bool
+	// *Published: the participant publishes a track of the source (the media server says so).
+	MicrophonePublished bool
+	CameraPublished     bool
+	ScreenPublished     bool
+	// *Muted: the participant, or a moderator, muted the source.
+	MicrophoneMuted bool
+	CameraMuted     bool
+	ScreenMuted     bool
 }
 
 // TableName is the participants table.

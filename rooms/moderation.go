@@ -184,17 +184,12 @@ func (s *Service) Kick(ctx context.Context, caller authn.Identity, meetingID str
 	return nil
 }
 
-// validSource reports whether source names a media source.
-func validSource(source string) bool {
-	return source == SourceMicrophone || source == SourceCamera || source == SourceScreen
-}
-
 // SetMedia changes a participant's media state. targetParticipantID "" (or the caller's own)
 // changes the caller's state; a host or co-host may mute someone else, but unmuting someone
 // else is forbidden. It publishes media_state (By set when someone else was muted).
 func (s *Service) SetMedia(ctx context.Context, caller authn.Identity, meetingID, targetParticipantID, source string, muted bool) (MediaChange, error) {
-	if !validSource(source) {
-		return MediaChange{}, apperr.Invalidf(map[string]string{"source": "must be microphone, camera or screen"})
+	if !ValidSource(source) {
+		return MediaChange{}, errBadSource
 	}
 	var (
 		evs    events
@@ -222,7 +217,10 @@ func (s *Service) SetMedia(ctx context.Context, caller authn.Identity, meetingID
 				return err
 			}
 		}
-		if err := tx.setMedia(target.ID, source, !muted); err != nil {
+		st := target.source(source)
+		*st.muted = muted
+		st.derive()
+		if err := tx.setMedia(target.ID, st.columns(source)); err != nil {
 			return fmt.Errorf("set media: %w", err)
 		}
 		change = MediaChange{ParticipantID: target.ID, Source: source, Muted: muted}
@@ -242,14 +240,14 @@ func (s *Service) SetMedia(ctx context.Context, caller authn.Identity, meetingID
 	return change, nil
 }
 
-// MuteAll mutes source (microphone when "") for every other participant that has it on. Only
+// MuteAll mutes source (microphone when "") for every other participant not muted yet. Only
 // a host or co-host may. It returns the changes made, each also published as media_state.
 func (s *Service) MuteAll(ctx context.Context, caller authn.Identity, meetingID, source string) ([]MediaChange, error) {
 	if source == "" {
 		source = SourceMicrophone
 	}
-	if !validSource(source) {
-		return nil, apperr.Invalidf(map[string]string{"source": "must be microphone, camera or screen"})
+	if !ValidSource(source) {
+		return nil, errBadSource
 	}
 	var (
 		evs     events
@@ -269,12 +267,17 @@ func (s *Service) MuteAll(ctx context.Context, caller authn.Identity, meetingID,
 		if err != nil {
 			return err
 		}
-		for _, p := range ps {
-			on := map[string]bool{SourceMicrophone: p.Microphone, SourceCamera: p.Camera, SourceScreen: p.Screen}[source]
-			if p.ID == mod.ID || !on {
+		for i := range ps {
+			p := &ps[i]
+			st := p.source(source)
+			// Everyone not muted yet is muted, whether the source is published yet or not: one
+			// published later is held back until its owner unmutes it.
+			if p.ID == mod.ID || *st.muted {
 				continue
 			}
-			if err := tx.setMedia(p.ID, source, false); err != nil {
+			*st.muted = true
+			st.derive()
+			if err := tx.setMedia(p.ID, st.columns(source)); err != nil {
 				return fmt.Errorf("set media: %w", err)
 			}
 			c := MediaChange{ParticipantID: p.ID, Source: source, Muted: true, By: mod.ID}

@@ -69,7 +69,7 @@ func TestRolesKickTransfer(t *testing.T) {
 		if nh.Role != RoleHost || roleOf(t, e, m.ID, alice.UserID) != RoleCohost {
 			t.Fatalf("after transfer: carol %s, alice %s", nh.Role, roleOf(t, e, m.ID, alice.UserID))
 		}
-		hs, _ := NewStore(e.db).handovers(m.ID)
+		hs, _ := e.handovers(m.ID)
 		if len(hs) != 1 || hs[0].Reason != "transfer" || hs[0].ToUserID != carol.UserID {
 			t.Fatalf("handovers = %+v", hs)
 		}
@@ -105,11 +105,13 @@ func TestSetMedia(t *testing.T) {
 		wantErr(t, err, apperr.ErrValidation)
 
 		for _, src := range []string{SourceMicrophone, SourceCamera, SourceScreen} {
+			must[bool](t)(e.svc.SetPublished(ctx, m.ID, bp.ParticipantID, src, true))
 			c := must[MediaChange](t)(e.svc.SetMedia(ctx, bob, m.ID, "", src, false))
 			if c.ParticipantID != bp.ParticipantID || c.Muted || c.By != "" {
 				t.Fatalf("change = %+v", c)
 			}
 		}
+		must[bool](t)(e.svc.SetPublished(ctx, m.ID, cp.ParticipantID, SourceMicrophone, true))
 		must[MediaChange](t)(e.svc.SetMedia(ctx, carol, m.ID, cp.ParticipantID, SourceMicrophone, false))
 		p := must[ParticipantView](t)(e.svc.ParticipantByID(ctx, m.ID, bp.ParticipantID))
 		if p.Media != (MediaView{Microphone: true, Camera: true, Screen: true}) {
@@ -137,7 +139,8 @@ func TestSetMedia(t *testing.T) {
 		if p.Media != (MediaView{Screen: true}) {
 			t.Fatalf("media = %+v", p.Media)
 		}
-		if n := len(e.EventsOf(EventMediaState)); n != 7 {
+		// 4 publications, 3 unmutes by bob, carol's unmute, the host's mute, mute all's 2.
+		if n := len(e.EventsOf(EventMediaState)); n != 11 {
 			t.Fatalf("media events = %d", n)
 		}
 	})
@@ -235,5 +238,78 @@ func TestSweeperEndsExpiredMeetings(t *testing.T) {
 		}
 		e.svc.Close()
 		e.svc.Close()
+	})
+}
+
+// A source's shown state is "published and not muted", whatever order publication and mutes
+// come in; a late joiner sees it without any media_control.
+func TestMediaFlagsFollowPublication(t *testing.T) {
+	each(t, func(t *testing.T, e *testEnv) {
+		alice, bob, carol := user("alice"), user("bob"), user("carol")
+		m := e.create(t, alice, nil)
+		e.join(t, alice, m.ID)
+		bp := e.join(t, bob, m.ID).Participant
+		all := MediaView{Microphone: true, Camera: true, Screen: true}
+		for _, src := range []string{SourceMicrophone, SourceCamera, SourceScreen} {
+			if muted := must[bool](t)(e.svc.SetPublished(ctx, m.ID, bp.ParticipantID, src, true)); muted {
+				t.Fatalf("%s reported muted", src)
+			}
+		}
+		// Publishing again changes nothing and publishes nothing.
+		must[bool](t)(e.svc.SetPublished(ctx, m.ID, bp.ParticipantID, SourceCamera, true))
+		evs := e.EventsOf(EventMediaState)
+		if len(evs) != 3 {
+			t.Fatalf("media events = %d, want 3", len(evs))
+		}
+		for _, ev := range evs {
+			if md := ev.Media; md == nil || md.Muted || !md.Publication || md.By != "" {
+				t.Fatalf("publication event = %+v", ev.Media)
+			}
+		}
+		late := e.join(t, carol, m.ID)
+		mediaOf := func(ps []ParticipantView) MediaView {
+			for _, p := range ps {
+				if p.ParticipantID == bp.ParticipantID {
+					return p.Media
+				}
+			}
+			t.Fatal("bob is not listed")
+			return MediaView{}
+		}
+		if got := mediaOf(late.Participants); got != all {
+			t.Fatalf("late joiner sees %+v, want %+v", got, all)
+		}
+
+		// Muted by the host: off, and reported muted when published again.
+		must[MediaChange](t)(e.svc.SetMedia(ctx, alice, m.ID, bp.ParticipantID, SourceMicrophone, true))
+		must[bool](t)(e.svc.SetPublished(ctx, m.ID, bp.ParticipantID, SourceMicrophone, false))
+		if muted := must[bool](t)(e.svc.SetPublished(ctx, m.ID, bp.ParticipantID, SourceMicrophone, true)); !muted {
+			t.Fatal("a muted microphone published again is not reported muted")
+		}
+		// Unpublished: off, even though not muted; an unmute of an unpublished source stays off.
+		must[bool](t)(e.svc.SetPublished(ctx, m.ID, bp.ParticipantID, SourceScreen, false))
+		must[MediaChange](t)(e.svc.SetMedia(ctx, bob, m.ID, "", SourceScreen, false))
+		ps := must[[]ParticipantView](t)(e.svc.Participants(ctx, carol, m.ID))
+		if got, want := mediaOf(ps), (MediaView{Camera: true}); got != want {
+			t.Fatalf("media = %+v, want %+v", got, want)
+		}
+		// The owner unmutes: on again.
+		must[MediaChange](t)(e.svc.SetMedia(ctx, bob, m.ID, "", SourceMicrophone, false))
+		ps = must[[]ParticipantView](t)(e.svc.Participants(ctx, carol, m.ID))
+		if got, want := mediaOf(ps), (MediaView{Microphone: true, Camera: true}); got != want {
+			t.Fatalf("media = %+v, want %+v", got, want)
+		}
+
+		// A participant that left is left as it is; a bad source is refused.
+		if err := e.svc.Leave(ctx, bob, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		n := len(e.EventsOf(EventMediaState))
+		must[bool](t)(e.svc.SetPublished(ctx, m.ID, bp.ParticipantID, SourceCamera, false))
+		if len(e.EventsOf(EventMediaState)) != n {
+			t.Fatal("a left participant's unpublication was published")
+		}
+		_, err := e.svc.SetPublished(ctx, m.ID, bp.ParticipantID, "radio", true)
+		wantErr(t, err, apperr.ErrValidation)
 	})
 }

@@ -278,11 +278,6 @@ func (s *Service) uncacheMeeting(ctx context.Context, m *Meeting) {
 	}
 }
 
-// CachedMeetingKeys returns the cache keys a meeting occupies while it may still be joined.
-func CachedMeetingKeys(meetingID, code string) []string {
-	return []string{cacheKeyMeeting + meetingID, cacheKeyCode + code}
-}
-
 // ByCode returns the public summary of the meeting with a join code.
 func (s *Service) ByCode(ctx context.Context, code string) (MeetingSummary, error) {
 	code = NormalizeCode(code)

@@ -124,19 +124,6 @@ func (s *Store) activeParticipant(meetingID, userID string) (*Participant, error
 	return &ps[0], nil
 }
 
-// latestParticipant returns the user's most recent participant in the meeting, or nil.
-func (s *Store) latestParticipant(meetingID, userID string) (*Participant, error) {
-	var ps []Participant
-	if err := s.db.Where("meeting_id = ? AND user_id = ?", meetingID, userID).
-		Order("joined_at DESC, id DESC").Limit(1).Find(&ps).Error; err != nil {
-		return nil, err
-	}
-	if len(ps) == 0 {
-		return nil, nil
-	}
-	return &ps[0], nil
-}
-
 func (s *Store) participant(meetingID, participantID string) (*Participant, error) {
 	var p Participant
 	if err := s.db.Where("meeting_id = ? AND id = ?", meetingID, participantID).Take(&p).Error; err != nil {
@@ -184,17 +171,12 @@ func (s *Store) setRole(participantID string, role Role) error {
 	return s.db.Model(&Participant{}).Where("id = ?", participantID).Update("role", role).Error
 }
 
-func (s *Store) setMedia(participantID, source string, on bool) error {
-	return s.db.Model(&Participant{}).Where("id = ?", participantID).Update(source, on).Error
+// setMedia stores one source's columns (sourceState.columns).
+func (s *Store) setMedia(participantID string, columns map[string]any) error {
+	return s.db.Model(&Participant{}).Where("id = ?", participantID).Updates(columns).Error
 }
 
 func (s *Store) insertHandover(h *Handover) error { return s.db.Create(h).Error }
-
-func (s *Store) handovers(meetingID string) ([]Handover, error) {
-	var hs []Handover
-	err := s.db.Where("meeting_id = ?", meetingID).Order("at, id").Find(&hs).Error
-	return hs, err
-}
 
 func (s *Store) insertKick(k *Kick) error {
 	return s.db.Clauses(clause.OnConflict{DoNothing: true}).Create(k).Error

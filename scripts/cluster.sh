@@ -214,7 +214,8 @@ build() {
 	mv -f "$BIN.new" "$BIN"
 }
 
-# node_env I: the environment of node I, one NAME=VALUE a line.
+# node_env I: the environment of node I, one NAME=VALUE a line. The cluster suite opens up to
+# 20 sockets for one user (placement spread), more than the default per-user cap of 8.
 node_env() {
 	local i=$1 port udp
 	port=$(node_port "$i")
@@ -234,6 +235,7 @@ ONSTAGE_MEDIA_INCLUDE_LOOPBACK=true
 ONSTAGE_CLUSTER_ADVERTISE=$HOST
 ONSTAGE_CLUSTER_HTTP_ADDR=http://$HOST:$port
 ONSTAGE_CLUSTER_PLACEMENT=$PLACEMENT
+ONSTAGE_SIGNALING_MAX_CONNS_PER_USER=32
 EOF
 	[[ -z $DRAIN_TIMEOUT ]] || echo "ONSTAGE_CLUSTER_DRAIN_TIMEOUT=$DRAIN_TIMEOUT"
 }

@@ -33,6 +33,8 @@ type Router struct {
 	participants map[ParticipantID]*Participant
 	tracks       []*publishedTrack // in publish order
 
+	mutes map[ParticipantID]map[Source]bool // guarded by mu: sources held back (mute.go)
+
 	// Counters of down-tracks that no longer exist, so Stats keeps growing
 	// monotonically.
 	retiredPackets atomic.Uint64
@@ -102,6 +104,7 @@ func (r *Router) RemoveParticipant(id ParticipantID) {
 	r.mu.Lock()
 	p := r.participants[id]
 	delete(r.participants, id)
+	delete(r.mutes, id)
 	r.mu.Unlock()
 	if p != nil {
 		p.close()
@@ -236,6 +239,7 @@ func (r *Router) publish(t *publishedTrack) {
 		r.mu.Unlock()
 		return
 	}
+	r.applyMuteLocked(t)
 	r.tracks = append(r.tracks, t)
 	others := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {

@@ -57,6 +57,7 @@ type publishedTrack struct {
 	level  audioLevel
 
 	readers atomic.Int32 // running layer readers
+	muted   atomic.Bool  // held back: packets are dropped (mute.go)
 
 	pliMu      sync.Mutex // guards the fields below; held while writing the PLI
 	lastPLI    time.Time
@@ -205,7 +206,7 @@ func (t *publishedTrack) readRTP(remote *webrtc.TrackRemote, idx int) {
 			p.release()
 			return
 		}
-		if err := p.parse(n); err != nil {
+		if err := p.parse(n); err != nil || t.muted.Load() {
 			p.release()
 			continue
 		}

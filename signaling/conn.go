@@ -3,7 +3,10 @@ package signaling
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -69,37 +72,32 @@ func (c *conn) setMember(m *member) {
 	c.mu.Unlock()
 }
 
-// detachFrom clears the member if it is still m, and reports whether it was.
-func (c *conn) detachFrom(m *member) bool {
+// detachFrom clears the member if it is still m.
+func (c *conn) detachFrom(m *member) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.member != m {
-		return false
+	if c.member == m {
+		c.member = nil
 	}
-	c.member = nil
-	return true
 }
 
 // enqueue queues frames for the writer without ever blocking. A full queue means the client
-// cannot keep up: it is closed with 1008 and the frames are dropped. It reports whether the
-// frames were queued.
-func (c *conn) enqueue(frames ...[]byte) bool {
+// cannot keep up: it is closed with 1008 and the frames are dropped.
+func (c *conn) enqueue(frames ...[]byte) {
 	if len(frames) == 0 {
-		return true
+		return
 	}
 	select {
 	case <-c.done:
-		return false
+		return
 	default:
 	}
 	select {
 	case c.send <- frames:
 		c.hub.stats.messagesOut.Add(uint64(len(frames)))
-		return true
 	default:
 		c.hub.stats.slowClosed.Add(1)
 		c.fail(websocket.StatusPolicyViolation, "send queue full")
-		return false
 	}
 }
 
@@ -233,4 +231,78 @@ func (b *tokenBucket) allow(now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// ---- connection caps ----
+
+// Defaults of HubParams' connection caps.
+const (
+	DefaultMaxConnsPerUser    = 8
+	DefaultMaxConnsPerAddress = 32
+)
+
+// connCaps counts the open sockets per user and per client address, so that one user or
+// one address cannot hold an unbounded share of the node's sockets (each has two goroutines
+// and a send queue).
+type connCaps struct {
+	mu     sync.Mutex
+	byUser map[string]int
+	byAddr map[string]int
+}
+
+// take counts a socket of user from addr, or reports which cap it would exceed.
+func (cc *connCaps) take(user, addr string, maxUser, maxAddr int) *protoError {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.byUser == nil {
+		cc.byUser, cc.byAddr = map[string]int{}, map[string]int{}
+	}
+	switch {
+	case cc.byUser[user] >= maxUser:
+		return newError(CodeRateLimited, fmt.Sprintf("too many connections for this user (at most %d)", maxUser))
+	case cc.byAddr[addr] >= maxAddr:
+		return newError(CodeRateLimited, fmt.Sprintf("too many connections from this address (at most %d)", maxAddr))
+	}
+	cc.byUser[user]++
+	cc.byAddr[addr]++
+	return nil
+}
+
+func (cc *connCaps) release(user, addr string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.byUser[user]--; cc.byUser[user] <= 0 {
+		delete(cc.byUser, user)
+	}
+	if cc.byAddr[addr]--; cc.byAddr[addr] <= 0 {
+		delete(cc.byAddr, addr)
+	}
+}
+
+// admitSocket counts an accepted socket against the caps. Over a cap, the socket gets an
+// error with code rate_limited and is closed with 1008 (policy violation), and ok is false.
+// Otherwise the caller runs release when the socket is gone.
+func (h *Hub) admitSocket(ctx context.Context, ws *websocket.Conn, who authn.Identity, r *http.Request) (release func(), ok bool) {
+	addr := clientAddr(r)
+	if err := h.caps.take(who.UserID, addr, h.p.MaxConnsPerUser, h.p.MaxConnsPerAddress); err != nil {
+		h.stats.refused.Add(1)
+		h.log.Debug("socket refused", "user_id", who.UserID, "addr", addr, "err", err)
+		if b, e := EncodeMessage(TypeError, nil, ErrorData{Code: err.Code, Message: err.Message}); e == nil {
+			wctx, cancel := context.WithTimeout(ctx, h.writeTimeout)
+			_ = ws.Write(wctx, websocket.MessageText, b)
+			cancel()
+		}
+		_ = ws.Close(websocket.StatusPolicyViolation, "too many connections")
+		return nil, false
+	}
+	return func() { h.caps.release(who.UserID, addr) }, true
+}
+
+// clientAddr is the request's client address without its port (RemoteAddr, which the HTTP
+// layer sets from X-Forwarded-For when the request came through a trusted proxy).
+func clientAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

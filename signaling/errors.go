@@ -3,6 +3,8 @@ package signaling
 import (
 	"context"
 	"errors"
+	"sort"
+	"strings"
 
 	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/sfu"
@@ -56,7 +58,7 @@ func toProtocol(err error) (*protoError, bool) {
 	if e, ok := apperr.As(err); ok {
 		switch e.Code {
 		case CodeBadRequest, "validation_failed", "body_too_large":
-			return newError(CodeBadRequest, e.Message), false
+			return newError(CodeBadRequest, messageWithFields(e)), false
 		case CodeUnauthorized:
 			return newError(CodeUnauthorized, e.Message), false
 		case CodeForbidden, "kicked", "guests_not_allowed":
@@ -81,7 +83,7 @@ func toProtocol(err error) (*protoError, bool) {
 		// Any other domain code is mapped by its kind.
 		switch e.Kind {
 		case apperr.Invalid, apperr.TooLarge:
-			return newError(CodeBadRequest, e.Message), false
+			return newError(CodeBadRequest, messageWithFields(e)), false
 		case apperr.Unauthorized:
 			return newError(CodeUnauthorized, e.Message), false
 		case apperr.Forbidden:
@@ -109,4 +111,28 @@ func toProtocol(err error) (*protoError, bool) {
 		return errInternal, false
 	}
 	return errInternal, true
+}
+
+// messageWithFields is a domain error's message followed by its invalid fields, so that a
+// rule checked only in the domain still tells the client what was wrong.
+func messageWithFields(e *apperr.Error) string {
+	if len(e.Fields) == 0 {
+		return e.Message
+	}
+	names := make([]string, 0, len(e.Fields))
+	for k := range e.Fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(e.Message)
+	for i, k := range names {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(k + " " + e.Fields[k])
+	}
+	return b.String()
 }

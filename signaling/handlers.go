@@ -112,10 +112,12 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 		}
 		meetingID = sum.ID
 	}
-	if relayed, err := h.relayJoin(ctx, c, meetingID, d, env.ID); relayed {
-		return err
-	}
-	var claims *resumeClaims
+	// Nothing is spent on a join (a placement lease, a room with its router and bus
+	// subscription) before the meeting id, the meeting and the caller's right are checked.
+	var (
+		claims *resumeClaims
+		adm    rooms.Admission
+	)
 	if d.ResumeToken != "" {
 		cl, err := h.openResume(d.ResumeToken)
 		if err != nil {
@@ -124,7 +126,19 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 		if cl.UserID != c.who.UserID || cl.MeetingID != meetingID {
 			return errBadResume
 		}
+		if err := h.checkResumable(ctx, c, cl); err != nil {
+			return err
+		}
 		claims = &cl
+	} else {
+		a, err := h.p.Rooms.Admit(ctx, c.who, meetingID, rooms.JoinInput{Password: d.Password, DisplayName: d.DisplayName, Attach: true})
+		if err != nil {
+			return err
+		}
+		adm = a
+	}
+	if relayed, err := h.relayJoin(ctx, c, meetingID, d, env.ID); relayed {
+		return err
 	}
 	lastSeq := int64(0)
 	if d.LastSeq != nil && *d.LastSeq > 0 {
@@ -170,7 +184,7 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 	if claims != nil {
 		err = h.resume(ctx, c, r, env.ID, *claims, old, lastSeq, d.NewPeerConnections)
 	} else {
-		err = h.freshJoin(ctx, c, r, env.ID, d, old)
+		err = h.freshJoin(ctx, c, r, env.ID, d, adm, old)
 	}
 	if err != nil && orphan != nil {
 		h.restoreOrphan(r, orphan)
@@ -181,8 +195,8 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 // freshJoin joins without a resume token: a new participant, or the user's participant
 // that has no socket yet (after a REST join), or a replacement of the user's old
 // participant whose socket is gone (participant_left disconnected, then participant_joined).
-func (h *Hub) freshJoin(ctx context.Context, c *conn, r *room, id *string, d JoinRoomData, old *member) error {
-	in := rooms.JoinInput{Password: d.Password, DisplayName: d.DisplayName, Attach: old == nil, Replace: old != nil}
+func (h *Hub) freshJoin(ctx context.Context, c *conn, r *room, id *string, d JoinRoomData, adm rooms.Admission, old *member) error {
+	in := rooms.JoinInput{Password: d.Password, DisplayName: d.DisplayName, Attach: old == nil, Replace: old != nil, Admission: adm}
 	if old != nil {
 		// The old participant's media goes first, so its tracks are unpublished before
 		// participant_left; rooms.Join then makes it leave in the same transaction.
@@ -214,7 +228,23 @@ func (h *Hub) freshJoin(ctx context.Context, c *conn, r *room, id *string, d Joi
 		}
 		return err
 	}
-	return h.attach(ctx, c, r, id, m, res, false, 0)
+	return h.attach(ctx, c, r, id, m, res)
+}
+
+// errParticipantLeft answers a resume of a participant that is no longer in the meeting.
+var errParticipantLeft = newError(CodeNotFound, "the participant has left; join again without a resume token")
+
+// checkResumable checks that the participant a verified resume token names is still in the
+// meeting.
+func (h *Hub) checkResumable(ctx context.Context, c *conn, cl resumeClaims) error {
+	p, err := h.p.Rooms.ParticipantByID(ctx, cl.MeetingID, cl.ParticipantID)
+	if err != nil {
+		return err
+	}
+	if p.LeftAt != nil || p.UserID != c.who.UserID {
+		return errParticipantLeft
+	}
+	return nil
 }
 
 // resume restores the participant a resume token names: the same id, role and media, with
@@ -225,16 +255,9 @@ func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resum
 	replacePCs := m != nil && newPCs
 	if m == nil {
 		// Not on this node (another node held it, or this node restarted): the participant
-		// is resumed if the domain still has it.
-		p, err := h.p.Rooms.ParticipantByID(ctx, r.id, cl.ParticipantID)
-		if err != nil {
-			return err
-		}
-		if p.LeftAt != nil || p.UserID != c.who.UserID {
-			return newError(CodeNotFound, "the participant has left; join again without a resume token")
-		}
-		// A participant this node holds nothing for: the room was served elsewhere. Those of
-		// its participants that do not come back here leave after the grace (takeover.go).
+		// is resumed, as the domain still has it (checkResumable). The room was served
+		// elsewhere: those of its participants that do not come back here leave after the
+		// grace (takeover.go).
 		h.adoptOrphans(ctx, r, cl.ParticipantID)
 		m = &member{room: r, uid: c.who.UserID, gateOn: true}
 		r.mu.Lock()
@@ -247,7 +270,7 @@ func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resum
 		if m.left || r.members[m.pid] != m {
 			m.mu.Unlock()
 			r.mu.Unlock()
-			return newError(CodeNotFound, "the participant has left; join again without a resume token")
+			return errParticipantLeft
 		}
 		m.replaceSocketLocked(nil)
 		m.gateOn, m.gate = true, nil
@@ -275,7 +298,7 @@ func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resum
 		// The participant left while we looked; Join made a new one. Undo it.
 		fail()
 		_ = h.p.Rooms.Disconnect(context.WithoutCancel(ctx), r.id, res.Participant.ParticipantID)
-		return newError(CodeNotFound, "the participant has left; join again without a resume token")
+		return errParticipantLeft
 	}
 	replay, err := h.replay(ctx, r.id, cl.ParticipantID, lastSeq)
 	if err != nil {
@@ -287,13 +310,13 @@ func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resum
 		if _, err := h.replaceMedia(r, m); err != nil {
 			fail()
 			if errors.Is(err, errNotInRoom) {
-				return newError(CodeNotFound, "the participant has left; join again without a resume token")
+				return errParticipantLeft
 			}
 			return err
 		}
 	}
 	res.ChatHistory = []rooms.ChatView{}
-	return h.attachResumed(ctx, c, r, id, m, res, replay, lastSeq)
+	return h.attachResumed(c, r, id, m, res, replay, lastSeq)
 }
 
 // replay returns the visible chats after lastSeq, oldest first: the latest replayMax.
@@ -318,7 +341,7 @@ func (h *Hub) replay(ctx context.Context, meetingID, pid string, lastSeq int64) 
 
 // attach finishes a fresh join: the member enters the room and the router, and the socket
 // gets the joined payload, then everything held meanwhile.
-func (h *Hub) attach(ctx context.Context, c *conn, r *room, id *string, m *member, res rooms.JoinResult, _ bool, _ int64) error {
+func (h *Hub) attach(ctx context.Context, c *conn, r *room, id *string, m *member, res rooms.JoinResult) error {
 	pid := res.Participant.ParticipantID
 	m.pid = pid
 	if err := h.addMedia(r, m); err != nil {
@@ -371,7 +394,7 @@ func (h *Hub) attach(ctx context.Context, c *conn, r *room, id *string, m *membe
 }
 
 // attachResumed finishes a resume: ack, replayed chat, then what was held meanwhile.
-func (h *Hub) attachResumed(ctx context.Context, c *conn, r *room, id *string, m *member, res rooms.JoinResult, replay []rooms.ChatView, lastSeq int64) error {
+func (h *Hub) attachResumed(c *conn, r *room, id *string, m *member, res rooms.JoinResult, replay []rooms.ChatView, lastSeq int64) error {
 	pid := res.Participant.ParticipantID
 	isNew := m.pid == ""
 	if isNew {
@@ -398,12 +421,12 @@ func (h *Hub) attachResumed(ctx context.Context, c *conn, r *room, id *string, m
 		r.members[pid] = m
 		r.byUser[m.uid] = m
 	} else if r.members[pid] != m {
-		return newError(CodeNotFound, "the participant has left; join again without a resume token")
+		return errParticipantLeft
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.left {
-		return newError(CodeNotFound, "the participant has left; join again without a resume token")
+		return errParticipantLeft
 	}
 	m.replaceSocketLocked(c)
 	c.setMember(m)
@@ -552,9 +575,6 @@ func (h *Hub) handleChat(ctx context.Context, c *conn, m *member, env Envelope) 
 	if d.Text == nil {
 		return nil, badRequest("text is required")
 	}
-	if n := utf8.RuneCountInString(*d.Text); n < 1 || n > MaxChatRunes || strings.TrimSpace(*d.Text) == "" {
-		return nil, badRequest("text must be 1 to 2000 characters")
-	}
 	cv, err := h.p.Rooms.PostChat(ctx, c.who, m.room.id, *d.Text, d.To)
 	if err != nil {
 		return nil, err
@@ -568,9 +588,6 @@ func (h *Hub) handleMedia(ctx context.Context, c *conn, m *member, env Envelope)
 	var d MediaControlData
 	if err := decodeData(env.Data, &d); err != nil {
 		return err
-	}
-	if !validSource(d.Source) {
-		return badRequest("source must be microphone, camera or screen")
 	}
 	if d.Muted == nil {
 		return badRequest("muted is required")
@@ -599,7 +616,7 @@ func (h *Hub) handleSignal(m *member, env Envelope) error {
 		return badRequest("sdp, candidate or restart is required")
 	}
 	for _, t := range d.Tracks {
-		if t.Mid == "" || !validSource(t.Source) {
+		if t.Mid == "" || !rooms.ValidSource(t.Source) {
 			return badRequest("tracks entries need a mid and a source")
 		}
 	}

@@ -25,6 +25,7 @@ import (
 // Rooms is what the hub needs of the meeting domain; *rooms.Service satisfies it.
 type Rooms interface {
 	Join(ctx context.Context, caller authn.Identity, meetingID string, in rooms.JoinInput) (rooms.JoinResult, error)
+	Admit(ctx context.Context, caller authn.Identity, meetingID string, in rooms.JoinInput) (rooms.Admission, error)
 	ByCode(ctx context.Context, code string) (rooms.MeetingSummary, error)
 	Leave(ctx context.Context, caller authn.Identity, meetingID string) error
 	Disconnect(ctx context.Context, meetingID, participantID string) error
@@ -34,6 +35,7 @@ type Rooms interface {
 	Kick(ctx context.Context, caller authn.Identity, meetingID string, target rooms.Target) error
 	SetMedia(ctx context.Context, caller authn.Identity, meetingID, targetParticipantID, source string, muted bool) (rooms.MediaChange, error)
 	MuteAll(ctx context.Context, caller authn.Identity, meetingID, source string) ([]rooms.MediaChange, error)
+	SetPublished(ctx context.Context, meetingID, participantID, source string, published bool) (bool, error)
 	PostChat(ctx context.Context, caller authn.Identity, meetingID, text, to string) (rooms.ChatView, error)
 	MessagesFor(ctx context.Context, meetingID, participantID string, afterSeq int64, limit int) ([]rooms.ChatView, error)
 	ParticipantByID(ctx context.Context, meetingID, participantID string) (rooms.ParticipantView, error)
@@ -64,6 +66,10 @@ type HubParams struct {
 	// Nil checks nothing.
 	Sessions             Sessions
 	SessionCheckInterval time.Duration
+	// MaxConnsPerUser and MaxConnsPerAddress bound the open sockets of one user and of one
+	// client address (8 and 32); one more is refused with rate_limited and closed with 1008.
+	MaxConnsPerUser    int
+	MaxConnsPerAddress int
 	// OriginPatterns are the cross-origin hosts allowed to open a socket, as in
 	// websocket.AcceptOptions; the request's own host is always allowed. Nil means
 	// DefaultOriginPatterns.
@@ -92,6 +98,8 @@ type Stats struct {
 	SlowClosed uint64
 	// RateLimited counts messages refused with rate_limited.
 	RateLimited uint64
+	// Refused counts sockets closed at once for exceeding a connection cap.
+	Refused uint64
 	// Rooms is the number of live meetings on this node; Members their participants
 	// (including those within their reconnect grace).
 	Rooms   int
@@ -105,6 +113,7 @@ type counters struct {
 	messagesOut      atomic.Uint64
 	slowClosed       atomic.Uint64
 	rateLimited      atomic.Uint64
+	refused          atomic.Uint64
 }
 
 // Hub serves /ws and owns this node's rooms.
@@ -128,6 +137,7 @@ type Hub struct {
 	relay    relayState   // links to and from other nodes (relay.go)
 	sessions sessionWatch // logins of open sockets, re-checked (revoke.go)
 	local    localEvents  // events delivered in-process while the bus was down (drain.go)
+	caps     connCaps     // open sockets per user and address (conn.go)
 }
 
 // NewHub returns a Hub.
@@ -143,6 +153,12 @@ func NewHub(p HubParams) *Hub {
 	}
 	if p.SessionCheckInterval <= 0 {
 		p.SessionCheckInterval = DefaultSessionCheckInterval
+	}
+	if p.MaxConnsPerUser <= 0 {
+		p.MaxConnsPerUser = DefaultMaxConnsPerUser
+	}
+	if p.MaxConnsPerAddress <= 0 {
+		p.MaxConnsPerAddress = DefaultMaxConnsPerAddress
 	}
 	if p.OriginPatterns == nil {
 		p.OriginPatterns = DefaultOriginPatterns
@@ -171,6 +187,7 @@ func (h *Hub) Stats() Stats {
 		MessagesOut:      h.stats.messagesOut.Load(),
 		SlowClosed:       h.stats.slowClosed.Load(),
 		RateLimited:      h.stats.rateLimited.Load(),
+		Refused:          h.stats.refused.Load(),
 	}
 	h.mu.Lock()
 	rs := make([]*room, 0, len(h.rooms))
@@ -232,6 +249,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(MaxMessageBytes)
+	release, ok := h.admitSocket(r.Context(), ws, who, r) // connection caps (conn.go)
+	if !ok {
+		return
+	}
+	defer release()
 	c := newConn(h, ws, h.nextConn.Add(1), who)
 
 	h.mu.Lock()

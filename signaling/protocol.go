@@ -45,8 +45,6 @@ const (
 	MaxMessageBytes = 65536
 	// MaxIDLength bounds an envelope id.
 	MaxIDLength = 64
-	// MaxChatRunes bounds a chat message's text.
-	MaxChatRunes = 2000
 )
 
 // Host actions.
@@ -318,8 +316,4 @@ func iceServerViews(in []webrtc.ICEServer) []ICEServerView {
 		out = append(out, v)
 	}
 	return out
-}
-
-func validSource(s string) bool {
-	return s == "microphone" || s == "camera" || s == "screen"
 }

@@ -38,6 +38,8 @@ type room struct {
 	order     []sfu.TrackID // published tracks in publish order
 	unsubDone bool
 	adopted   bool // the participants left over by a previous owner got their grace (takeover.go)
+
+	media mediaSync // the domain's media state and the router in agreement (media.go)
 }
 
 func newRoom(h *Hub, id string) *room {
@@ -164,6 +166,7 @@ func (r *room) onSpeakers(sp []sfu.Speaker) {
 }
 
 func (r *room) onTrackPublished(info sfu.TrackInfo) {
+	defer r.mediaPublicationChanged(info) // once r.mu is released (media.go)
 	b, err := EncodeMessage(TypeTrackPublished, nil, TrackPublishedData{Track: trackView(info)})
 	if err != nil {
 		return
@@ -181,6 +184,7 @@ func (r *room) onTrackPublished(info sfu.TrackInfo) {
 }
 
 func (r *room) onTrackUnpublished(info sfu.TrackInfo) {
+	defer r.mediaPublicationChanged(info) // once r.mu is released (media.go)
 	b, err := EncodeMessage(TypeTrackUnpublished, nil, TrackUnpublishedData{TrackID: string(info.TrackID)})
 	if err != nil {
 		return
@@ -237,6 +241,7 @@ func (r *room) onBusMessage(msg *nats.Msg) {
 
 // onEvent applies one domain event to the room's sockets and media.
 func (r *room) onEvent(ev rooms.Event) {
+	r.applyMute(&ev) // media.go
 	switch ev.Type {
 	case rooms.EventParticipantLeft:
 		r.participantLeft(ev)

@@ -84,7 +84,7 @@ func (p *osPeer) run(ctx context.Context) error {
 	} else if token, err = guestToken(ctx, p.t.base, p.spec.name, p.spec.index); err != nil {
 		return fmt.Errorf("guest token: %w", err)
 	}
-	p.ws, err = dialWS(ctx, p.t.base, url.QueryEscape(token), p.handle)
+	p.ws, err = dialWS(ctx, p.t.base, url.QueryEscape(token), p.spec.index, p.handle)
 	if err != nil {
 		return err
 	}

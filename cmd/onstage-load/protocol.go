@@ -94,9 +94,11 @@ type wsConn struct {
 	readErr error
 }
 
-func dialWS(ctx context.Context, base, token string, handler func(envelope)) (*wsConn, error) {
+// dialWS opens participant i's socket from the loopback source address its token came from
+// (clientFor), so that the server's per-address socket cap applies per simulated user.
+func dialWS(ctx context.Context, base, token string, i int, handler func(envelope)) (*wsConn, error) {
 	u := strings.Replace(base, "http", "ws", 1) + "/ws?token=" + token
-	c, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: httpClient})
+	c, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: clientFor(base, i)})
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("dial /ws: %s: %w", resp.Status, err)

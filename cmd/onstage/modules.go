@@ -119,6 +119,7 @@ func provideHub(cfg config.Config, svc *rooms.Service, e *sfu.Engine, iss *authn
 	h := signaling.NewHub(signaling.HubParams{
 		Rooms: svc, Engine: e, Issuer: iss, Bus: b, ICEServers: iceServers(cfg.Media.ICEServers),
 		NodeID: nodeID(cfg), Log: log, Placement: pl, Sessions: users,
+		MaxConnsPerUser: cfg.Signaling.MaxConnsPerUser, MaxConnsPerAddress: cfg.Signaling.MaxConnsPerAddress,
 	})
 	hooks.hub.Store(h)
 	return h, func() { _ = h.Shutdown(context.Background()) }
@@ -197,7 +198,7 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 		Pages:     map[string]http.Handler{"/pay/*": ph.Page()},
 		WebSocket: hub, Web: web.WithCaptcha(captchaWidget(cfg)), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
 		SeparateMetrics: cfg.HTTP.MetricsAddr != "",
-		Authz: az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit", admin.Operations),
+		Authz:           az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit", admin.Operations),
 		WriteLimit: api.WriteLimit(c, cfg.HTTP.WriteRatePerIP, cfg.HTTP.WriteRatePerUser, log),
 	}), nil
 }

@@ -46,6 +46,8 @@ type Config struct {
 	// Idempotency configures the Idempotency-Key store of retried writes.
 	Idempotency Idempotency `yaml:"idempotency"`
 	Audit       Audit       `yaml:"audit"`
+
+	Signaling Signaling `yaml:"signaling"`
 }
 
 // Audit configures the admin audit log.
@@ -163,6 +165,14 @@ type Meetings struct {
 	SweepInterval time.Duration `yaml:"sweep_interval"`
 }
 
+// Signaling configures the WebSocket hub.
+type Signaling struct {
+	// MaxConnsPerUser bounds the open sockets of one user on this node, and
+	// MaxConnsPerAddress those of one client address; a socket over either is closed with 1008.
+	MaxConnsPerUser    int `yaml:"max_conns_per_user"`
+	MaxConnsPerAddress int `yaml:"max_conns_per_address"`
+}
+
 // Cluster configures this node's place in a cluster. It matters only when redis.url is set:
 // without Redis every room is placed on this node.
 type Cluster struct {
@@ -255,6 +265,8 @@ func Default() Config {
 			ReconcileInterval: time.Minute, WebhookRatePerMinute: 600, Sandbox: PaymentsSandbox{DuplicatePercent: 20}},
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Audit:       Audit{Retention: 90 * 24 * time.Hour},
+
+		Signaling: Signaling{MaxConnsPerUser: 8, MaxConnsPerAddress: 32},
 	}
 }
 
@@ -314,6 +326,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: audit.retention must be positive", ErrInvalid)
 	case c.Meetings.SweepInterval <= 0:
 		return fmt.Errorf("%w: meetings.sweep_interval must be positive", ErrInvalid)
+	case c.Signaling.MaxConnsPerUser <= 0 || c.Signaling.MaxConnsPerAddress <= 0:
+		return fmt.Errorf("%w: signaling.max_conns_per_user and max_conns_per_address must be positive", ErrInvalid)
 	}
 	n := c.NATS
 	switch {
