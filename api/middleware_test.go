@@ -18,7 +18,7 @@ import (
 type whoami struct{ mw authn.Middleware }
 
 func (m whoami) Mount(r chi.Router) {
-	r.With(m.mw.Require()).Get("/whoami", func(w http.ResponseWriter, r *http.Request) {
+	r.With(m.mw.Require()).Get("/users/me", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := authn.FromContext(r.Context())
 		_, _ = w.Write([]byte(id.UserID))
 	})
@@ -60,7 +60,7 @@ func serve(h http.Handler, path, header string) *httptest.ResponseRecorder {
 // origin only.
 func TestOneContentSecurityPolicy(t *testing.T) {
 	h, _ := testRouter(t)
-	for _, p := range []string{"/", "/m/ABC123", "/static/app.css", "/api/openapi.json", "/healthz", "/api/v1/whoami", "/nothing"} {
+	for _, p := range []string{"/", "/m/ABC123", "/static/app.css", "/api/openapi.json", "/healthz", "/api/v1/users/me", "/nothing"} {
 		if got := serve(h, p, "").Header().Get("Content-Security-Policy"); got != web.ContentSecurityPolicy {
 			t.Errorf("%s: Content-Security-Policy %q, want the client's policy %q", p, got, web.ContentSecurityPolicy)
 		}
@@ -76,10 +76,10 @@ func TestOneContentSecurityPolicy(t *testing.T) {
 // the Authorization header), while /ws still reads it.
 func TestTokenInQueryOnlyForWebSocket(t *testing.T) {
 	h, tok := testRouter(t)
-	if rec := serve(h, "/api/v1/whoami", "Bearer "+tok); rec.Code != http.StatusOK || rec.Body.String() != "u1" {
+	if rec := serve(h, "/api/v1/users/me", "Bearer "+tok); rec.Code != http.StatusOK || rec.Body.String() != "u1" {
 		t.Fatalf("with the header: %d %s", rec.Code, rec.Body)
 	}
-	if rec := serve(h, "/api/v1/whoami?token="+tok, ""); rec.Code != http.StatusUnauthorized {
+	if rec := serve(h, "/api/v1/users/me?token="+tok, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("REST with ?token=: %d %s, want 401", rec.Code, rec.Body)
 	}
 	if rec := serve(h, "/ws?token="+tok, ""); rec.Body.String() != tok {

@@ -145,6 +145,8 @@ var tagDescriptions = map[string]string{
 	"users":    "The caller's own account",
 	"meetings": "Meetings, their participants and chat",
 	"nodes":    "The cluster's nodes",
+	"admin":    "Roles, permissions, user administration and the audit log",
+	"payments": "Payment intents, provider webhooks and the sandbox checkout",
 }
 
 // OpenAPI returns the OpenAPI 3 document of the REST API served at /api/openapi.json. It is
