@@ -42,6 +42,8 @@ type Config struct {
 	// Idempotency configures the Idempotency-Key store of retried writes.
 	Idempotency Idempotency `yaml:"idempotency"`
 	Audit       Audit       `yaml:"audit"`
+	Booking     Booking     `yaml:"booking"`
+	Storage     Storage     `yaml:"storage"`
 }
 
 // Audit configures the admin audit log.
@@ -210,6 +212,22 @@ type Idempotency struct {
 	TTL time.Duration `yaml:"ttl"`
 }
 
+// Booking configures streamer bookings.
+type Booking struct {
+	// HoldTTL is how long an unpaid order holds its time.
+	HoldTTL time.Duration `yaml:"hold_ttl"`
+	// CatalogTTL bounds how long a cached catalogue page lives (changes invalidate it at once).
+	CatalogTTL time.Duration `yaml:"catalog_ttl"`
+	// SweepInterval is how often expired holds and ended sessions are swept.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+}
+
+// Storage configures where uploaded files are kept.
+type Storage struct {
+	// Dir is the local directory of uploads; empty is <data_dir>/uploads.
+	Dir string `yaml:"dir"`
+}
+
 // Default returns the configuration of a single node that needs nothing installed.
 func Default() Config {
 	return Config{
@@ -230,6 +248,7 @@ func Default() Config {
 			ReconcileInterval: time.Minute, WebhookRatePerMinute: 600, Sandbox: PaymentsSandbox{DuplicatePercent: 20}},
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Audit:       Audit{Retention: 90 * 24 * time.Hour},
+		Booking:     Booking{HoldTTL: 15 * time.Minute, CatalogTTL: time.Minute, SweepInterval: 30 * time.Second},
 	}
 }
 
@@ -298,6 +317,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Payments.validate(); err != nil {
 		return err
+	}
+	if c.Booking.HoldTTL <= 0 || c.Booking.CatalogTTL <= 0 || c.Booking.SweepInterval <= 0 {
+		return fmt.Errorf("%w: booking.hold_ttl, catalog_ttl and sweep_interval must be positive", ErrInvalid)
 	}
 	if c.Idempotency.TTL <= 0 {
 		return fmt.Errorf("%w: idempotency.ttl must be positive", ErrInvalid)
