@@ -18,6 +18,7 @@ func (s *Service) Start() error {
 				return
 			}
 		}
+		s.started.Store(true)
 		go s.loop()
 	})
 	return err
@@ -27,6 +28,9 @@ func (s *Service) Start() error {
 func (s *Service) Close() {
 	s.closed.Do(func() {
 		close(s.stop)
+		if !s.started.Load() {
+			return
+		}
 		select {
 		case <-s.done:
 		case <-time.After(5 * time.Second):

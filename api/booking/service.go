@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -91,13 +92,14 @@ type Service struct {
 	now      func() time.Time
 	versions *cache.Versions
 
-	views  chan string // streamer ids whose view counts, deduplicated already
-	ended  chan string // meeting ids that ended
-	kick   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
-	start  sync.Once
-	closed sync.Once
+	views   chan string // streamer ids whose view counts, deduplicated already
+	ended   chan string // meeting ids that ended
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	start   sync.Once
+	started atomic.Bool
+	closed  sync.Once
 }
 
 // NewService returns a Service; Start runs its background work and registers the "order"
