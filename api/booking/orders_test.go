@@ -506,4 +506,20 @@ func TestViewCounter(t *testing.T) {
 	})
 }
 
-var _ = fmt.Sprint
+// TestSlotUnitsAreUnique: the database itself refuses a second order's units for time another
+// order holds, whatever the checks before it said.
+func TestSlotUnitsAreUnique(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		start := e.at(2, 10)
+		for i, tt := range []struct {
+			from time.Duration
+			want error
+		}{{0, nil}, {55 * time.Minute, ErrSlotUnavailable}, {60 * time.Minute, nil}, {65 * time.Minute, ErrSlotUnavailable}} {
+			o := &Order{ID: fmt.Sprint("o", i), StreamerID: "s1", Start: start.Add(tt.from), End: start.Add(tt.from + time.Hour)}
+			err := e.db.Transaction(func(tx *gorm.DB) error { return takeSlots(tx, o) })
+			if !errors.Is(err, tt.want) && !(err == nil && tt.want == nil) {
+				t.Errorf("order at +%s: %v, want %v", tt.from, err, tt.want)
+			}
+		}
+	})
+}
