@@ -50,10 +50,11 @@ func migrations() []db.Migration {
 	return m
 }
 
-// eachDB runs fn on SQLite and, when configured, PostgreSQL.
+// eachDB runs fn on SQLite and, when configured, PostgreSQL and MySQL.
 func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Run(db.DialectSQLite, func(t *testing.T) { fn(t, newEnv(t, dbtest.Open(t, migrations()...))) })
 	t.Run(db.DialectPostgres, func(t *testing.T) { fn(t, newEnv(t, dbtest.Postgres(t, migrations()...))) })
+	t.Run(db.DialectMySQL, func(t *testing.T) { fn(t, newEnv(t, dbtest.MySQL(t, migrations()...))) })
 }
 
 func newEnv(t *testing.T, gdb *gorm.DB) *env {

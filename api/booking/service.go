@@ -560,7 +560,7 @@ func quoted(v string) string {
 }
 
 func escapeLike(v string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(v)
+	return strings.NewReplacer(`!`, `!!`, `%`, `!%`, `_`, `!_`).Replace(v)
 }
 
 // Catalog lists approved, active streamers. Pages are served from the cache, keyed by the
@@ -614,10 +614,10 @@ func (s *Service) catalog(ctx context.Context, q ListQuery) (CatalogPage, error)
 		tx = tx.Where("city_key = ?", q.City)
 	}
 	if q.Game != "" {
-		tx = tx.Where(`games LIKE ? ESCAPE '\'`, "%"+escapeLike(quoted(q.Game))+"%")
+		tx = tx.Where(`games LIKE ? ESCAPE '!'`, "%"+escapeLike(quoted(q.Game))+"%")
 	}
 	if q.Lang != "" {
-		tx = tx.Where(`languages LIKE ? ESCAPE '\'`, "%"+escapeLike(quoted(q.Lang))+"%")
+		tx = tx.Where(`languages LIKE ? ESCAPE '!'`, "%"+escapeLike(quoted(q.Lang))+"%")
 	}
 	if q.PriceMin > 0 {
 		tx = tx.Where("price_per_hour >= ?", q.PriceMin)
@@ -627,7 +627,7 @@ func (s *Service) catalog(ctx context.Context, q ListQuery) (CatalogPage, error)
 	}
 	if q.Q != "" {
 		like := "%" + escapeLike(q.Q) + "%"
-		tx = tx.Where(`(LOWER(display_name) LIKE ? ESCAPE '\' OR city_key LIKE ? ESCAPE '\' OR games LIKE ? ESCAPE '\')`, like, like, like)
+		tx = tx.Where(`(LOWER(display_name) LIKE ? ESCAPE '!' OR city_key LIKE ? ESCAPE '!' OR games LIKE ? ESCAPE '!')`, like, like, like)
 	}
 	var total int64
 	if err := tx.Count(&total).Error; err != nil {
