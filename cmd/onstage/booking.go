@@ -72,6 +72,10 @@ func provideNotifier(hub *signaling.Hub, b *bus.Bus, log *slog.Logger) (booking.
 }
 
 func provideStorage(cfg config.Config) booking.Storage {
+	if s3 := cfg.Storage.S3; cfg.Storage.Driver == "s3" {
+		return &booking.S3Storage{Endpoint: s3.Endpoint, Bucket: s3.Bucket, Region: s3.Region, AccessKey: s3.AccessKey,
+			SecretKey: s3.SecretKey}
+	}
 	dir := cfg.Storage.Dir
 	if dir == "" {
 		dir = filepath.Join(cfg.DataDir, "uploads")

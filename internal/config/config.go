@@ -224,8 +224,20 @@ type Booking struct {
 
 // Storage configures where uploaded files are kept.
 type Storage struct {
+	// Driver is "local" (the default: a directory) or "s3" (an S3-compatible store).
+	Driver string `yaml:"driver"`
 	// Dir is the local directory of uploads; empty is <data_dir>/uploads.
-	Dir string `yaml:"dir"`
+	Dir string    `yaml:"dir"`
+	S3  StorageS3 `yaml:"s3"`
+}
+
+// StorageS3 is an S3-compatible bucket (AWS S3, MinIO), addressed path-style.
+type StorageS3 struct {
+	Endpoint  string `yaml:"endpoint"`
+	Bucket    string `yaml:"bucket"`
+	Region    string `yaml:"region"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key" secret:"true"`
 }
 
 // Default returns the configuration of a single node that needs nothing installed.
@@ -317,6 +329,15 @@ func (c Config) Validate() error {
 	}
 	if err := c.Payments.validate(); err != nil {
 		return err
+	}
+	switch c.Storage.Driver {
+	case "", "local":
+	case "s3":
+		if c.Storage.S3.Endpoint == "" || c.Storage.S3.Bucket == "" || c.Storage.S3.AccessKey == "" || c.Storage.S3.SecretKey == "" {
+			return fmt.Errorf("%w: storage.s3 needs endpoint, bucket, access_key and secret_key", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: storage.driver must be local or s3", ErrInvalid)
 	}
 	if c.Booking.HoldTTL <= 0 || c.Booking.CatalogTTL <= 0 || c.Booking.SweepInterval <= 0 {
 		return fmt.Errorf("%w: booking.hold_ttl, catalog_ttl and sweep_interval must be positive", ErrInvalid)
