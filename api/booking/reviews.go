@@ -58,6 +58,14 @@ func (s *Service) AddReview(ctx context.Context, caller authn.Identity, in Revie
 		if o.Status != OrderCompleted {
 			return ErrNotCompleted
 		}
+		// A read first keeps the common repeat quiet; the unique index still decides a race.
+		var n int64
+		if err := tx.Model(&Review{}).Where("order_id = ?", o.ID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrAlreadyReviewed
+		}
 		r = &Review{ID: uuid.NewString(), OrderID: o.ID, StreamerID: o.StreamerID, BuyerID: o.BuyerID,
 			BuyerName: truncate(name, 64), Rating: in.Rating, Comment: in.Comment, CreatedAt: s.clock()}
 		if err := tx.Create(r).Error; err != nil {

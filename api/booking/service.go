@@ -299,6 +299,9 @@ func (s *Service) profile(ctx context.Context, gdb *gorm.DB, id string) (*Profil
 // Review decides a pending profile: approve lists it, reject (with a reason) does not. The
 // streamer is mailed either way; the admin route is audited by the admin middleware.
 func (s *Service) Review(ctx context.Context, caller authn.Identity, streamerID string, approve bool, reason string) (ProfileView, error) {
+	if s.p.Authz == nil {
+		return ProfileView{}, apperr.ErrForbidden
+	}
 	if err := s.p.Authz.Can(ctx, caller, authz.StreamersApprove, nil); err != nil {
 		return ProfileView{}, err
 	}

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +66,15 @@ func waitFor(t *testing.T, what string, f func() bool) {
 // player finds them, orders, pays; both see the meeting; a second order for the slot gets
 // 409; the meeting ends; the player reviews and the rating changes.
 func TestBookingFlow(t *testing.T) {
-	bookingFlow(t, func(*config.Config) {})
+	t.Run("sqlite", func(t *testing.T) { bookingFlow(t, func(*config.Config) {}) })
+	t.Run("postgres+redis", func(t *testing.T) {
+		dsn, redisURL := os.Getenv("ONSTAGE_TEST_POSTGRES_DSN"), os.Getenv("ONSTAGE_TEST_REDIS_URL")
+		if dsn == "" || redisURL == "" {
+			t.Skip("set ONSTAGE_TEST_POSTGRES_DSN and ONSTAGE_TEST_REDIS_URL to run against PostgreSQL and Redis")
+		}
+		schemaDSN := freshSchema(t, dsn)
+		bookingFlow(t, func(cfg *config.Config) { cfg.Database.DSN = schemaDSN; cfg.Redis.URL = redisURL })
+	})
 }
 
 func bookingFlow(t *testing.T, configure func(*config.Config)) {
@@ -94,6 +106,25 @@ func bookingFlow(t *testing.T, configure func(*config.Config)) {
 	if r.body["status"] != "pending" {
 		t.Fatalf("profile %s", r.raw)
 	}
+	// Rejected with a reason; the changed profile waits for approval again.
+	expect(t, n.do("PUT", "/api/v1/admin/streamers/"+stID+"/reject", admin, map[string]any{}), 400, "validation_failed")
+	r = n.do("PUT", "/api/v1/admin/streamers/"+stID+"/reject", admin, map[string]any{"reason": "add a photo"})
+	if r.status != 200 || r.body["status"] != "rejected" || r.body["reject_reason"] != "add a photo" {
+		t.Fatalf("reject: %s", r.raw)
+	}
+	png := pngBytes(t)
+	up := n.do("POST", "/api/v1/uploads/images", st, png)
+	expect(t, up, 201, "")
+	photo := up.body["url"].(string)
+	if img := n.do("GET", photo, "", nil); img.status != 200 || img.header.Get("Content-Type") != "image/png" {
+		t.Fatalf("image: %d %v", img.status, img.header)
+	}
+	expect(t, n.do("POST", "/api/v1/uploads/images", st, "<svg onload=alert(1)>"), 400, "unsupported_image")
+	profile["photos"] = []string{photo}
+	r = n.do("PUT", "/api/v1/streamers/profile", st, profile)
+	if r.status != 200 || r.body["status"] != "pending" {
+		t.Fatalf("changed profile: %s", r.raw)
+	}
 	search := "/api/v1/streamers?city=berlin&game=dota%202"
 	if r := n.do("GET", search, "", nil); r.body["total"] != float64(0) {
 		t.Fatalf("pending profile listed: %s", r.raw)
@@ -122,7 +153,7 @@ func bookingFlow(t *testing.T, configure func(*config.Config)) {
 		t.Fatalf("search: %s %v", r.raw, r.header)
 	}
 	card := r.body["items"].([]any)[0].(map[string]any)
-	if card["id"] != stID || card["next_free_slot"] == nil {
+	if card["id"] != stID || card["next_free_slot"] == nil || card["avatar"] != photo {
 		t.Fatalf("card %v", card)
 	}
 	if r := n.do("GET", search, pl, nil); r.header.Get("X-Cache") != "hit" {
@@ -175,6 +206,9 @@ func bookingFlow(t *testing.T, configure func(*config.Config)) {
 	expect(t, n.doKey("POST", "/api/v1/orders", pl, "order-1", other), 422, "idempotency_key_reused")
 	expect(t, n.doKey("POST", "/api/v1/orders", pl2, "order-2", body), 409, "slot_unavailable")
 	expect(t, n.doKey("POST", "/api/v1/orders", st, "order-3", body), 403, "not_a_player")
+	if mine := n.do("GET", "/api/v1/orders?as=streamer", st, nil); mine.body["total"] != float64(1) {
+		t.Fatalf("streamer's orders: %s", mine.raw)
+	}
 	// The streamer sees the order; another player does not.
 	expect(t, n.do("GET", "/api/v1/orders/"+oid, st, nil), 200, "")
 	expect(t, n.do("GET", "/api/v1/orders/"+oid, pl2, nil), 404, "")
@@ -245,4 +279,13 @@ func bookingFlow(t *testing.T, configure func(*config.Config)) {
 		t.Fatalf("reviews %s", revs.raw)
 	}
 	_ = plID
+}
+
+func pngBytes(t *testing.T) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
