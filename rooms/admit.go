@@ -66,6 +66,7 @@ type admission struct {
 	name         string
 	checked      string
 	skipPassword bool
+	invited      bool
 	existing     *Participant
 }
 
@@ -110,8 +111,14 @@ func (s *Service) admit(ctx context.Context, caller authn.Identity, meetingID st
 	if err != nil {
 		return admission{}, err
 	}
-	a := admission{m: m, name: name, checked: m.PasswordHash, existing: existing}
-	a.skipPassword = m.CreatorID == caller.UserID || (existing != nil && (in.Attach || in.Replace))
+	invited, err := st.invited(m.ID, caller.UserID)
+	if err != nil {
+		return admission{}, err
+	}
+	a := admission{m: m, name: name, checked: m.PasswordHash, existing: existing, invited: invited}
+	// The creator, an invitee (a paid booking's buyer) and a participant re-attaching skip the
+	// password.
+	a.skipPassword = m.CreatorID == caller.UserID || invited || (existing != nil && (in.Attach || in.Replace))
 	admitted := in.Admission.meetingID == m.ID && in.Admission.userID == caller.UserID && in.Admission.hash == m.PasswordHash
 	if !a.skipPassword && !admitted && !passwordMatches(m.PasswordHash, in.Password) {
 		return admission{}, ErrWrongPassword

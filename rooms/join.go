@@ -39,7 +39,7 @@ func (s *Service) Join(ctx context.Context, caller authn.Identity, meetingID str
 	if err != nil {
 		return JoinResult{}, err
 	}
-	name, checked, skipPassword := a.name, a.checked, a.skipPassword
+	name, checked, skipPassword, invited := a.name, a.checked, a.skipPassword, a.invited
 
 	var (
 		self     *Participant
@@ -67,7 +67,7 @@ func (s *Service) Join(ctx context.Context, caller authn.Identity, meetingID str
 		// Re-check the password when it changed meanwhile, or when it was skipped for a
 		// participant that has left since.
 		recheck := m.PasswordHash != checked || (skipPassword && old == nil)
-		if recheck && m.CreatorID != caller.UserID && !passwordMatches(m.PasswordHash, in.Password) {
+		if recheck && m.CreatorID != caller.UserID && !invited && !passwordMatches(m.PasswordHash, in.Password) {
 			return ErrWrongPassword
 		}
 		role := RoleParticipant

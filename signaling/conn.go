@@ -82,22 +82,25 @@ func (c *conn) detachFrom(m *member) {
 }
 
 // enqueue queues frames for the writer without ever blocking. A full queue means the client
-// cannot keep up: it is closed with 1008 and the frames are dropped.
-func (c *conn) enqueue(frames ...[]byte) {
+// cannot keep up: it is closed with 1008 and the frames are dropped. It reports whether the
+// frames were queued.
+func (c *conn) enqueue(frames ...[]byte) bool {
 	if len(frames) == 0 {
-		return
+		return false
 	}
 	select {
 	case <-c.done:
-		return
+		return false
 	default:
 	}
 	select {
 	case c.send <- frames:
 		c.hub.stats.messagesOut.Add(uint64(len(frames)))
+		return true
 	default:
 		c.hub.stats.slowClosed.Add(1)
 		c.fail(websocket.StatusPolicyViolation, "send queue full")
+		return false
 	}
 }
 

@@ -219,6 +219,11 @@ func TestEveryRouteDeclaresAccess(t *testing.T) {
 		if !ok || !api.ValidAuth(a) {
 			t.Errorf("%s %s declares no valid access (%q)", method, route, a)
 		}
+		if strings.HasPrefix(route, "/api/v1/admin/") {
+			if _, ok := adminOperations()[method+" "+strings.TrimSuffix(route, "/")]; !ok {
+				t.Errorf("%s %s has no audit operation name", method, route)
+			}
+		}
 		return nil
 	})
 	if count < 30 {

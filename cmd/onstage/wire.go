@@ -29,6 +29,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		provideEngine, provideHub,
 		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
 		provideIdempotency, providePaymentsSandbox, providePayments, providePaymentsHandler,
+		provideNotifier, provideStorage, provideBooking, provideBookingHandler,
 		provideRouter, provideServer, provideMetricsServer, provideApp,
 	)
 	return nil, nil, nil

@@ -102,11 +102,48 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	}
 	placer, cleanup11 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
 	hub, cleanup12 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, authService, log)
+	bookingNotifier, cleanup13, err := provideNotifier(hub, bus, log)
+	if err != nil {
+		cleanup12()
+		cleanup11()
+		cleanup10()
+		cleanup9()
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	bookingService, cleanup14, err := provideBooking(cfg, db, cache, service, roomsService, paymentsService, mailer, bookingNotifier, authService, mainClusterHooks, log)
+	if err != nil {
+		cleanup13()
+		cleanup12()
+		cleanup11()
+		cleanup10()
+		cleanup9()
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	storage := provideStorage(cfg)
+	bookingHandler := provideBookingHandler(bookingService, storage, keeper)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)
-	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
+	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, bookingHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
 	if err != nil {
+		cleanup14()
+		cleanup13()
 		cleanup12()
 		cleanup11()
 		cleanup10()
@@ -125,6 +162,8 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	mainMetricsServer := provideMetricsServer(cfg, prometheusRegistry)
 	app := provideApp(cfg, server, mainMetricsServer, hub, registry, placer, paymentsService, log)
 	return app, func() {
+		cleanup14()
+		cleanup13()
 		cleanup12()
 		cleanup11()
 		cleanup10()
