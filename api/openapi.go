@@ -157,12 +157,21 @@ func tag(path string) string {
 }
 
 var tagDescriptions = map[string]string{
-	"auth":     "Accounts and tokens",
-	"users":    "The caller's own account",
-	"meetings": "Meetings, their participants and chat",
-	"nodes":    "The cluster's nodes",
-	"admin":    "Roles, permissions, user administration and the audit log",
-	"payments": "Payment intents, provider webhooks and the sandbox checkout",
+	"auth":      "Accounts and tokens",
+	"users":     "The caller's own account",
+	"meetings":  "Meetings, their participants and chat",
+	"nodes":     "The cluster's nodes",
+	"admin":     "Roles, permissions, user administration and the audit log",
+	"payments":  "Payment intents, provider webhooks and the sandbox checkout",
+	"streamers": "The streamer catalogue, profiles, schedules and approval",
+	"orders":    "Booking orders: hold, pay, cancel",
+	"reviews":   "Reviews of completed bookings",
+	"uploads":   "Image uploads",
+	"ads":       "Ad packages, purchases, placement and statistics",
+	"agency":    "Agencies and their sub-accounts",
+	"agents":    "Agent admins' agents",
+	"cards":     "Card-key projects, grants, batches, keys and the signed verify API",
+	"quota":     "The card-key quota ledger",
 }
 
 // OpenAPI returns the OpenAPI 3 document of the REST API served at /api/openapi.json. It is
