@@ -7,6 +7,7 @@
 //	onstage-load meeting --participants 4 --meetings 4 P participants, all publish and subscribe
 //	onstage-load audio --publishers 5 --subscribers 200
 //	onstage-load chat --clients 50 --messages 20
+//	onstage-load chat --clients 100 --messages 10 --burst 2s   1000 chats within 2 s
 //	onstage-load churn --rate 5 --lifetime 10s
 //	onstage-load baseline livestream --subscribers 50 the same, through a bare Pion forwarder
 //	onstage-load livestream --subscribers 50 --baseline  both, and the cost ratio
@@ -163,6 +164,8 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 		fs.IntVar(&o.clients, "clients", 20, "chat clients (in total, over all meetings)")
 		fs.IntVar(&o.messages, "messages", 20, "messages each client sends")
 		fs.Float64Var(&o.chatRate, "rate", 2, "messages per second per client (0: as fast as acks come)")
+		fs.DurationVar(&o.chatBurst, "burst", 0, "send every client's messages at random moments within this window, "+
+			"without waiting for acks (a busy live stream); overrides --rate")
 	case "churn":
 		fs.Float64Var(&o.churnRate, "rate", 2, "joins (and leaves) per second")
 		fs.DurationVar(&o.lifetime, "lifetime", 10*time.Second, "how long each churning subscriber stays")
