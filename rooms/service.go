@@ -68,6 +68,11 @@ type Service struct {
 	mu      sync.Mutex
 	stop    chan struct{}
 	stopped chan struct{}
+
+	// The meetings' chat writers (chatwriter.go).
+	chatMu      sync.Mutex
+	chatWriters writers
+	chatWG      sync.WaitGroup
 }
 
 // NewService returns a Service. Call Start to run the expiry sweeper and Close to stop it.
