@@ -30,7 +30,7 @@ import (
 // is bounded (maxChatQueue): a meeting flooded beyond it answers ErrChatBusy.
 
 const (
-	maxChatQueue   = 2048
+	maxChatQueue = 2048
 	// maxChatWriters bounds the meetings with a writer at once on this node.
 	maxChatWriters = 10000
 	maxChatBatch   = 256
