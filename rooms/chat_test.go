@@ -112,13 +112,16 @@ func TestChatConcurrentSendersPublishInSeqOrder(t *testing.T) {
 		for err := range errs {
 			t.Fatal(err)
 		}
-		chats := e.EventsOf(EventChat)
-		if len(chats) != senders*per {
-			t.Fatalf("%d chat events, want %d", len(chats), senders*per)
+		var chats []ChatView
+		for _, ev := range e.EventsOf(EventChat) {
+			chats = append(chats, ev.ChatViews()...)
 		}
-		for i, ev := range chats {
-			if ev.Chat.Seq != int64(i+1) {
-				t.Fatalf("event %d has seq %d (previous %d): published out of order", i, ev.Chat.Seq, chats[max(i-1, 0)].Chat.Seq)
+		if len(chats) != senders*per {
+			t.Fatalf("%d chats published, want %d", len(chats), senders*per)
+		}
+		for i, c := range chats {
+			if c.Seq != int64(i+1) {
+				t.Fatalf("chat %d has seq %d (previous %d): published out of order", i, c.Seq, chats[max(i-1, 0)].Seq)
 			}
 		}
 		stored := must[[]ChatView](t)(e.svc.Messages(ctx, host, m.ID, 0, MaxChatLimit))

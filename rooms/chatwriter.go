@@ -15,8 +15,8 @@ import (
 // goroutine. It takes whatever chats are waiting (up to maxChatBatch), and in one transaction
 // locks the meeting row, checks each sender and recipient against the active participants,
 // gives the accepted chats the next seqs after the meeting's stored chat_seq, inserts them and
-// stores the new chat_seq. Only after the commit does it publish their events, in seq order,
-// and answer their senders. So:
+// stores the new chat_seq. Only after the commit does it publish them, as one chat event in
+// seq order (Event.Chats; Event.Chat when the batch holds one), and answer their senders. So:
 //
 //   - a chat is durable before anyone sees it or its sender gets the ack;
 //   - the events of a meeting leave this node in strictly increasing seq: one goroutine
@@ -196,12 +196,9 @@ func (w *chatWriter) commit(batch []*chatReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), chatCommitTimeout)
 	defer cancel()
 	results := make([]chatResult, len(batch))
-	var (
-		evs  events
-		msgs []*ChatMessage
-	)
+	var msgs []*ChatMessage
 	err := s.store.Tx(ctx, func(tx *Store) error {
-		evs, msgs = evs[:0], msgs[:0]
+		msgs = msgs[:0]
 		clear(results)
 		m, err := tx.lockMeeting(w.meetingID)
 		if err != nil {
@@ -236,10 +233,6 @@ func (w *chatWriter) commit(batch []*chatReq) {
 				FromName: self.DisplayName, ToParticipantID: r.to, Text: r.text, SentAt: now}
 			msgs = append(msgs, msg)
 			results[i].chat = msg.View()
-			ev := s.event(EventChat, m.ID)
-			cv := results[i].chat
-			ev.Chat = &cv
-			evs = append(evs, ev)
 		}
 		if len(msgs) == 0 {
 			return nil
@@ -256,8 +249,18 @@ func (w *chatWriter) commit(batch []*chatReq) {
 		for i := range results {
 			results[i] = chatResult{err: err}
 		}
-	} else {
-		s.publish(ctx, evs)
+	} else if len(msgs) > 0 {
+		ev := s.event(EventChat, w.meetingID)
+		if len(msgs) == 1 {
+			cv := msgs[0].View()
+			ev.Chat = &cv
+		} else {
+			ev.Chats = make([]ChatView, len(msgs))
+			for i, m := range msgs {
+				ev.Chats[i] = m.View()
+			}
+		}
+		s.publish(ctx, events{ev})
 	}
 	for i, r := range batch {
 		r.done <- results[i]
