@@ -13,8 +13,8 @@ import (
 // PostChat stores a chat message from the caller, who must be in the meeting (ErrNotInRoom),
 // and publishes it as a chat event. to, when set, is the participant id of the one recipient
 // of a private message; it must be in the meeting too. Every message, public or private, takes
-// the meeting's next seq (1, 2, 3, … without gaps). The meeting's chat writer (chatwriter.go)
-// stores it, in a transaction it may share with other chats of the meeting, before it is
+// the meeting's next seq (1, 2, 3, … without gaps). The meeting's chat writer (chatwriter.go),
+// on the node that owns the meeting's room (chatroute.go), stores it, in a transaction it may share with other chats of the meeting, before it is
 // published or returned; the meeting's chat events are published in seq order.
 func (s *Service) PostChat(ctx context.Context, caller authn.Identity, meetingID, text, to string) (ChatView, error) {
 	n := utf8.RuneCountInString(text)
@@ -28,6 +28,12 @@ func (s *Service) PostChat(ctx context.Context, caller authn.Identity, meetingID
 	}
 	if meetingID == "" {
 		return ChatView{}, ErrNotFound
+	}
+	if owner := s.chatOwner(ctx, meetingID); owner != "" {
+		cv, handled, err := s.forwardChat(ctx, owner, caller, meetingID, text, to)
+		if handled {
+			return cv, err
+		}
 	}
 	return s.submitChat(ctx, caller, meetingID, text, to)
 }

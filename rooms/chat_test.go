@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/bus"
 	"github.com/onstagehq/onstage/internal/cache"
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/db/dbtest"
@@ -261,4 +263,65 @@ func BenchmarkPostChat(b *testing.B) {
 			}
 		}
 	})
+}
+
+type fixedOwner struct{ node string }
+
+func (f *fixedOwner) Holder(context.Context, string) (string, error) { return f.node, nil }
+
+// A chat posted on a node that does not own the meeting's room is written by the owner: its
+// event comes from the owner, and the owner's errors reach the caller unchanged. When the
+// owner does not answer, the chat is written where it was posted.
+func TestChatForwardedToOwner(t *testing.T) {
+	b, err := bus.Open(ctx, bus.Params{Name: "rooms-chat-route"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	dbtest.Each(t, func(t *testing.T, gdb *gorm.DB) {
+		owner := &fixedOwner{node: "node-b"}
+		var mu sync.Mutex
+		var origins []string
+		svc := func(node string) *Service {
+			s := NewService(ServiceParams{Store: NewStore(gdb), Cache: cache.NewMemory(), Bus: b, NodeID: node,
+				Config: config.Meetings{ExpiryGrace: time.Minute, SweepInterval: time.Minute}, PasswordCost: bcrypt.MinCost,
+				ChatOwners: owner, OnEvent: func(ev Event) {
+					if ev.Type == EventChat {
+						mu.Lock()
+						origins = append(origins, ev.Origin)
+						mu.Unlock()
+					}
+				}})
+			t.Cleanup(s.Close)
+			return s
+		}
+		a, _ := svc("node-a"), svc("node-b")
+		alice, eve := user("alice"), user("eve")
+		m, err := a.Create(ctx, alice, CreateInput{Title: "t", StartTime: time.Now(), DurationMinutes: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Join(ctx, alice, m.ID, JoinInput{}); err != nil {
+			t.Fatal(err)
+		}
+		if cv := must[ChatView](t)(a.PostChat(ctx, alice, m.ID, "hi", "")); cv.Seq != 1 || cv.Text != "hi" {
+			t.Fatalf("forwarded chat = %+v", cv)
+		}
+		_, err = a.PostChat(ctx, eve, m.ID, "hi", "")
+		wantErr(t, err, ErrNotInRoom)
+		_, err = a.PostChat(ctx, alice, m.ID, "hi", "nobody")
+		wantErr(t, err, apperr.ErrValidation)
+		if e, _ := apperr.As(err); e.Fields["to"] == "" {
+			t.Fatalf("fields lost on the way: %+v", e)
+		}
+		owner.node = "node-gone" // nobody answers for it
+		if cv := must[ChatView](t)(a.PostChat(ctx, alice, m.ID, "still here", "")); cv.Seq != 2 {
+			t.Fatalf("local fallback = %+v", cv)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(origins) != 2 || origins[0] != "node-b" || origins[1] != "node-a" {
+			t.Fatalf("chat events published by %v, want node-b then node-a", origins)
+		}
+	}, Migrations()...)
 }

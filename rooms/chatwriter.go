@@ -132,6 +132,7 @@ func (s *Service) retire(w *chatWriter) bool {
 
 // closeChat stops accepting chats and waits for the writers to finish what they hold.
 func (s *Service) closeChat() {
+	s.stopChatRoute()
 	s.chatMu.Lock()
 	if !s.chatWriters.closed {
 		s.chatWriters.closed = true

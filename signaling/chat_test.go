@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -68,7 +69,7 @@ func burst(t testing.TB, senders []*client, n int) {
 // waitChats waits until c has received n chats.
 func waitChats(t testing.TB, c *client, n int) {
 	t.Helper()
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+	checkFor(t, 30*time.Second, 10*time.Millisecond, func() error {
 		if got := len(c.all(TypeChat)); got < n {
 			if err := c.closeError(); err != nil {
 				return fmt.Errorf("socket closed after %d chats: %v", got, err)
@@ -99,6 +100,61 @@ func TestChatOrderConcurrentSenders(t *testing.T) {
 		wantIncreasing(t, fmt.Sprintf("client %d", i), seqs)
 		if len(seqs) != total || seqs[0] != 1 || seqs[len(seqs)-1] != int64(total) {
 			t.Fatalf("client %d: %d chats, %d…%d", i, len(seqs), seqs[0], seqs[len(seqs)-1])
+		}
+	}
+}
+
+// The same across nodes: the meeting's room is on node b, senders and watchers are on both
+// nodes (node a relays its sockets to b), and a REST-style poster on node a (its rooms
+// service, which is not the owner) chats at the same time. Every socket still receives every
+// chat, in strictly increasing seq.
+func TestChatOrderAcrossNodes(t *testing.T) {
+	p := newPair(t)
+	host := user("host")
+	mv := p.b.meeting(host, "")
+	p.placeOnB(t, mv.ID)
+	watchA, watchB := p.a.dial(user("wa")), p.b.dial(host)
+	watchA.join(mv.ID, nil)
+	watchB.join(mv.ID, nil)
+	senders := make([]*client, burstSenders)
+	for i := range senders {
+		e := p.a
+		if i%2 == 1 {
+			e = p.b
+		}
+		senders[i] = e.dial(user(fmt.Sprintf("s%d", i)))
+		senders[i].join(mv.ID, nil)
+	}
+	poster := user("rest")
+	ctx := context.Background()
+	if _, err := p.a.svc.Join(ctx, poster, mv.ID, rooms.JoinInput{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var pw sync.WaitGroup
+		for i := range burstMessages {
+			pw.Add(1)
+			go func() {
+				defer pw.Done()
+				if _, err := p.a.svc.PostChat(ctx, poster, mv.ID, fmt.Sprintf("rest %d", i), ""); err != nil {
+					t.Errorf("rest chat: %v", err)
+				}
+			}()
+		}
+		pw.Wait()
+	}()
+	burst(t, senders, burstMessages)
+	wg.Wait()
+	total := (burstSenders + 1) * burstMessages
+	for i, c := range append([]*client{watchA, watchB}, senders...) {
+		waitChats(t, c, total)
+		seqs := chatSeqs(t, c)
+		wantIncreasing(t, fmt.Sprintf("client %d", i), seqs)
+		if len(seqs) != total || seqs[len(seqs)-1] != int64(total) {
+			t.Fatalf("client %d: %d chats, last %d", i, len(seqs), seqs[len(seqs)-1])
 		}
 	}
 }

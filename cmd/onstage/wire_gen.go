@@ -46,12 +46,14 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	mainClusterHooks := newClusterHooks()
-	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, service, mainClusterHooks, log)
+	registry, cleanup4 := provideNodeRegistry(cfg, cache, log)
+	placer, cleanup5 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
+	roomsService, cleanup6 := provideRooms(cfg, roomsStore, cache, bus, service, mainClusterHooks, placer, log)
 	meetingsHandler := meetings.NewHandler(roomsService, middleware)
-	registry, cleanup5 := provideNodeRegistry(cfg, cache, log)
 	nodesHandler := nodes.NewHandler(registry, middleware)
-	engine, cleanup6, err := provideEngine(cfg, log)
+	engine, cleanup7, err := provideEngine(cfg, log)
 	if err != nil {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -59,7 +61,6 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	placer, cleanup7 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
 	hub, cleanup8 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
