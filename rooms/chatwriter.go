@@ -205,7 +205,16 @@ func (w *chatWriter) commit(batch []*chatReq) {
 		if err != nil {
 			return err
 		}
-		ps, err := tx.activeParticipants(m.ID)
+		// Only the senders and recipients of the batch, not the whole meeting.
+		users := make([]string, 0, len(batch))
+		var tos []string
+		for _, r := range batch {
+			users = append(users, r.caller.UserID)
+			if r.to != "" {
+				tos = append(tos, r.to)
+			}
+		}
+		ps, err := tx.activeAmong(m.ID, users, tos)
 		if err != nil {
 			return err
 		}

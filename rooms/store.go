@@ -152,6 +152,20 @@ func (s *Store) activeParticipants(meetingID string) ([]Participant, error) {
 	return ps, err
 }
 
+// activeAmong returns the meeting's active participants whose user id is in userIDs or whose
+// id is in ids.
+func (s *Store) activeAmong(meetingID string, userIDs, ids []string) ([]Participant, error) {
+	q := s.db.Where("meeting_id = ? AND left_at IS NULL", meetingID)
+	if len(ids) > 0 {
+		q = q.Where("(user_id IN ? OR id IN ?)", userIDs, ids)
+	} else {
+		q = q.Where("user_id IN ?", userIDs)
+	}
+	var ps []Participant
+	err := q.Find(&ps).Error
+	return ps, err
+}
+
 func (s *Store) countActive(meetingID string) (int64, error) {
 	var n int64
 	err := s.db.Model(&Participant{}).Where("meeting_id = ? AND left_at IS NULL", meetingID).Count(&n).Error
