@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -324,4 +325,58 @@ func TestChatForwardedToOwner(t *testing.T) {
 			t.Fatalf("chat events published by %v, want node-b then node-a", origins)
 		}
 	}, Migrations()...)
+}
+
+// A meeting's chat queue is bounded: while its writer is stuck (here, on a lock another
+// transaction holds), chats beyond the bound are refused with ErrChatBusy at once, and the
+// queued ones are written when the writer is free again.
+func TestChatQueueBound(t *testing.T) {
+	each(t, func(t *testing.T, e *testEnv) {
+		alice := user("alice")
+		m := e.create(t, alice, nil)
+		e.join(t, alice, m.ID)
+		hold := e.db.Begin()
+		if err := hold.Exec("UPDATE meetings SET title = title WHERE id = ?", m.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		const n = maxChatQueue + maxChatBatch + 50
+		results := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := e.svc.PostChat(ctx, alice, m.ID, "x", "")
+				results <- err
+			}()
+		}
+		busy := 0
+		deadline := time.After(5 * time.Second)
+	wait:
+		for busy == 0 {
+			select {
+			case err := <-results:
+				wantErr(t, err, ErrChatBusy)
+				busy++
+			case <-deadline:
+				break wait
+			}
+		}
+		if err := hold.Commit().Error; err != nil {
+			t.Fatal(err)
+		}
+		if busy == 0 {
+			t.Fatal("no chat was refused while the writer was stuck")
+		}
+		stored := 0
+		for range n - busy {
+			if err := <-results; err == nil {
+				stored++
+			} else if !errors.Is(err, ErrChatBusy) {
+				t.Fatal(err)
+			} else {
+				busy++
+			}
+		}
+		if got := e.meeting(t, m.ID).ChatSeq; got != int64(stored) || stored < maxChatQueue {
+			t.Fatalf("chat_seq %d, %d stored, %d refused", got, stored, busy)
+		}
+	})
 }
