@@ -380,3 +380,25 @@ func TestChatQueueBound(t *testing.T) {
 		}
 	})
 }
+
+// A chat for a meeting that does not exist holds no writer afterwards.
+func TestChatUnknownMeetingHoldsNoWriter(t *testing.T) {
+	e := newEnv(t, dbtest.Open(t, Migrations()...))
+	for i := range 20 {
+		_, err := e.svc.PostChat(ctx, user("alice"), fmt.Sprintf("nope-%d", i), "hi", "")
+		wantErr(t, err, ErrNotFound)
+	}
+	deadline := time.Now().Add(chatWriterIdle / 2) // well before an idle writer would exit
+	for {
+		e.svc.chatMu.Lock()
+		n := len(e.svc.chatWriters.byMeeting)
+		e.svc.chatMu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writers left for unknown meetings", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

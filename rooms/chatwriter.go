@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -172,8 +173,11 @@ func (w *chatWriter) run(stop <-chan struct{}) {
 			}
 		}
 		w.fill(&batch)
-		w.commit(batch)
+		gone := w.commit(batch)
 		clear(batch)
+		if gone && w.s.retire(w) {
+			return // no such meeting: do not hold a writer for it
+		}
 		idle.Reset(chatWriterIdle)
 	}
 }
@@ -191,8 +195,8 @@ func (w *chatWriter) fill(batch *[]*chatReq) {
 }
 
 // commit writes one batch in one transaction, then publishes its events in seq order and
-// answers every sender.
-func (w *chatWriter) commit(batch []*chatReq) {
+// answers every sender. It reports whether the meeting does not exist.
+func (w *chatWriter) commit(batch []*chatReq) (gone bool) {
 	s := w.s
 	ctx, cancel := context.WithTimeout(context.Background(), chatCommitTimeout)
 	defer cancel()
@@ -256,6 +260,7 @@ func (w *chatWriter) commit(batch []*chatReq) {
 		return nil
 	})
 	if err != nil {
+		gone = errors.Is(err, ErrNotFound)
 		for i := range results {
 			results[i] = chatResult{err: err}
 		}
@@ -275,4 +280,5 @@ func (w *chatWriter) commit(batch []*chatReq) {
 	for i, r := range batch {
 		r.done <- results[i]
 	}
+	return gone
 }
