@@ -321,3 +321,86 @@ func TestChatBackToBackThenLeave(t *testing.T) {
 	waitChats(t, w, n)
 	wantIncreasing(t, "watcher", chatSeqs(t, w))
 }
+
+// A room broadcast encodes an event's JSON once and hands every member the same bytes; a
+// private chat goes to its sender and recipient only, and a joiner does not get its own
+// participant_joined.
+func TestBroadcastEncodesOnce(t *testing.T) {
+	h := NewHub(HubParams{})
+	r := newRoom(h, "m")
+	const members = 20
+	conns := map[string]*conn{}
+	for i := range members {
+		pid := fmt.Sprintf("p%d", i)
+		c := newConn(h, nil, uint64(i), user(fmt.Sprint(i)))
+		conns[pid] = c
+		r.members[pid] = &member{room: r, pid: pid, uid: fmt.Sprint(i), conn: c}
+	}
+	received := func() map[string][][]byte {
+		out := map[string][][]byte{}
+		for pid, c := range conns {
+			for {
+				select {
+				case fs := <-c.send:
+					out[pid] = append(out[pid], fs...)
+					continue
+				default:
+				}
+				break
+			}
+		}
+		return out
+	}
+	now := time.Now()
+	r.onEvent(rooms.Event{Type: rooms.EventChat, MeetingID: "m", Chat: &rooms.ChatView{Seq: 1, From: "p1", Text: "hi", SentAt: now}})
+	var ref *byte
+	for pid, fs := range received() {
+		if len(fs) != 1 {
+			t.Fatalf("%s got %d frames", pid, len(fs))
+		}
+		if ref == nil {
+			ref = &fs[0][0]
+		} else if &fs[0][0] != ref {
+			t.Fatalf("%s got its own encoding of the chat, not the room's", pid)
+		}
+	}
+	r.onEvent(rooms.Event{Type: rooms.EventChat, MeetingID: "m", Chats: []rooms.ChatView{
+		{Seq: 2, From: "p1", Text: "public", SentAt: now},
+		{Seq: 3, From: "p1", To: "p2", Text: "private", SentAt: now},
+		{Seq: 4, From: "p3", Text: "public again", SentAt: now},
+	}})
+	got := received()
+	var first [][]byte
+	for pid, fs := range got {
+		want := 2
+		if pid == "p1" || pid == "p2" {
+			want = 3
+		}
+		if len(fs) != want {
+			t.Fatalf("%s got %d frames, want %d", pid, len(fs), want)
+		}
+		if first == nil {
+			first = fs
+		}
+		if &fs[0][0] != &first[0][0] {
+			t.Fatalf("%s got its own encoding of the chat, not the room's", pid)
+		}
+	}
+	if len(got) != members {
+		t.Fatalf("%d members got the chats", len(got))
+	}
+	r.onEvent(rooms.Event{Type: rooms.EventParticipantJoined, MeetingID: "m",
+		Participant: &rooms.ParticipantView{ParticipantID: "p5", DisplayName: "five"}})
+	got = received()
+	if len(got["p5"]) != 0 || len(got) != members-1 {
+		t.Fatalf("participant_joined reached %d members, p5 got %d", len(got), len(got["p5"]))
+	}
+	ref = nil
+	for _, fs := range got {
+		if ref == nil {
+			ref = &fs[0][0]
+		} else if &fs[0][0] != ref {
+			t.Fatal("participant_joined encoded more than once")
+		}
+	}
+}
