@@ -78,3 +78,12 @@ func (s *Service) MessagesFor(ctx context.Context, meetingID, participantID stri
 	}
 	return s.Messages(ctx, authn.Identity{UserID: p.UserID}, meetingID, afterSeq, limit)
 }
+
+// ChatSeq returns the seq of the meeting's last chat message (0 when there is none).
+func (s *Service) ChatSeq(ctx context.Context, meetingID string) (int64, error) {
+	m, err := s.store.with(ctx).meeting(meetingID)
+	if err != nil {
+		return 0, err
+	}
+	return m.ChatSeq, nil
+}

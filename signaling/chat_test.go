@@ -404,3 +404,27 @@ func TestBroadcastEncodesOnce(t *testing.T) {
 		}
 	}
 }
+
+// A resume whose last_seq is ahead of the meeting's chat (a client's stale or wrong count)
+// still gets every chat sent afterwards.
+func TestChatResumeWithLastSeqAhead(t *testing.T) {
+	e := newEnv(t, envOpts{grace: 30 * time.Second})
+	host, g := user("host"), user("g")
+	mv := e.meeting(host, "")
+	h := e.dial(host)
+	h.join(mv.ID, nil)
+	c := e.dial(g)
+	jc := c.join(mv.ID, nil)
+	h.mustAck(TypeChatMessage, map[string]any{"text": "one"})
+	c.waitType(TypeChat)
+	_ = c.ws.CloseNow()
+	<-c.done
+	c2 := e.dial(g)
+	c2.join(mv.ID, map[string]any{"resume_token": jc.ResumeToken, "last_seq": 50})
+	h.mustAck(TypeChatMessage, map[string]any{"text": "two"})
+	var cv rooms.ChatView
+	c2.waitType(TypeChat).decode(t, &cv)
+	if cv.Seq != 2 || cv.Text != "two" {
+		t.Fatalf("after the resume: %+v", cv)
+	}
+}

@@ -275,6 +275,7 @@ func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resum
 		_ = h.p.Rooms.Disconnect(context.WithoutCancel(ctx), r.id, res.Participant.ParticipantID)
 		return newError(CodeNotFound, "the participant has left; join again without a resume token")
 	}
+	lastSeq = h.clampLastSeq(ctx, r.id, lastSeq)
 	replay, err := h.replay(ctx, r.id, cl.ParticipantID, lastSeq)
 	if err != nil {
 		fail()
