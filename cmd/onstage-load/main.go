@@ -136,7 +136,8 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 	o := &options{scenario: scenario}
 	fs := flag.NewFlagSet("onstage-load "+scenario, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "the onstage node's base URL")
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "the onstage node's base URL; several, comma-separated, "+
+		"spread the participants over the nodes of a cluster (participant i uses URL i mod n; the first creates the meetings)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measurement window, after everyone has joined")
 	fs.Float64Var(&o.ramp, "ramp", 20, "joins per second")
 	fs.IntVar(&o.videoBitrate, "video-bitrate", 1_000_000, "video bitrate in bit/s (the top layer with --simulcast)")
@@ -184,7 +185,15 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 	default:
 		return nil, fmt.Errorf("--codec must be vp8 or h264")
 	}
-	o.url = strings.TrimRight(o.url, "/")
+	for _, u := range strings.Split(o.url, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			o.urls = append(o.urls, u)
+		}
+	}
+	if len(o.urls) == 0 {
+		return nil, fmt.Errorf("--url is required")
+	}
+	o.url = o.urls[0]
 	if o.duration <= 0 {
 		return nil, fmt.Errorf("--duration must be positive")
 	}
@@ -216,7 +225,7 @@ func runMain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			bt.api, bt.g = api, g
 			tgt = bt
 		} else {
-			tgt = &onstageTarget{base: o.url, api: api, pid: o.serverPID, g: g}
+			tgt = &onstageTarget{base: o.url, nodes: o.urls, api: api, pid: o.serverPID, g: g}
 		}
 		defer tgt.close()
 		fmt.Fprintf(stderr, "running %s against %s\n", o.scenario, tgt.name())

@@ -16,6 +16,7 @@ import (
 type options struct {
 	scenario     string
 	url          string
+	urls         []string // every node given to --url; url is the first
 	duration     time.Duration
 	ramp         float64 // joins per second
 	videoBitrate int
