@@ -46,7 +46,7 @@ var routes = []route{
 	{"POST", "/api/v1/meetings/{id}/participants/{user_id}/kick", "Remove a participant for good (host or co-host)", "token", 204, []int{401, 403, 404, 409}},
 	{"POST", "/api/v1/meetings/{id}/transfer-host", "Hand the host role to another participant (host)", "token", 200, []int{400, 401, 403, 404, 409}},
 	{"GET", "/api/v1/meetings/{id}/messages", "Chat messages visible to the caller", "token", 200, []int{400, 401, 403, 404}},
-	{"POST", "/api/v1/meetings/{id}/messages", "Send a chat message", "token", 201, []int{400, 401, 403, 404, 409}},
+	{"POST", "/api/v1/meetings/{id}/messages", "Send a chat message", "token", 201, []int{400, 401, 403, 404, 409, 429, 503}},
 	{"GET", "/api/v1/nodes", "Cluster nodes and their load", "nodes:read", 200, []int{401, 403, 503}},
 	{"GET", "/api/v1/admin/permissions", "Every permission the code knows", "roles:manage", 200, []int{401, 403}},
 	{"GET", "/api/v1/admin/roles", "Roles with their permissions and holder counts", "roles:manage", 200, []int{401, 403}},

@@ -13,7 +13,9 @@ import (
 // PostChat stores a chat message from the caller, who must be in the meeting (ErrNotInRoom),
 // and publishes it as a chat event. to, when set, is the participant id of the one recipient
 // of a private message; it must be in the meeting too. Every message, public or private, takes
-// the meeting's next seq (1, 2, 3, … without gaps), in the same transaction that stores it.
+// the meeting's next seq (1, 2, 3, … without gaps). The meeting's chat writer (chatwriter.go),
+// on the node that owns the meeting's room (chatroute.go), stores it, in a transaction it may share with other chats of the meeting, before it is
+// published or returned; the meeting's chat events are published in seq order.
 func (s *Service) PostChat(ctx context.Context, caller authn.Identity, meetingID, text, to string) (ChatView, error) {
 	n := utf8.RuneCountInString(text)
 	switch {
@@ -24,52 +26,16 @@ func (s *Service) PostChat(ctx context.Context, caller authn.Identity, meetingID
 	case n > MaxChatText:
 		return ChatView{}, apperr.Invalidf(map[string]string{"text": fmt.Sprintf("must be at most %d characters", MaxChatText)})
 	}
-	var (
-		evs events
-		msg *ChatMessage
-	)
-	err := s.store.Tx(ctx, func(tx *Store) error {
-		evs = nil
-		m, err := tx.lockMeeting(meetingID)
-		if err != nil {
-			return err
-		}
-		self, err := tx.activeParticipant(m.ID, caller.UserID)
-		if err != nil {
-			return err
-		}
-		if self == nil {
-			return ErrNotInRoom
-		}
-		if to != "" {
-			r, err := ByParticipant(to).resolve(tx, m.ID)
-			if err != nil || r.ID == self.ID {
-				if err != nil && err != ErrParticipantNotFound {
-					return err
-				}
-				return apperr.Invalidf(map[string]string{"to": "must be another participant in the meeting"})
-			}
-		}
-		seq, err := tx.nextSeq(m.ID)
-		if err != nil {
-			return fmt.Errorf("next chat seq: %w", err)
-		}
-		msg = &ChatMessage{ID: newID(), MeetingID: m.ID, Seq: seq, FromParticipantID: self.ID,
-			FromName: self.DisplayName, ToParticipantID: to, Text: text, SentAt: s.clock()}
-		if err := tx.insertChat(msg); err != nil {
-			return fmt.Errorf("store chat: %w", err)
-		}
-		ev := s.event(EventChat, m.ID)
-		cv := msg.View()
-		ev.Chat = &cv
-		evs = events{ev}
-		return nil
-	})
-	if err != nil {
-		return ChatView{}, err
+	if meetingID == "" {
+		return ChatView{}, ErrNotFound
 	}
-	s.publish(ctx, evs)
-	return msg.View(), nil
+	if owner := s.chatOwner(ctx, meetingID); owner != "" {
+		cv, handled, err := s.forwardChat(ctx, owner, caller, meetingID, text, to)
+		if handled {
+			return cv, err
+		}
+	}
+	return s.submitChat(ctx, caller, meetingID, text, to)
 }
 
 // Messages returns up to limit chat messages with seq > afterSeq visible to the caller (public
@@ -111,4 +77,13 @@ func (s *Service) MessagesFor(ctx context.Context, meetingID, participantID stri
 		return nil, err
 	}
 	return s.Messages(ctx, authn.Identity{UserID: p.UserID}, meetingID, afterSeq, limit)
+}
+
+// ChatSeq returns the seq of the meeting's last chat message (0 when there is none).
+func (s *Service) ChatSeq(ctx context.Context, meetingID string) (int64, error) {
+	m, err := s.store.with(ctx).meeting(meetingID)
+	if err != nil {
+		return 0, err
+	}
+	return m.ChatSeq, nil
 }

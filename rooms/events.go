@@ -21,7 +21,8 @@ const (
 	// EventMeetingEnded carries Reason (host_ended, last_left, expired); every participant
 	// still in the meeting has left with it (no participant_left is sent for them).
 	EventMeetingEnded EventType = "meeting_ended"
-	// EventChat carries Chat; a private one (Chat.To set) is for its sender and recipient only.
+	// EventChat carries Chat, or Chats: the chats committed together, in seq order (see
+	// ChatViews). A private one (To set) is for its sender and recipient only.
 	EventChat EventType = "chat"
 	// EventGiveawayOpened carries Giveaway (giveaway.go).
 	EventGiveawayOpened EventType = "giveaway_opened"
@@ -65,8 +66,20 @@ type Event struct {
 	Chat          *ChatView        `json:"chat,omitempty"`
 	Giveaway      *GiveawayView    `json:"giveaway,omitempty"`
 	Draw          *DrawView        `json:"draw,omitempty"`
+	Chats         []ChatView       `json:"chats,omitempty"`
 	// Origin is the NodeID of the node that made the change.
 	Origin string `json:"origin"`
+}
+
+// ChatViews returns a chat event's chats in seq order: Chats, or the one Chat.
+func (ev *Event) ChatViews() []ChatView {
+	if len(ev.Chats) > 0 {
+		return ev.Chats
+	}
+	if ev.Chat != nil {
+		return []ChatView{*ev.Chat}
+	}
+	return nil
 }
 
 // publisher is what the service needs of the bus.

@@ -45,6 +45,10 @@ type ServiceParams struct {
 	Now func() time.Time
 	// OnEvent, when set, is called in-process with every event after it is published.
 	OnEvent func(Event)
+	// ChatOwners, with Bus, sends each chat to the node that owns its meeting's room, so that
+	// one writer publishes a meeting's chats in seq order (chatroute.go); nil writes every
+	// chat where it is posted (a single node).
+	ChatOwners ChatOwners
 	// PasswordCost is the bcrypt cost of meeting passwords; 0 is bcrypt.DefaultCost.
 	// Tests lower it.
 	PasswordCost int
@@ -70,6 +74,11 @@ type Service struct {
 	stopped chan struct{}
 
 	gw giveawayState // giveaway_closer.go
+	// The meetings' chat writers (chatwriter.go).
+	chatMu      sync.Mutex
+	chatWriters writers
+	chatWG      sync.WaitGroup
+	route       *chatRouter // nil: every chat is written here
 }
 
 // NewService returns a Service. Call Start to run the expiry sweeper and Close to stop it.
@@ -85,6 +94,9 @@ func NewService(p ServiceParams) *Service {
 		s.bus = p.Bus
 	}
 	s.gw.bus, s.gw.wake = p.Bus, make(chan struct{}, 1)
+	if p.Bus != nil && p.ChatOwners != nil && p.NodeID != "" {
+		s.startChatRoute(p.ChatOwners, p.Bus.Conn())
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -139,6 +139,20 @@ func (s *Store) activeParticipants(meetingID string) ([]Participant, error) {
 	return ps, err
 }
 
+// activeAmong returns the meeting's active participants whose user id is in userIDs or whose
+// id is in ids.
+func (s *Store) activeAmong(meetingID string, userIDs, ids []string) ([]Participant, error) {
+	q := s.db.Where("meeting_id = ? AND left_at IS NULL", meetingID)
+	if len(ids) > 0 {
+		q = q.Where("(user_id IN ? OR id IN ?)", userIDs, ids)
+	} else {
+		q = q.Where("user_id IN ?", userIDs)
+	}
+	var ps []Participant
+	err := q.Find(&ps).Error
+	return ps, err
+}
+
 func (s *Store) countActive(meetingID string) (int64, error) {
 	var n int64
 	err := s.db.Model(&Participant{}).Where("meeting_id = ? AND left_at IS NULL", meetingID).Count(&n).Error
@@ -188,18 +202,14 @@ func (s *Store) kicked(meetingID, userID string) (bool, error) {
 	return n > 0, err
 }
 
-// nextSeq takes the meeting's next chat seq. The meeting must be locked by this transaction.
-func (s *Store) nextSeq(meetingID string) (int64, error) {
-	if err := s.db.Model(&Meeting{}).Where("id = ?", meetingID).
-		Update("chat_seq", gorm.Expr("chat_seq + 1")).Error; err != nil {
-		return 0, err
-	}
-	var seq int64
-	err := s.db.Model(&Meeting{}).Where("id = ?", meetingID).Pluck("chat_seq", &seq).Error
-	return seq, err
-}
+// insertChats stores a batch of chat messages in as few statements as the database allows.
+func (s *Store) insertChats(cs []*ChatMessage) error { return s.db.CreateInBatches(cs, 200).Error }
 
-func (s *Store) insertChat(c *ChatMessage) error { return s.db.Create(c).Error }
+// setChatSeq stores the seq of the meeting's last chat message. The meeting must be locked by
+// this transaction.
+func (s *Store) setChatSeq(meetingID string, seq int64) error {
+	return s.db.Model(&Meeting{}).Where("id = ?", meetingID).Update("chat_seq", seq).Error
+}
 
 // messages returns the chat messages of the meeting visible to the participants in ids
 // (public ones and private ones from or to them) with seq > afterSeq: the first limit of them,

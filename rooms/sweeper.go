@@ -23,8 +23,10 @@ func (s *Service) Start() {
 	s.startGiveaways(s.stop)
 }
 
-// Close stops the sweeper and waits for it.
+// Close stops the sweeper and the chat writers (chats already queued are written first) and
+// waits for them. No chat is accepted afterwards.
 func (s *Service) Close() {
+	s.closeChat()
 	s.mu.Lock()
 	stop, stopped := s.stop, s.stopped
 	s.stop, s.stopped = nil, nil

@@ -100,8 +100,8 @@ const localEventTTL = 5 * time.Minute
 
 func eventKey(ev rooms.Event) string {
 	k := string(ev.Type) + "|" + ev.MeetingID + "|" + ev.Origin + "|" + strconv.FormatInt(ev.At.UnixNano(), 10) + "|" + ev.ParticipantID
-	if ev.Chat != nil {
-		k += "|" + strconv.FormatInt(ev.Chat.Seq, 10)
+	if cs := ev.ChatViews(); len(cs) > 0 {
+		k += "|" + strconv.FormatInt(cs[0].Seq, 10)
 	}
 	if ev.Participant != nil {
 		k += "|" + ev.Participant.ParticipantID

@@ -300,6 +300,7 @@ func (h *Hub) resume(ctx context.Context, c *conn, r *room, id *string, cl resum
 		_ = h.p.Rooms.Disconnect(context.WithoutCancel(ctx), r.id, res.Participant.ParticipantID)
 		return errParticipantLeft
 	}
+	lastSeq = h.clampLastSeq(ctx, r.id, lastSeq)
 	replay, err := h.replay(ctx, r.id, cl.ParticipantID, lastSeq)
 	if err != nil {
 		fail()

@@ -87,6 +87,7 @@ func newPair(t testing.TB) *pair {
 		pl := rooms.NewPlacer(rooms.PlacerParams{Redis: rdb, Prefix: prefix, Registry: reg, NodeID: id,
 			OnLost: func(m string) { hub.RoomLost(m) }})
 		svc := rooms.NewService(rooms.ServiceParams{Store: rooms.NewStore(gdb), Cache: cachetest.Memory(t), Bus: b, NodeID: id,
+			ChatOwners: pl,
 			OnEvent: func(ev rooms.Event) {
 				if hub != nil {
 					hub.LocalEvent(ev)

@@ -117,14 +117,68 @@ func (r *room) shutdown() {
 
 // ---- delivery ----
 
-// outItem is one message for members: a domain event (filtered per member) or a frame.
+// outItem is one message for members: a domain event or a frame.
 type outItem struct {
-	ev    *rooms.Event
-	frame []byte
+	// ev is a domain event, encoded once for every member (eventItem): evFrames are its
+	// messages, each with the rule of who sees it.
+	ev       *rooms.Event
+	evFrames []evFrame
+	frame    []byte
 	// trackID is set on track_published, to skip tracks a joiner already got in `joined`.
 	trackID sfu.TrackID
 	// signal marks a webrtc_signal frame, dropped when the peer connections are replaced.
 	signal bool
+}
+
+// evFrame is one encoded message of a domain event and who sees it.
+type evFrame struct {
+	b []byte
+	// seq is a chat's seq (0 for other messages).
+	seq int64
+	// hidden is the participant that does not get it (the one that joined or left), if any.
+	hidden string
+	// from and to are set on a private chat: only they get it.
+	from, to string
+}
+
+func (f *evFrame) visibleTo(pid string) bool {
+	if f.to != "" {
+		return pid == f.from || pid == f.to
+	}
+	return f.hidden == "" || f.hidden != pid
+}
+
+// eventItem encodes a domain event once, whatever the number of members: the JSON of a
+// message is the same for everyone who sees it, so a broadcast only chooses, per member,
+// which of these frames to queue.
+func eventItem(ev *rooms.Event) outItem {
+	it := outItem{ev: ev}
+	if ev.Type == rooms.EventChat {
+		chats := ev.ChatViews()
+		it.evFrames = make([]evFrame, 0, len(chats))
+		for i := range chats {
+			b, err := EncodeMessage(TypeChat, nil, &chats[i])
+			if err != nil {
+				continue
+			}
+			f := evFrame{b: b, seq: chats[i].Seq}
+			if chats[i].To != "" {
+				f.from, f.to = chats[i].From, chats[i].To
+			}
+			it.evFrames = append(it.evFrames, f)
+		}
+		return it
+	}
+	typ, data, hidden, ok := eventMessage(ev)
+	if !ok {
+		return it
+	}
+	b, err := EncodeMessage(typ, nil, data)
+	if err != nil {
+		return it
+	}
+	it.evFrames = []evFrame{{b: b, hidden: hidden}}
+	return it
 }
 
 // broadcastLocked delivers it to every member and gated joiner. Requires r.mu.
@@ -248,9 +302,9 @@ func (r *room) onEvent(ev rooms.Event) {
 	case rooms.EventMeetingEnded:
 		r.meetingEnded(ev)
 	case rooms.EventParticipantJoined, rooms.EventRoleChanged, rooms.EventMediaState, rooms.EventChat:
-		r.broadcast(outItem{ev: &ev})
+		r.broadcast(eventItem(&ev))
 	case rooms.EventGiveawayOpened, rooms.EventGiveawayClosed, rooms.EventGiveawayWinners:
-		r.broadcast(outItem{ev: &ev})
+		r.broadcast(eventItem(&ev))
 	}
 }
 
@@ -271,7 +325,7 @@ func (r *room) participantLeft(ev rooms.Event) {
 		}
 		r.removeMedia(m.pid)
 	}
-	r.broadcast(outItem{ev: &ev})
+	r.broadcast(eventItem(&ev))
 	if m != nil {
 		r.hub.maybeCloseRoom(r)
 	}
@@ -284,7 +338,7 @@ func (r *room) meetingEnded(ev rooms.Event) {
 		r.mu.Unlock()
 		return
 	}
-	r.broadcastLocked(outItem{ev: &ev})
+	r.broadcastLocked(eventItem(&ev))
 	r.closed = true
 	ms := make([]*member, 0, len(r.members))
 	for _, m := range r.members {
@@ -356,6 +410,10 @@ type member struct {
 	graceGen  uint64
 	sfuClosed bool
 	pcGen     uint64 // generation of the member's SFU participant; older signals are dropped
+	// chatSeq is the highest chat seq the socket has (queued, in `joined` or replayed). A
+	// meeting's chats are published in seq order, so one at or below it is a copy: a chat
+	// replayed or in the history whose event arrives after the socket got it.
+	chatSeq int64
 }
 
 // deliver passes an item to the member's socket, holding it while the member is gated.
@@ -370,59 +428,58 @@ func (m *member) deliver(it outItem) {
 	if m.conn == nil || m.left {
 		return
 	}
-	if f := m.frameFor(it); f != nil {
-		m.conn.enqueue(f)
-	}
+	m.conn.enqueue(m.framesForLocked(it)...)
 }
 
-// frameFor renders an item for this member, or nil when it is not for it.
-func (m *member) frameFor(it outItem) []byte {
+// framesForLocked picks the frames of an item this member gets, minus chats it has already,
+// and notes the chats picked. Requires m.mu.
+func (m *member) framesForLocked(it outItem) [][]byte {
 	if it.ev == nil {
-		return it.frame
+		return [][]byte{it.frame}
 	}
-	typ, data, ok := eventMessage(it.ev, m.pid)
-	if !ok {
-		return nil
+	var out [][]byte
+	for i := range it.evFrames {
+		f := &it.evFrames[i]
+		if !f.visibleTo(m.pid) {
+			continue
+		}
+		if f.seq != 0 {
+			if f.seq <= m.chatSeq {
+				continue
+			}
+			m.chatSeq = f.seq
+		}
+		out = append(out, f.b)
 	}
-	b, err := EncodeMessage(typ, nil, data)
-	if err != nil {
-		return nil
-	}
-	return b
+	return out
 }
 
-// eventMessage maps a domain event to the message participant pid sees, if any.
-func eventMessage(ev *rooms.Event, pid string) (string, any, bool) {
+// eventMessage maps a domain event other than chat to its message, and names the
+// participant that does not get it, if any.
+func eventMessage(ev *rooms.Event) (typ string, data any, hidden string, ok bool) {
 	switch ev.Type {
 	case rooms.EventParticipantJoined:
-		if ev.Participant == nil || ev.Participant.ParticipantID == pid {
-			return "", nil, false
+		if ev.Participant == nil {
+			return "", nil, "", false
 		}
-		return TypeParticipantJoined, ParticipantJoinedData{Participant: ev.Participant}, true
+		return TypeParticipantJoined, ParticipantJoinedData{Participant: ev.Participant}, ev.Participant.ParticipantID, true
 	case rooms.EventParticipantLeft:
-		if ev.ParticipantID == pid {
-			return "", nil, false
-		}
-		return TypeParticipantLeft, ParticipantLeftData{ParticipantID: ev.ParticipantID, Reason: ev.Reason}, true
+		return TypeParticipantLeft, ParticipantLeftData{ParticipantID: ev.ParticipantID, Reason: ev.Reason}, ev.ParticipantID, true
 	case rooms.EventRoleChanged:
-		return TypeRoleChanged, RoleChangedData{ParticipantID: ev.ParticipantID, Role: string(ev.Role)}, true
+		return TypeRoleChanged, RoleChangedData{ParticipantID: ev.ParticipantID, Role: string(ev.Role)}, "", true
 	case rooms.EventMediaState:
 		if ev.Media == nil {
-			return "", nil, false
+			return "", nil, "", false
 		}
 		return TypeMediaState, MediaStateData{ParticipantID: ev.Media.ParticipantID, Source: ev.Media.Source,
-			Muted: ev.Media.Muted, By: ev.Media.By}, true
-	case rooms.EventChat:
-		if ev.Chat == nil || (ev.Chat.To != "" && ev.Chat.To != pid && ev.Chat.From != pid) {
-			return "", nil, false
-		}
-		return TypeChat, ev.Chat, true
+			Muted: ev.Media.Muted, By: ev.Media.By}, "", true
 	case rooms.EventMeetingEnded:
-		return TypeMeetingEnded, MeetingEndedData{Reason: ev.Reason}, true
+		return TypeMeetingEnded, MeetingEndedData{Reason: ev.Reason}, "", true
 	case rooms.EventGiveawayOpened, rooms.EventGiveawayClosed, rooms.EventGiveawayWinners:
-		return giveawayMessage(ev) // giveaway.go
+		typ, data, ok := giveawayMessage(ev) // giveaway.go
+		return typ, data, "", ok
 	}
-	return "", nil, false
+	return "", nil, "", false
 }
 
 // signalFn returns the SendSignal of the member's current SFU participant.
@@ -496,6 +553,7 @@ func (m *member) stopGraceLocked() {
 func (m *member) openGateLocked(maxSeq int64, known map[string]bool, knownTracks map[string]bool) {
 	items := m.gate
 	m.gate, m.gateOn = nil, false
+	m.chatSeq = maxSeq
 	if m.conn == nil {
 		return
 	}
@@ -504,10 +562,6 @@ func (m *member) openGateLocked(maxSeq int64, known map[string]bool, knownTracks
 		it := g.it
 		if it.ev != nil {
 			switch it.ev.Type {
-			case rooms.EventChat:
-				if it.ev.Chat != nil && it.ev.Chat.Seq <= maxSeq {
-					continue
-				}
 			case rooms.EventParticipantJoined:
 				if it.ev.Participant != nil && known[it.ev.Participant.ParticipantID] {
 					continue
@@ -521,9 +575,7 @@ func (m *member) openGateLocked(maxSeq int64, known map[string]bool, knownTracks
 		if it.trackID != "" && knownTracks[string(it.trackID)] {
 			continue
 		}
-		if f := m.frameFor(it); f != nil {
-			frames = append(frames, f)
-		}
+		frames = append(frames, m.framesForLocked(it)...)
 	}
 	m.conn.enqueue(frames...)
 }

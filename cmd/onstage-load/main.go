@@ -7,6 +7,7 @@
 //	onstage-load meeting --participants 4 --meetings 4 P participants, all publish and subscribe
 //	onstage-load audio --publishers 5 --subscribers 200
 //	onstage-load chat --clients 50 --messages 20
+//	onstage-load chat --clients 100 --messages 10 --burst 2s   1000 chats within 2 s
 //	onstage-load churn --rate 5 --lifetime 10s
 //	onstage-load baseline livestream --subscribers 50 the same, through a bare Pion forwarder
 //	onstage-load livestream --subscribers 50 --baseline  both, and the cost ratio
@@ -135,7 +136,8 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 	o := &options{scenario: scenario}
 	fs := flag.NewFlagSet("onstage-load "+scenario, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "the onstage node's base URL")
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "the onstage node's base URL; several, comma-separated, "+
+		"spread the participants over the nodes of a cluster (participant i uses URL i mod n; the first creates the meetings)")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measurement window, after everyone has joined")
 	fs.Float64Var(&o.ramp, "ramp", 20, "joins per second")
 	fs.IntVar(&o.videoBitrate, "video-bitrate", 1_000_000, "video bitrate in bit/s (the top layer with --simulcast)")
@@ -163,6 +165,8 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 		fs.IntVar(&o.clients, "clients", 20, "chat clients (in total, over all meetings)")
 		fs.IntVar(&o.messages, "messages", 20, "messages each client sends")
 		fs.Float64Var(&o.chatRate, "rate", 2, "messages per second per client (0: as fast as acks come)")
+		fs.DurationVar(&o.chatBurst, "burst", 0, "send every client's messages at random moments within this window, "+
+			"without waiting for acks (a busy live stream); overrides --rate")
 	case "churn":
 		fs.Float64Var(&o.churnRate, "rate", 2, "joins (and leaves) per second")
 		fs.DurationVar(&o.lifetime, "lifetime", 10*time.Second, "how long each churning subscriber stays")
@@ -181,7 +185,15 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 	default:
 		return nil, fmt.Errorf("--codec must be vp8 or h264")
 	}
-	o.url = strings.TrimRight(o.url, "/")
+	for _, u := range strings.Split(o.url, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			o.urls = append(o.urls, u)
+		}
+	}
+	if len(o.urls) == 0 {
+		return nil, fmt.Errorf("--url is required")
+	}
+	o.url = o.urls[0]
 	if o.duration <= 0 {
 		return nil, fmt.Errorf("--duration must be positive")
 	}
@@ -213,7 +225,7 @@ func runMain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			bt.api, bt.g = api, g
 			tgt = bt
 		} else {
-			tgt = &onstageTarget{base: o.url, api: api, pid: o.serverPID, g: g}
+			tgt = &onstageTarget{base: o.url, nodes: o.urls, api: api, pid: o.serverPID, g: g}
 		}
 		defer tgt.close()
 		fmt.Fprintf(stderr, "running %s against %s\n", o.scenario, tgt.name())

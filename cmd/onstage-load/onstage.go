@@ -15,6 +15,7 @@ import (
 // onstageTarget drives an onstage node over its public REST API and /ws, as browsers would.
 type onstageTarget struct {
 	base     string
+	nodes    []string // participant i joins through nodes[i mod len]; base is nodes[0]
 	api      *webrtc.API
 	pid      int
 	creator  string   // the creator's access token
@@ -23,6 +24,14 @@ type onstageTarget struct {
 }
 
 func (t *onstageTarget) name() string { return "onstage" }
+
+// node is the base URL participant i connects to.
+func (t *onstageTarget) node(i int) string {
+	if len(t.nodes) == 0 {
+		return t.base
+	}
+	return t.nodes[i%len(t.nodes)]
+}
 
 func (t *onstageTarget) probe() *costProbe {
 	return &costProbe{pid: t.pid, metricsURL: t.base + "/metrics", client: httpClient}
@@ -84,7 +93,7 @@ func (p *osPeer) run(ctx context.Context) error {
 	} else if token, err = guestToken(ctx, p.t.base, p.spec.name, p.spec.index); err != nil {
 		return fmt.Errorf("guest token: %w", err)
 	}
-	p.ws, err = dialWS(ctx, p.t.base, url.QueryEscape(token), p.spec.index, p.handle)
+	p.ws, err = dialWS(ctx, p.t.node(p.spec.index), url.QueryEscape(token), p.spec.index, p.handle)
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,7 @@ type chatResult struct {
 	Acked               uint64        `json:"acked"`
 	Failed              uint64        `json:"failed"`
 	Delivered           uint64        `json:"delivered"`
+	OutOfOrder          uint64        `json:"out_of_order"`
 	ExpectedDeliveries  uint64        `json:"expected_deliveries"`
 	DeliveryPct         float64       `json:"delivery_pct"`
 	MessagesPerSecond   float64       `json:"messages_per_second"`
@@ -118,6 +119,7 @@ func newChatResult(c *chatLoad, window time.Duration) *chatResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := &chatResult{Sent: c.sent.Load(), Acked: c.acked.Load(), Failed: c.failed.Load(), Delivered: c.delivered.Load(),
+		OutOfOrder:         c.outOfOrder.Load(),
 		ExpectedDeliveries: c.expectedDeliveries(), Ack: newLatency(c.ack), Delivery: newLatency(c.delivery)}
 	if r.ExpectedDeliveries > 0 {
 		r.DeliveryPct = round(100*float64(r.Delivered)/float64(r.ExpectedDeliveries), 2)
@@ -223,6 +225,9 @@ func newResult(o *options, tgt string, p *plan) *result {
 		cfg["publishers"], cfg["subscribers"] = o.publishers, o.subscribers
 	case "chat":
 		cfg["clients"], cfg["messages"], cfg["chat_rate"] = o.clients, o.messages, o.chatRate
+		if o.chatBurst > 0 {
+			cfg["chat_burst_s"] = o.chatBurst.Seconds()
+		}
 	case "churn":
 		cfg["rate"], cfg["lifetime"] = o.churnRate, o.lifetime.String()
 	}
@@ -387,6 +392,7 @@ func printTable(w io.Writer, results []*result, ratio float64) {
 		row("chat delivered", func(r *result) string {
 			return fmt.Sprintf("%d / %d (%.2f%%)", r.Chat.Delivered, r.Chat.ExpectedDeliveries, r.Chat.DeliveryPct)
 		})
+		row("chat out of seq order", func(r *result) string { return fmt.Sprintf("%d", r.Chat.OutOfOrder) })
 		row("chat msg/s, deliveries/s", func(r *result) string {
 			return fmt.Sprintf("%.0f, %.0f", r.Chat.MessagesPerSecond, r.Chat.DeliveriesPerSecond)
 		})

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 type options struct {
 	scenario     string
 	url          string
+	urls         []string // every node given to --url; url is the first
 	duration     time.Duration
 	ramp         float64 // joins per second
 	videoBitrate int
@@ -26,6 +29,7 @@ type options struct {
 	clients      int // chat
 	messages     int // chat: per client
 	chatRate     float64
+	chatBurst    time.Duration // chat: send within this window, not waiting for acks
 	churnRate    float64
 	lifetime     time.Duration
 	jsonFile     string
@@ -122,8 +126,8 @@ func buildPlan(o *options) (*plan, error) {
 			return nil, fmt.Errorf("chat: --clients must be at least 2 and --messages at least 1")
 		}
 		p.media = none
-		p.chat = &chatLoad{messages: o.messages, rate: o.chatRate, ack: newHistogram(), delivery: newHistogram(),
-			start: make(chan struct{})}
+		p.chat = &chatLoad{messages: o.messages, rate: o.chatRate, burst: o.chatBurst, ack: newHistogram(), delivery: newHistogram(),
+			start: make(chan struct{}), lastSeq: map[*peerStats]int64{}}
 		for i := 0; i < o.clients; i++ {
 			s := add(i%o.meetings, i < o.meetings, none, false, "chatter")
 			s.chat = p.chat
@@ -153,6 +157,7 @@ func buildPlan(o *options) (*plan, error) {
 type chatLoad struct {
 	messages   int
 	rate       float64
+	burst      time.Duration
 	perMeeting []int
 	start      chan struct{} // closed when everyone has joined
 	startOnce  sync.Once
@@ -165,12 +170,21 @@ type chatLoad struct {
 	failed    atomic.Uint64
 	delivered atomic.Uint64
 	finished  atomic.Int64
+	// lastSeq is the highest seq each receiver saw; outOfOrder counts chats that arrived
+	// after one with a higher seq (the protocol promises strictly increasing seq).
+	lastSeq    map[*peerStats]int64
+	outOfOrder atomic.Uint64
 }
 
 func (c *chatLoad) run(ctx context.Context, ws *wsConn, st *peerStats) {
 	select {
 	case <-c.start:
 	case <-ctx.Done():
+		return
+	}
+	if c.burst > 0 {
+		c.runBurst(ctx, ws, st)
+		c.finished.Add(1)
 		return
 	}
 	var tick <-chan time.Time
@@ -187,19 +201,47 @@ func (c *chatLoad) run(ctx context.Context, ws *wsConn, st *peerStats) {
 				return
 			}
 		}
-		sent := time.Now()
-		text := fmt.Sprintf("load %d %s #%d", sent.UnixNano(), st.name, i)
-		c.sent.Add(1)
-		if _, err := ws.request(ctx, "chat_message", chatSendMsg{Text: text}, 10*time.Second); err != nil {
-			c.failed.Add(1)
-			continue
-		}
-		c.acked.Add(1)
-		c.mu.Lock()
-		c.ack.record(time.Since(sent).Microseconds())
-		c.mu.Unlock()
+		c.send(ctx, ws, st, i)
 	}
 	c.finished.Add(1)
+}
+
+// runBurst sends the client's messages at random moments within the burst window, each
+// without waiting for the previous one's ack, and returns when every ack (or error) is in.
+func (c *chatLoad) runBurst(ctx context.Context, ws *wsConn, st *peerStats) {
+	at := make([]time.Duration, c.messages)
+	for i := range at {
+		at[i] = time.Duration(rand.Int64N(int64(c.burst)))
+	}
+	slices.Sort(at)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, d := range at {
+		if !sleepCtx(ctx, d-time.Since(start)) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.send(ctx, ws, st, i)
+		}()
+	}
+	wg.Wait()
+}
+
+// send sends one stamped chat and records its ack time.
+func (c *chatLoad) send(ctx context.Context, ws *wsConn, st *peerStats, i int) {
+	sent := time.Now()
+	text := fmt.Sprintf("load %d %s #%d", sent.UnixNano(), st.name, i)
+	c.sent.Add(1)
+	if _, err := ws.request(ctx, "chat_message", chatSendMsg{Text: text}, 10*time.Second); err != nil {
+		c.failed.Add(1)
+		return
+	}
+	c.acked.Add(1)
+	c.mu.Lock()
+	c.ack.record(time.Since(sent).Microseconds())
+	c.mu.Unlock()
 }
 
 func (c *chatLoad) onChat(m chatMsg, st *peerStats) {
@@ -214,6 +256,11 @@ func (c *chatLoad) onChat(m chatMsg, st *peerStats) {
 	c.delivered.Add(1)
 	c.mu.Lock()
 	c.delivery.record((time.Now().UnixNano() - ns) / 1000)
+	if m.Seq <= c.lastSeq[st] {
+		c.outOfOrder.Add(1)
+	} else {
+		c.lastSeq[st] = m.Seq
+	}
 	c.mu.Unlock()
 }
 

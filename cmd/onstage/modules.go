@@ -99,10 +99,11 @@ func provideAuthService(cfg config.Config, store *auth.Store, c cache.Cache, iss
 	return svc
 }
 
-func provideRooms(cfg config.Config, store *rooms.Store, c cache.Cache, b *bus.Bus, users *auth.Service, hooks *clusterHooks, log *slog.Logger) (*rooms.Service, func()) {
+func provideRooms(cfg config.Config, store *rooms.Store, c cache.Cache, b *bus.Bus, users *auth.Service, hooks *clusterHooks,
+	pl *rooms.Placer, log *slog.Logger) (*rooms.Service, func()) {
 	svc := rooms.NewService(rooms.ServiceParams{
 		Store: store, Cache: c, Bus: b, Users: users, Config: cfg.Meetings, NodeID: nodeID(cfg), Log: log,
-		OnEvent: hooks.event,
+		OnEvent: hooks.event, ChatOwners: pl,
 	})
 	svc.Start()
 	return svc, svc.Close

@@ -53,27 +53,18 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	mainClusterHooks := newClusterHooks()
-	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, authService, mainClusterHooks, log)
+	registry, cleanup4, err := provideNodeRegistry(ctx, cfg, cache, log)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	placer, cleanup5 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
+	roomsService, cleanup6 := provideRooms(cfg, roomsStore, cache, bus, authService, mainClusterHooks, placer, log)
 	meetingsHandler := meetings.NewHandler(roomsService, middleware)
-	registry, cleanup5, err := provideNodeRegistry(ctx, cfg, cache, log)
-	if err != nil {
-		cleanup4()
-		cleanup3()
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
 	nodesHandler := nodes.NewHandler(registry, service)
-	sandbox, cleanup6, err := providePaymentsSandbox(cfg, db, log)
-	if err != nil {
-		cleanup5()
-		cleanup4()
-		cleanup3()
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	paymentsService, cleanup7, err := providePayments(cfg, db, sandbox, log)
+	sandbox, cleanup7, err := providePaymentsSandbox(cfg, db, log)
 	if err != nil {
 		cleanup6()
 		cleanup5()
@@ -83,12 +74,24 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	keeper, cleanup8 := provideIdempotency(cfg, db, log)
-	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
-	auditLog, cleanup9 := provideAudit(cfg, db, service, log)
-	adminHandler := admin.NewHandler(service, auditLog)
-	engine, cleanup10, err := provideEngine(cfg, log)
+	paymentsService, cleanup8, err := providePayments(cfg, db, sandbox, log)
 	if err != nil {
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	keeper, cleanup9 := provideIdempotency(cfg, db, log)
+	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
+	auditLog, cleanup10 := provideAudit(cfg, db, service, log)
+	adminHandler := admin.NewHandler(service, auditLog)
+	engine, cleanup11, err := provideEngine(cfg, log)
+	if err != nil {
+		cleanup10()
 		cleanup9()
 		cleanup8()
 		cleanup7()
@@ -100,7 +103,6 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	placer, cleanup11 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
 	hub, cleanup12 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, authService, log)
 	bookingNotifier, cleanup13, err := provideNotifier(hub, bus, log)
 	if err != nil {
