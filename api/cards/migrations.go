@@ -49,16 +49,16 @@ type v1Grant struct {
 func (v1Grant) TableName() string { return "cards_grants" }
 
 type v1Application struct {
-	ID         string     `gorm:"primaryKey;size:36"`
-	ProjectID  string     `gorm:"size:36;not null"`
-	AgentID    string     `gorm:"size:64;not null;index:ix_cards_applications_agent"`
-	Reason     string     `gorm:"type:text;not null"`
-	Status     string     `gorm:"size:16;not null"`
-	DecidedBy  string     `gorm:"size:64;not null"`
-	DecidedAt  *time.Time ``
-	ExpiresAt  *time.Time ``
-	CreatedAt  time.Time  `gorm:"not null"`
-	UpdatedAt  time.Time  `gorm:"not null"`
+	ID        string     `gorm:"primaryKey;size:36"`
+	ProjectID string     `gorm:"size:36;not null"`
+	AgentID   string     `gorm:"size:64;not null;index:ix_cards_applications_agent"`
+	Reason    string     `gorm:"type:text;not null"`
+	Status    string     `gorm:"size:16;not null"`
+	DecidedBy string     `gorm:"size:64;not null"`
+	DecidedAt *time.Time ``
+	ExpiresAt *time.Time ``
+	CreatedAt time.Time  `gorm:"not null"`
+	UpdatedAt time.Time  `gorm:"not null"`
 }
 
 func (v1Application) TableName() string { return "cards_applications" }
@@ -75,17 +75,17 @@ type v1Account struct {
 func (v1Account) TableName() string { return "cards_accounts" }
 
 type v1Transfer struct {
-	ID            string    `gorm:"primaryKey;size:36"`
-	Type          string    `gorm:"size:16;not null;index:ix_cards_transfers_type_day,priority:1"`
-	Status        string    `gorm:"size:16;not null"`
-	Amount        int64     `gorm:"not null"`
-	DebitUserID   string    `gorm:"size:64;not null;index:ix_cards_transfers_debit"`
-	CreditUserID  string    `gorm:"size:64;not null;index:ix_cards_transfers_credit"`
-	ActorID       string    `gorm:"size:64;not null"`
-	ApproverID    string    `gorm:"size:64;not null"`
-	Ref           string    `gorm:"size:200;not null"`
-	CreatedAt     time.Time `gorm:"not null;index:ix_cards_transfers_type_day,priority:2"`
-	UpdatedAt     time.Time `gorm:"not null"`
+	ID           string    `gorm:"primaryKey;size:36"`
+	Type         string    `gorm:"size:16;not null;index:ix_cards_transfers_type_day,priority:1"`
+	Status       string    `gorm:"size:16;not null"`
+	Amount       int64     `gorm:"not null"`
+	DebitUserID  string    `gorm:"size:64;not null;index:ix_cards_transfers_debit"`
+	CreditUserID string    `gorm:"size:64;not null;index:ix_cards_transfers_credit"`
+	ActorID      string    `gorm:"size:64;not null"`
+	ApproverID   string    `gorm:"size:64;not null"`
+	Ref          string    `gorm:"size:200;not null"`
+	CreatedAt    time.Time `gorm:"not null;index:ix_cards_transfers_type_day,priority:2"`
+	UpdatedAt    time.Time `gorm:"not null"`
 }
 
 func (v1Transfer) TableName() string { return "cards_transfers" }

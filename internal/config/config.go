@@ -248,7 +248,7 @@ func Default() Config {
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Cards: Cards{UnbindsPer30Days: 3, SecretGrace: 24 * time.Hour, VerifyRatePerProject: 6000, VerifyRatePerKey: 60,
 			MinAmount: 1, CallbackAttempts: 8},
-		Audit:       Audit{Retention: 90 * 24 * time.Hour},
+		Audit: Audit{Retention: 90 * 24 * time.Hour},
 	}
 }
 
