@@ -22,6 +22,9 @@ type JoinInput struct {
 	// participant, if any, leave with reason "disconnected" and gives its role to the new one,
 	// in the same transaction (the meeting never looks empty in between).
 	Replace bool
+	// CardKey and DeviceID admit the joiner of a card-gated meeting (see CardGate).
+	CardKey  string
+	DeviceID string
 }
 
 // Join puts the caller in the meeting. The checks run in this order: unknown meeting
@@ -74,6 +77,19 @@ func (s *Service) Join(ctx context.Context, caller authn.Identity, meetingID str
 			return JoinResult{}, ErrKicked
 		}
 		return JoinResult{}, ErrWrongPassword
+	}
+	// A card-gated meeting checks the key after the password (a wrong password must not
+	// bind a key) and before the transaction (the check writes). Its creator, and a
+	// participant re-attaching, need none.
+	if m.CardProjectID != "" && m.CreatorID != caller.UserID && !(existing != nil && (in.Attach || in.Replace)) {
+		if k, err := st.kicked(m.ID, caller.UserID); err != nil {
+			return JoinResult{}, err
+		} else if k {
+			return JoinResult{}, ErrKicked
+		}
+		if err := s.checkCard(ctx, caller, m, in); err != nil {
+			return JoinResult{}, err
+		}
 	}
 
 	var (

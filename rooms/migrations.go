@@ -14,6 +14,7 @@ func Migrations() []db.Migration {
 	return []db.Migration{
 		{ID: "0100_rooms_meetings", Up: migrate0100},
 		{ID: "0110_rooms_giveaways", Up: migrate0110},
+		{ID: "0131_rooms_meetings_card_project", Up: migrate0131},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/onstagehq/onstage/api"
 	"github.com/onstagehq/onstage/api/admin"
 	"github.com/onstagehq/onstage/api/auth"
+	"github.com/onstagehq/onstage/api/cards"
 	"github.com/onstagehq/onstage/api/meetings"
 	"github.com/onstagehq/onstage/api/nodes"
 	"github.com/onstagehq/onstage/internal/audit"
@@ -43,6 +44,7 @@ func allMigrations() []db.Migration {
 	migs = append(migs, audit.Migrations()...)
 	migs = append(migs, payments.Migrations()...)
 	migs = append(migs, idempotency.Migrations()...)
+	migs = append(migs, cards.Migrations()...)
 	return migs
 }
 
@@ -95,10 +97,11 @@ func provideAuthService(cfg config.Config, store *auth.Store, c cache.Cache, iss
 	})
 }
 
-func provideRooms(cfg config.Config, store *rooms.Store, c cache.Cache, b *bus.Bus, users *auth.Service, hooks *clusterHooks, log *slog.Logger) (*rooms.Service, func()) {
+func provideRooms(cfg config.Config, store *rooms.Store, c cache.Cache, b *bus.Bus, users *auth.Service, hooks *clusterHooks,
+	gate rooms.CardGate, log *slog.Logger) (*rooms.Service, func()) {
 	svc := rooms.NewService(rooms.ServiceParams{
 		Store: store, Cache: c, Bus: b, Users: users, Config: cfg.Meetings, NodeID: nodeID(cfg), Log: log,
-		OnEvent: hooks.event,
+		OnEvent: hooks.event, Cards: gate,
 	})
 	svc.Start()
 	return svc, svc.Close
@@ -179,7 +182,7 @@ func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub, engine *sfu.Engine
 }
 
 func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, nh *nodes.Handler,
-	ph *payments.Handler, adm *admin.Handler, az *authz.Service, al *audit.Log, c cache.Cache, log *slog.Logger,
+	ph *payments.Handler, adm *admin.Handler, ch *cards.Handler, az *authz.Service, al *audit.Log, c cache.Cache, log *slog.Logger,
 	hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) (http.Handler, error) {
 	trusted, err := api.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
 	if err != nil {
@@ -187,7 +190,7 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 	}
 	return api.NewRouter(api.RouterParams{
 		TrustedProxies: trusted,
-		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm}, Checks: checks, Registry: reg,
+		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm, ch}, Checks: checks, Registry: reg,
 		Pages:     map[string]http.Handler{"/pay/*": ph.Page()},
 		WebSocket: hub, Web: web.WithCaptcha(captchaWidget(cfg)), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
 		Authz: az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit", admin.Operations),

@@ -53,20 +53,19 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	mainClusterHooks := newClusterHooks()
-	roomsService, cleanup4 := provideRooms(cfg, roomsStore, cache, bus, authService, mainClusterHooks, log)
-	meetingsHandler := meetings.NewHandler(roomsService, middleware)
-	registry, cleanup5 := provideNodeRegistry(cfg, cache, log)
-	nodesHandler := nodes.NewHandler(registry, service)
-	sandbox, cleanup6, err := providePaymentsSandbox(cfg, db, log)
+	cardsService, cleanup4, err := provideCards(cfg, db, service, cache, authService, log)
 	if err != nil {
-		cleanup5()
-		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	paymentsService, cleanup7, err := providePayments(cfg, db, sandbox, log)
+	cardGate := provideCardGate(cardsService)
+	roomsService, cleanup5 := provideRooms(cfg, roomsStore, cache, bus, authService, mainClusterHooks, cardGate, log)
+	meetingsHandler := meetings.NewHandler(roomsService, middleware)
+	registry, cleanup6 := provideNodeRegistry(cfg, cache, log)
+	nodesHandler := nodes.NewHandler(registry, service)
+	sandbox, cleanup7, err := providePaymentsSandbox(cfg, db, log)
 	if err != nil {
 		cleanup6()
 		cleanup5()
@@ -76,12 +75,25 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	keeper, cleanup8 := provideIdempotency(cfg, db, log)
-	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
-	auditLog, cleanup9 := provideAudit(cfg, db, service, log)
-	adminHandler := admin.NewHandler(service, auditLog)
-	engine, cleanup10, err := provideEngine(cfg, log)
+	paymentsService, cleanup8, err := providePayments(cfg, db, sandbox, log)
 	if err != nil {
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	keeper, cleanup9 := provideIdempotency(cfg, db, log)
+	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
+	auditLog, cleanup10 := provideAudit(cfg, db, service, log)
+	adminHandler := admin.NewHandler(service, auditLog)
+	cardsHandler := provideCardsHandler(cardsService, keeper)
+	engine, cleanup11, err := provideEngine(cfg, log)
+	if err != nil {
+		cleanup10()
 		cleanup9()
 		cleanup8()
 		cleanup7()
@@ -93,13 +105,14 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	placer, cleanup11 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
-	hub, cleanup12 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
+	placer, cleanup12 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
+	hub, cleanup13 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)
-	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
+	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, cardsHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
 	if err != nil {
+		cleanup13()
 		cleanup12()
 		cleanup11()
 		cleanup10()
@@ -117,6 +130,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	server := provideServer(cfg, httpHandler)
 	app := provideApp(cfg, server, hub, registry, placer, paymentsService, log)
 	return app, func() {
+		cleanup13()
 		cleanup12()
 		cleanup11()
 		cleanup10()
