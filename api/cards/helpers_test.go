@@ -3,6 +3,7 @@ package cards
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,7 +61,8 @@ func newFixture(t testing.TB, gdb *gorm.DB, redis bool) *fixture {
 	if err := az.Seed(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(Params{DB: gdb, Authz: az, Cache: c, ServerSecret: []byte("a-test-secret-of-at-least-32-characters")})
+	svc, err := New(Params{DB: gdb, Authz: az, Cache: c, ServerSecret: []byte("a-test-secret-of-at-least-32-characters"),
+		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

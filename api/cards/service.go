@@ -113,7 +113,8 @@ func newID() string {
 	return id.String()
 }
 
-func (s *Service) clock() time.Time { return s.now().UTC() }
+// clock is the current time as stored: UTC, microsecond precision (what PostgreSQL keeps).
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // scopeOf returns the scope of actor's grant of p ("" when it holds none).
 func (s *Service) scopeOf(ctx context.Context, actor authn.Identity, p authz.Permission) (authz.Scope, error) {
