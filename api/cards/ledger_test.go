@@ -10,6 +10,7 @@ import (
 	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/authz"
+	"github.com/onstagehq/onstage/internal/db/dbtest"
 )
 
 // TestLedgerConcurrentTransfers: 100 concurrent transfers among 10 users; the ledger sums to
@@ -67,73 +68,127 @@ func TestLedgerConcurrentTransfers(t *testing.T) {
 			t.Fatal("no transfer succeeded")
 		}
 		t.Logf("%d transfers posted, %d refused for lack of quota", ok, short)
+
+		// One account spent from 20 times at once: exactly what it holds goes out.
+		spender := f.user("")
+		if _, err := f.svc.Recharge(ctx, admin, spender.UserID, 50); err != nil {
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		posted := make(chan struct{}, 20)
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if _, err := f.svc.TransferQuota(ctx, spender, users[i%10].UserID, 10); err == nil {
+					posted <- struct{}{}
+				} else if !errors.Is(err, ErrInsufficientQuota) {
+					t.Errorf("transfer: %v", err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if len(posted) != 5 || f.balance(spender).Available != 0 {
+			t.Fatalf("%d transfers of 10 posted from 50; balance %+v", len(posted), f.balance(spender))
+		}
+		f.checkLedger()
 	})
 }
 
 // TestLedgerOperationsFuzz runs random sequences of every ledger operation and checks the
-// invariants after each step.
+// invariants after each step (FuzzLedger explores more sequences on SQLite).
 func TestLedgerOperationsFuzz(t *testing.T) {
 	backends(t, func(t *testing.T, f *fixture) {
-		ctx := context.Background()
-		admin := f.user("", authz.RoleAdmin)
-		boss := f.user("", authz.RoleAgentAdmin)
-		agents := []authn.Identity{f.user(boss.UserID, authz.RoleAgent), f.user(boss.UserID, authz.RoleAgent), f.user("", authz.RoleAgent)}
-		everyone := append([]authn.Identity{boss}, agents...)
-		rng := rand.New(rand.NewPCG(1, uint64(len(f.gdb.Dialector.Name()))))
-		var pending []string
-		steps := 300
+		rng := rand.New(rand.NewPCG(1, 2))
+		ops := make([]byte, 600)
 		if testing.Short() {
-			steps = 60
+			ops = ops[:120]
 		}
-		for i := range steps {
-			amount := int64(rng.IntN(120)) - 5
-			u := everyone[rng.IntN(len(everyone))]
-			var err error
-			switch op := rng.IntN(6); op {
-			case 0:
-				_, err = f.svc.Recharge(ctx, admin, u.UserID, amount)
-			case 1:
-				_, err = f.svc.Recharge(ctx, boss, agents[rng.IntN(len(agents))].UserID, amount)
-			case 2:
-				to := everyone[rng.IntN(len(everyone))]
-				_, err = f.svc.TransferQuota(ctx, u, to.UserID, amount)
-			case 3:
-				var tr *Transfer
-				tr, err = f.svc.Withdraw(ctx, u, amount, "bank 1")
-				if err == nil {
-					pending = append(pending, tr.ID)
-				}
-			case 4, 5:
-				if len(pending) == 0 {
-					continue
-				}
-				j := rng.IntN(len(pending))
-				_, err = f.svc.DecideWithdrawal(ctx, admin, pending[j], op == 4)
+		for i := range ops {
+			ops[i] = byte(rng.IntN(256))
+		}
+		runLedgerOps(t, f, ops)
+	})
+}
+
+// FuzzLedger: any sequence of recharges, transfers, withdrawals and decisions keeps the
+// ledger balanced, every balance equal to its entries and never negative.
+func FuzzLedger(fz *testing.F) {
+	fz.Add([]byte{0, 50, 2, 30, 3, 20, 4, 0})
+	fz.Add([]byte{1, 90, 0, 100, 1, 40, 2, 200, 3, 10, 5, 0, 3, 5, 4, 0})
+	fz.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 200 {
+			ops = ops[:200]
+		}
+		runLedgerOps(t, newFixture(t, dbtest.Open(t, testMigrations()...), false), ops)
+	})
+}
+
+// runLedgerOps reads ops two bytes at a time: an operation and an amount (some of them
+// invalid on purpose), and checks the invariants after each.
+func runLedgerOps(t *testing.T, f *fixture, ops []byte) {
+	ctx := context.Background()
+	admin := f.user("", authz.RoleAdmin)
+	boss := f.user("", authz.RoleAgentAdmin)
+	agents := []authn.Identity{f.user(boss.UserID, authz.RoleAgent), f.user(boss.UserID, authz.RoleAgent), f.user("", authz.RoleAgent)}
+	everyone := append([]authn.Identity{boss}, agents...)
+	var pending []string
+	for i := 0; i+1 < len(ops); i += 2 {
+		op, arg := ops[i], ops[i+1]
+		amount := int64(arg) - 5
+		u := everyone[int(op>>3)%len(everyone)]
+		var err error
+		switch op % 6 {
+		case 0:
+			_, err = f.svc.Recharge(ctx, admin, u.UserID, amount)
+		case 1:
+			_, err = f.svc.Recharge(ctx, boss, agents[int(arg)%len(agents)].UserID, amount)
+		case 2:
+			to := everyone[int(arg)%len(everyone)]
+			_, err = f.svc.TransferQuota(ctx, u, to.UserID, amount)
+		case 3:
+			var tr *Transfer
+			tr, err = f.svc.Withdraw(ctx, u, amount, "bank 1")
+			if err == nil {
+				pending = append(pending, tr.ID)
+			}
+		case 4, 5:
+			if len(pending) == 0 {
+				continue
+			}
+			j := int(arg) % len(pending)
+			decider := admin
+			if arg%2 == 0 {
+				decider = boss
+			}
+			_, err = f.svc.DecideWithdrawal(ctx, decider, pending[j], op%6 == 4)
+			if err == nil {
 				pending = append(pending[:j], pending[j+1:]...)
 			}
-			if err != nil && !errors.Is(err, ErrInsufficientQuota) && !errors.Is(err, authz.ErrNotFound) &&
-				!isValidation(err) {
-				t.Fatalf("step %d: %v", i, err)
-			}
-			f.checkLedger()
 		}
-		// What stays pending is frozen: the hold accounts carry exactly those amounts.
-		var frozen int64
-		for _, u := range everyone {
-			frozen += f.balance(u).Pending
+		if err != nil && !errors.Is(err, ErrInsufficientQuota) && !errors.Is(err, authz.ErrNotFound) &&
+			!errors.Is(err, ErrNotFound) && !errors.Is(err, authz.ErrForbidden) && !isValidation(err) {
+			t.Fatalf("step %d: %v", i/2, err)
 		}
-		var want int64
-		for _, id := range pending {
-			var tr Transfer
-			if err := f.gdb.Where("id = ?", id).Take(&tr).Error; err != nil {
-				t.Fatal(err)
-			}
-			want += tr.Amount
+		f.checkLedger()
+	}
+	// What stays pending is frozen: the hold accounts carry exactly those amounts.
+	var frozen, want int64
+	for _, u := range everyone {
+		frozen += f.balance(u).Pending
+	}
+	for _, id := range pending {
+		var tr Transfer
+		if err := f.gdb.Where("id = ?", id).Take(&tr).Error; err != nil {
+			t.Fatal(err)
 		}
-		if frozen != want {
-			t.Fatalf("frozen %d, pending withdrawals %d", frozen, want)
-		}
-	})
+		want += tr.Amount
+	}
+	if frozen != want {
+		t.Fatalf("frozen %d, pending withdrawals %d", frozen, want)
+	}
 }
 
 func isValidation(err error) bool { return errors.Is(err, apperr.ErrValidation) }
