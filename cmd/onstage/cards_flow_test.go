@@ -15,12 +15,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 
 	"github.com/onstagehq/onstage/internal/config"
 	"github.com/onstagehq/onstage/internal/db"
@@ -102,6 +106,18 @@ func mailedToken(t *testing.T, cfg config.Config, email string) string {
 // down the hierarchy, a paid batch, export, signed verification with device binding, replay
 // refusal, unbind, the activation callback and a card-gated meeting.
 func TestCardsFlow(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { cardsFlow(t, func(*config.Config) {}) })
+	t.Run("postgres+redis", func(t *testing.T) {
+		dsn, redisURL := os.Getenv("ONSTAGE_TEST_POSTGRES_DSN"), os.Getenv("ONSTAGE_TEST_REDIS_URL")
+		if dsn == "" || redisURL == "" {
+			t.Skip("set ONSTAGE_TEST_POSTGRES_DSN and ONSTAGE_TEST_REDIS_URL to run against PostgreSQL and Redis")
+		}
+		schemaDSN := freshSchema(t, dsn)
+		cardsFlow(t, func(cfg *config.Config) { cfg.Database.DSN, cfg.Redis.URL = schemaDSN, redisURL })
+	})
+}
+
+func cardsFlow(t *testing.T, configure func(*config.Config)) {
 	var (
 		hookMu   sync.Mutex
 		hookBody []byte
@@ -116,6 +132,7 @@ func TestCardsFlow(t *testing.T) {
 	defer hook.Close()
 
 	cfg := testConfig(t, t.TempDir())
+	configure(&cfg)
 	n := startNode(t, cfg)
 	root := n.superAdmin(cfg, "root")
 
@@ -304,6 +321,42 @@ func TestCardsFlow(t *testing.T) {
 		t.Fatalf("card_invalid without the code: %s", j.raw)
 	}
 	expect(t, n.do("POST", "/api/v1/meetings/"+mid+"/join", viewer, map[string]any{"card_key": key2, "device_id": "device-C"}), 200, "")
+
+	// join_room runs the same check over the WebSocket.
+	wsViewer, _ := n.login("ws-viewer")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(n.base, "http")+"/ws?token="+wsViewer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	joinRoom := func(id string, data map[string]any) map[string]any {
+		t.Helper()
+		data["meeting_id"] = mid
+		if err := wsjson.Write(ctx, conn, map[string]any{"type": "join_room", "id": id, "data": data}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			var msg map[string]any
+			if err := wsjson.Read(ctx, conn, &msg); err != nil {
+				t.Fatal(err)
+			}
+			if msg["id"] == id {
+				return msg
+			}
+		}
+	}
+	if m := joinRoom("j1", map[string]any{}); m["type"] != "error" || m["data"].(map[string]any)["code"] != "card_required" {
+		t.Fatalf("join_room without a key: %v", m)
+	}
+	if m := joinRoom("j2", map[string]any{"card_key": key, "device_id": "device-D"}); m["type"] != "error" ||
+		!strings.Contains(fmt.Sprint(m["data"]), "DEVICE_MISMATCH") {
+		t.Fatalf("join_room with another device's key: %v", m)
+	}
+	if m := joinRoom("j3", map[string]any{"card_key": rows[3][0], "device_id": "device-D"}); m["type"] != "ack" {
+		t.Fatalf("join_room with a valid key: %v", m)
+	}
 
 	// The ledger balances; statistics are scoped.
 	chk := n.do("GET", "/api/v1/quota/ledger/check", root, nil)
