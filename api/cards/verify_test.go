@@ -261,3 +261,17 @@ func BenchmarkSign(b *testing.B) {
 		_ = Sign("sk_secret", "POST", "/api/v1/cards/verify", "1700000000", "nonce-12345", body)
 	}
 }
+
+// TestSignWorkedExample pins the worked example of docs/api.md (computed there with openssl).
+func TestSignWorkedExample(t *testing.T) {
+	body := []byte(`{"key":"ABCDE-FGHJK-LMNPQ-RSTUV","device_id":"device-1"}`)
+	sts := StringToSign("POST", "/api/v1/cards/verify", "1764518400", "n-8f3a2c1d", body)
+	if want := "POST\n/api/v1/cards/verify\n1764518400\nn-8f3a2c1d\n2f1fd5445b38abfa95ade45cf6f5cf6ee8b2630629f20dc17219af267b8f6e45"; sts != want {
+		t.Fatalf("string to sign %q", sts)
+	}
+	got := Sign("sk_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "POST", "/api/v1/cards/verify",
+		"1764518400", "n-8f3a2c1d", body)
+	if got != "f4251c0350c05f07e3ee49e6d01787b512661fb203b38b634a6d5eb8264cc16e" {
+		t.Fatalf("signature %s", got)
+	}
+}
