@@ -214,20 +214,20 @@ func (s *Service) Resend(ctx context.Context, actor authn.Identity, projectID, i
 	if err := s.az.Can(ctx, actor, authz.CardsProjects, nil); err != nil {
 		return nil, err
 	}
-	now := s.clock()
-	res := s.db.WithContext(ctx).Model(&Delivery{}).Where("id = ? AND project_id = ?", id, projectID).
-		Updates(map[string]any{"status": DeliveryPending, "attempts": 0, "next_at": now, "updated_at": now})
-	if res.Error != nil {
-		return nil, res.Error
-	}
-	if res.RowsAffected != 1 {
-		return nil, ErrNotFound
-	}
-	s.hooks.poke()
 	var d Delivery
-	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&d).Error
+	err := s.db.WithContext(ctx).Where("id = ? AND project_id = ?", id, projectID).Take(&d).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrNotFound
 	}
-	return &d, err
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	cols := map[string]any{"status": DeliveryPending, "attempts": 0, "next_at": now, "updated_at": now}
+	if err := s.db.WithContext(ctx).Model(&Delivery{}).Where("id = ?", id).Updates(cols).Error; err != nil {
+		return nil, err
+	}
+	s.hooks.poke()
+	d.Status, d.Attempts, d.NextAt, d.UpdatedAt = DeliveryPending, 0, now, now
+	return &d, nil
 }

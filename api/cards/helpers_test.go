@@ -50,6 +50,7 @@ type fixture struct {
 func backends(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, newFixture(t, dbtest.Open(t, testMigrations()...), false)) })
 	t.Run("postgres", func(t *testing.T) { fn(t, newFixture(t, dbtest.Postgres(t, testMigrations()...), true)) })
+	t.Run("mysql", func(t *testing.T) { fn(t, newFixture(t, dbtest.MySQL(t, testMigrations()...), true)) })
 }
 
 func newFixture(t testing.TB, gdb *gorm.DB, redis bool) *fixture {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/authz"
@@ -211,15 +212,13 @@ func (s *Service) Unbind(ctx context.Context, actor authn.Identity, key string) 
 	var k Key
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		now := s.clock()
-		// Touch the row first: the UPDATE takes its row lock on PostgreSQL and MySQL.
-		res := tx.Model(&Key{}).Where("card_key = ? AND owner_id = ?", key, actor.UserID).Update("updated_at", now)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
+		// FOR UPDATE holds the key's row on PostgreSQL and MySQL until the count and the
+		// clear are done; SQLite's write transaction already excludes other writers.
+		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("card_key = ? AND owner_id = ?", key, actor.UserID).Take(&k).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return ErrNotFound.WithMessage("no such key")
 		}
-		if err := tx.Where("card_key = ?", key).Take(&k).Error; err != nil {
+		if err != nil {
 			return err
 		}
 		if k.status(now) != KeyActive || k.DeviceID == nil {
@@ -235,7 +234,7 @@ func (s *Service) Unbind(ctx context.Context, actor authn.Identity, key string) 
 		if err := tx.Create(&unbindRow{KeyID: k.ID, DeviceID: *k.DeviceID, ActorID: actor.UserID, CreatedAt: now}).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&Key{}).Where("id = ?", k.ID).Update("device_id", nil).Error; err != nil {
+		if err := tx.Model(&Key{}).Where("id = ?", k.ID).Updates(map[string]any{"device_id": nil, "updated_at": now}).Error; err != nil {
 			return err
 		}
 		s.log.InfoContext(ctx, "cards key unbound", "key_id", k.ID, "by", actor.UserID)

@@ -82,3 +82,62 @@ func BenchmarkNewCardKey(b *testing.B) {
 		_ = newCardKey()
 	}
 }
+
+// TestGrants: an agent admin grants only to its own agents (others are 404); granting again
+// moves the expiry, and an expired grant stops generation by itself.
+func TestGrants(t *testing.T) {
+	backends(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		now := time.Now().Truncate(time.Second)
+		f.svc.now = func() time.Time { return now }
+		admin := f.user("", authz.RoleAdmin)
+		boss := f.user("", authz.RoleAgentAdmin)
+		mine := f.user(boss.UserID, authz.RoleAgent)
+		stranger := f.user("", authz.RoleAgent)
+		p, err := f.svc.CreateProject(ctx, admin, ProjectInput{Name: "G"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Grant(ctx, boss, GrantInput{ProjectID: p.ID, AgentID: stranger.UserID, ExpiresAt: now.Add(time.Hour)}); !errors.Is(err, authz.ErrNotFound) {
+			t.Fatalf("grant to another's agent: %v", err)
+		}
+		for _, d := range []time.Duration{time.Hour, 2 * time.Hour, 2 * time.Hour} {
+			g, err := f.svc.Grant(ctx, boss, GrantInput{ProjectID: p.ID, AgentID: mine.UserID, ExpiresAt: now.Add(d)})
+			if err != nil || !g.ExpiresAt.Equal(now.Add(d)) {
+				t.Fatalf("grant for %v: %+v %v", d, g, err)
+			}
+		}
+		var n int64
+		f.gdb.Model(&Grant{}).Count(&n)
+		if n != 1 {
+			t.Fatalf("%d grant rows", n)
+		}
+		if _, err := f.svc.CreateBatch(ctx, mine, BatchInput{ProjectID: p.ID, Count: 1, ValidDays: 1}); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(3 * time.Hour)
+		if _, err := f.svc.CreateBatch(ctx, mine, BatchInput{ProjectID: p.ID, Count: 1, ValidDays: 1}); !errors.Is(err, ErrNoGrant) {
+			t.Fatalf("after the grant expired: %v", err)
+		}
+		if ps, err := f.svc.Projects(ctx, mine); err != nil || len(ps) != 0 {
+			t.Fatalf("projects of an agent whose grant expired: %v %v", ps, err)
+		}
+		// An application approved by the agent's superior grants again.
+		a, err := f.svc.Apply(ctx, mine, ApplicationInput{ProjectID: p.ID, Reason: "more sales"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Decide(ctx, f.user("", authz.RoleAgentAdmin), a.ID, DecisionInput{Approve: true, ExpiresAt: now.Add(time.Hour)}); !errors.Is(err, authz.ErrNotFound) {
+			t.Fatalf("another agent admin decided: %v", err)
+		}
+		if _, err := f.svc.Decide(ctx, boss, a.ID, DecisionInput{Approve: true, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Decide(ctx, boss, a.ID, DecisionInput{Approve: false}); !errors.Is(err, ErrNotPending) {
+			t.Fatalf("second decision: %v", err)
+		}
+		if _, err := f.svc.CreateBatch(ctx, mine, BatchInput{ProjectID: p.ID, Count: 1, ValidDays: 1}); err != nil {
+			t.Fatalf("after approval: %v", err)
+		}
+	})
+}

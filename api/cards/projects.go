@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/authz"
@@ -167,18 +168,25 @@ func (s *Service) Grant(ctx context.Context, actor authn.Identity, in GrantInput
 
 func (s *Service) upsertGrant(ctx context.Context, tx *gorm.DB, projectID, agentID, by string, expires time.Time) (*Grant, error) {
 	now := s.clock()
-	var g Grant
+	g := Grant{ID: newID(), ProjectID: projectID, AgentID: agentID, GrantedBy: by, ExpiresAt: expires, CreatedAt: now, UpdatedAt: now}
 	err := tx.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&Grant{}).Where("project_id = ? AND agent_id = ?", projectID, agentID).
-			Updates(map[string]any{"expires_at": expires, "granted_by": by, "updated_at": now})
-		if res.Error != nil {
-			return res.Error
+		// Insert, or move the existing grant's expiry: the unique (project, agent) index
+		// decides between two racing first grants. (Rows "affected" is not a test of
+		// existence: MySQL counts only changed rows.)
+		err := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "project_id"}, {Name: "agent_id"}},
+			DoUpdates: clause.Assignments(map[string]any{"expires_at": expires, "granted_by": by, "updated_at": now}),
+		}).Create(&g).Error
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
-			g = Grant{ID: newID(), ProjectID: projectID, AgentID: agentID, GrantedBy: by, ExpiresAt: expires, CreatedAt: now, UpdatedAt: now}
-			return tx.Create(&g).Error
+		// Read back into a fresh value: g's new id would be added to the condition.
+		var got Grant
+		if err := tx.Where("project_id = ? AND agent_id = ?", projectID, agentID).Take(&got).Error; err != nil {
+			return err
 		}
-		return tx.Where("project_id = ? AND agent_id = ?", projectID, agentID).Take(&g).Error
+		g = got
+		return nil
 	})
 	return &g, err
 }

@@ -102,7 +102,8 @@ func TestRacingBind(t *testing.T) {
 func TestVerifyCodes(t *testing.T) {
 	backends(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		now := time.Now()
+		// Whole seconds: MySQL keeps milliseconds, PostgreSQL microseconds.
+		now := time.Now().Truncate(time.Second)
 		f.svc.now = func() time.Time { return now }
 		p, agent, keys := f.keyFixture(3)
 		check := func(key, dev string) Result {
