@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onstagehq/onstage/internal/apperr"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/authz"
+	"github.com/onstagehq/onstage/internal/cache"
+	"github.com/onstagehq/onstage/internal/db/dbtest"
 )
 
 // keyFixture makes a project granted to an agent with quota and one batch of n keys.
@@ -274,5 +277,25 @@ func TestSignWorkedExample(t *testing.T) {
 		"1764518400", "n-8f3a2c1d", body)
 	if got != "f4251c0350c05f07e3ee49e6d01787b512661fb203b38b634a6d5eb8264cc16e" {
 		t.Fatalf("signature %s", got)
+	}
+}
+
+// TestVerifyRateLimit: requests about one key are limited per minute (cards.verify_rate_per_key).
+func TestVerifyRateLimit(t *testing.T) {
+	f := newFixture(t, dbtest.Open(t, testMigrations()...), false)
+	f.svc.keyLimit = cache.NewLimiter(f.svc.cache, "cards:rate:k:", 2, time.Minute)
+	p, _, keys := f.keyFixture(2)
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := f.svc.Check(ctx, &p.Project, keys[0].Key, "d", true, ""); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	_, err := f.svc.Check(ctx, &p.Project, keys[0].Key, "d", true, "")
+	if e, ok := apperr.As(err); !ok || e.Code != "rate_limited" || e.RetryAfter <= 0 {
+		t.Fatalf("third request: %v", err)
+	}
+	if _, err := f.svc.Check(ctx, &p.Project, keys[1].Key, "d", true, ""); err != nil {
+		t.Fatalf("another key: %v", err)
 	}
 }
