@@ -181,9 +181,10 @@ func (s *Service) Keys(ctx context.Context, actor authn.Identity, kq KeyQuery) (
 	default:
 		return nil, fieldsErr(map[string]string{"status": "must be unused, active, expired or disabled"})
 	}
-	if v := strings.ToUpper(clean(kq.Q)); v != "" {
-		like := "%" + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(v) + "%"
-		q = q.Where("(card_key LIKE ? ESCAPE '!' OR device_id LIKE ? ESCAPE '!')", like, like)
+	if v := clean(kq.Q); v != "" {
+		esc := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(v)
+		// Keys are upper case however typed; device ids are matched as given.
+		q = q.Where("(card_key LIKE ? ESCAPE '!' OR device_id LIKE ? ESCAPE '!')", "%"+strings.ToUpper(esc)+"%", "%"+esc+"%")
 	}
 	page := &KeyPage{Items: []Key{}, Page: kq.Page, PageSize: kq.PageSize}
 	if err := q.Count(&page.Total).Error; err != nil {

@@ -122,6 +122,9 @@ func TestGrants(t *testing.T) {
 		if ps, err := f.svc.Projects(ctx, mine); err != nil || len(ps) != 0 {
 			t.Fatalf("projects of an agent whose grant expired: %v %v", ps, err)
 		}
+		if ps, err := f.svc.Projects(ctx, boss); err != nil || len(ps) != 1 {
+			t.Fatalf("an agent admin sees the projects it may grant: %v %v", ps, err)
+		}
 		// An application approved by the agent's superior grants again.
 		a, err := f.svc.Apply(ctx, mine, ApplicationInput{ProjectID: p.ID, Reason: "more sales"})
 		if err != nil {

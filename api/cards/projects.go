@@ -102,12 +102,13 @@ func (s *Service) RotateSecret(ctx context.Context, actor authn.Identity, id str
 	return &ProjectCreated{Project: *p, Secret: secret}, nil
 }
 
-// Projects lists projects: every one for cards:projects holders, else those granted to
-// the caller (unexpired).
+// Projects lists projects: every one for those who manage projects or grant them
+// (cards:projects, cards:quota: admins and agent admins), else those granted to the caller
+// (unexpired).
 func (s *Service) Projects(ctx context.Context, actor authn.Identity) ([]Project, error) {
 	out := []Project{}
 	q := s.db.WithContext(ctx).Order("created_at DESC, id")
-	if err := s.az.Can(ctx, actor, authz.CardsProjects, nil); err != nil {
+	if s.az.Can(ctx, actor, authz.CardsProjects, nil) != nil && s.az.Can(ctx, actor, authz.CardsQuota, nil) != nil {
 		q = q.Where("id IN (SELECT project_id FROM cards_grants WHERE agent_id = ? AND expires_at > ?)", actor.UserID, s.clock())
 	}
 	return out, q.Find(&out).Error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func (f *fixture) keyFixture(n int) (*ProjectCreated, authn.Identity, []Key) {
 // get DEVICE_MISMATCH, and the key is bound to the winner.
 func TestRacingBind(t *testing.T) {
 	backends(t, func(t *testing.T, f *fixture) {
-		p, _, keys := f.keyFixture(1)
+		p, agent, keys := f.keyFixture(1)
 		var wg sync.WaitGroup
 		codes := make([]string, 20)
 		start := make(chan struct{})
@@ -90,8 +91,18 @@ func TestRacingBind(t *testing.T) {
 		if k.DeviceID == nil || *k.DeviceID != fmt.Sprintf("device-%d", winner) || k.Status != KeyActive {
 			t.Fatalf("stored key %+v, winner %d", k, winner)
 		}
+		// The agent finds the key by its device (as given) and by part of the key (any case).
+		for _, q := range []string{fmt.Sprintf("device-%d", winner), strings.ToLower(keys[0].Key[6:11])} {
+			page, err := f.svc.Keys(context.Background(), agent, KeyQuery{Q: q, Status: KeyActive, Page: 1, PageSize: 10})
+			if err != nil || page.Total != 1 {
+				t.Fatalf("search %q: %+v %v", q, page, err)
+			}
+		}
 		var activations int64
-		f.gdb.Model(&Delivery{}).Count(&activations) // no callback URL: none
+		f.gdb.Model(&Delivery{}).Count(&activations)
+		if activations != 0 {
+			t.Fatalf("%d callbacks recorded for a project without a callback URL", activations)
+		}
 		var logged int64
 		f.gdb.Model(&verificationRow{}).Where("key_id = ?", k.ID).Count(&logged)
 		if logged != 20 {
