@@ -322,6 +322,20 @@ func cardsFlow(t *testing.T, configure func(*config.Config)) {
 	}
 	expect(t, n.do("POST", "/api/v1/meetings/"+mid+"/join", viewer, map[string]any{"card_key": key2, "device_id": "device-C"}), 200, "")
 
+	// The creator needs no key; a wrong password is refused before the key is looked at, so
+	// it does not bind (or use up) the key.
+	expect(t, n.do("POST", "/api/v1/meetings/"+mid+"/join", root, map[string]any{}), 200, "")
+	locked := n.do("POST", "/api/v1/meetings", root, map[string]any{"title": "Paid, with a password",
+		"start_time": time.Now().UTC().Format(time.RFC3339), "duration_minutes": 60, "card_project_id": projectID, "password": "pw"})
+	expect(t, locked, 201, "")
+	expect(t, n.do("POST", "/api/v1/meetings/"+locked.body["id"].(string)+"/join", viewer,
+		map[string]any{"card_key": rows[4][0], "device_id": "device-E", "password": "wrong"}), 403, "wrong_password")
+	qb := []byte(`{"key":"` + rows[4][0] + `"}`)
+	q, _ = n.doWith("POST", "/api/v1/cards/query", "", qb, sg.headers("POST", "/api/v1/cards/query", sg.nonce(), qb))
+	if q.body["code"] != "VALID" || q.body["expires_at"] != nil {
+		t.Fatalf("a refused join touched the key: %s", q.raw)
+	}
+
 	// join_room runs the same check over the WebSocket.
 	wsViewer, _ := n.login("ws-viewer")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
