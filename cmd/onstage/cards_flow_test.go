@@ -195,6 +195,14 @@ func cardsFlow(t *testing.T, configure func(*config.Config)) {
 	if b := n.do("GET", "/api/v1/quota/balance", agent, nil); b.body["available"] != float64(2000) {
 		t.Fatalf("agent balance after the batch: %s", b.raw)
 	}
+	// A retried batch (same Idempotency-Key) answers the first batch and charges nothing more.
+	again, _ := n.doWith("POST", "/api/v1/cards/batches", agent, batchBody, idem("b-1"))
+	if again.status != 201 || again.body["id"] != batch.body["id"] || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retried batch: %d %s", again.status, again.raw)
+	}
+	if b := n.do("GET", "/api/v1/quota/balance", agent, nil); b.body["available"] != float64(2000) {
+		t.Fatalf("a retried batch charged again: %s", b.raw)
+	}
 	r, _ = n.doWith("POST", "/api/v1/cards/batches", agent, map[string]any{"project_id": projectID, "count": 100, "valid_days": 21}, idem("b-2"))
 	expect(t, r, 409, "insufficient_quota")
 	if b := n.do("GET", "/api/v1/quota/balance", agent, nil); b.body["available"] != float64(2000) {
