@@ -23,6 +23,9 @@ type JoinInput struct {
 	Replace bool
 	// Admission, from Admit, spares Join a second password check.
 	Admission Admission
+	// CardKey and DeviceID admit the joiner of a card-gated meeting (see CardGate).
+	CardKey  string
+	DeviceID string
 }
 
 // Join puts the caller in the meeting. The checks run in this order: unknown meeting
@@ -40,6 +43,14 @@ func (s *Service) Join(ctx context.Context, caller authn.Identity, meetingID str
 		return JoinResult{}, err
 	}
 	name, checked, skipPassword, invited := a.name, a.checked, a.skipPassword, a.invited
+	// A card-gated meeting checks the key after the password (a wrong password must not bind a
+	// key) and before the transaction (the check writes). Its creator, and a participant
+	// re-attaching, need none.
+	if m := a.m; m.CardProjectID != "" && m.CreatorID != caller.UserID && !(a.existing != nil && (in.Attach || in.Replace)) {
+		if err := s.checkCard(ctx, caller, m, in); err != nil {
+			return JoinResult{}, err
+		}
+	}
 
 	var (
 		self     *Participant

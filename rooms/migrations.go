@@ -16,6 +16,7 @@ func Migrations() []db.Migration {
 		{ID: "0101_rooms_media_state", Up: migrate0101},
 		{ID: "0110_rooms_giveaways", Up: migrate0110},
 		{ID: "0130_rooms_invites", Up: migrate0130},
+		{ID: "0131_rooms_meetings_card_project", Up: migrate0131},
 	}
 }
 

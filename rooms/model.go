@@ -100,9 +100,11 @@ type Meeting struct {
 	ActualEnd        *time.Time
 	EndReason        string
 	// ChatSeq is the seq of the meeting's last chat message; the next one takes ChatSeq+1.
-	ChatSeq   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ChatSeq int64
+	// CardProjectID, when set, gates joining with a card key of that card-key project.
+	CardProjectID string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // TableName is the meetings table.

@@ -49,6 +49,8 @@ type ServiceParams struct {
 	// one writer publishes a meeting's chats in seq order (chatroute.go); nil writes every
 	// chat where it is posted (a single node).
 	ChatOwners ChatOwners
+	// Cards verifies the keys of card-gated meetings; nil refuses to create or join them.
+	Cards CardGate
 	// PasswordCost is the bcrypt cost of meeting passwords; 0 is bcrypt.DefaultCost.
 	// Tests lower it.
 	PasswordCost int
@@ -68,6 +70,7 @@ type Service struct {
 	onEvent func(Event)
 	newCode func() string
 	pwCost  int
+	cards   CardGate
 
 	mu      sync.Mutex
 	stop    chan struct{}
@@ -86,6 +89,7 @@ func NewService(p ServiceParams) *Service {
 	s := &Service{
 		store: p.Store, cache: p.Cache, users: p.Users, cfg: p.Config, nodeID: p.NodeID,
 		log: p.Log, now: p.Now, onEvent: p.OnEvent, newCode: newCode, pwCost: p.PasswordCost,
+		cards: p.Cards,
 	}
 	if s.pwCost == 0 {
 		s.pwCost = bcrypt.DefaultCost
@@ -151,6 +155,9 @@ type CreateInput struct {
 	MaxParticipants  *int
 	IsPublic         bool
 	RecordingEnabled bool
+	// CardProjectID gates joining with a card key of that project; the creator must be
+	// allowed to use the project (CardGate.CanUse).
+	CardProjectID string
 }
 
 // Create makes a scheduled meeting owned by the caller, who must have an account.
@@ -181,6 +188,17 @@ func (s *Service) Create(ctx context.Context, caller authn.Identity, in CreateIn
 	if len(fields) > 0 {
 		return MeetingView{}, apperr.Invalidf(fields)
 	}
+	if in.CardProjectID != "" {
+		if s.cards == nil {
+			return MeetingView{}, ErrCardsUnavailable
+		}
+		if err := s.cards.CanUse(ctx, caller, in.CardProjectID); err != nil {
+			if e, ok := apperr.As(err); ok && (e.Kind == apperr.NotFound || e.Kind == apperr.Forbidden) {
+				return MeetingView{}, apperr.Invalidf(map[string]string{"card_project_id": "no such project, or you may not use it"})
+			}
+			return MeetingView{}, err
+		}
+	}
 	hash, err := hashPassword(in.Password, s.pwCost)
 	if err != nil {
 		return MeetingView{}, err
@@ -191,6 +209,7 @@ func (s *Service) Create(ctx context.Context, caller authn.Identity, in CreateIn
 		StartTime: in.StartTime.UTC().Truncate(time.Second), DurationMinutes: in.DurationMinutes,
 		PasswordHash: hash, MaxParticipants: capacity, IsPublic: in.IsPublic,
 		RecordingEnabled: in.RecordingEnabled, Status: StatusScheduled, CreatedAt: now, UpdatedAt: now,
+		CardProjectID: in.CardProjectID,
 	}
 	st := s.store.with(ctx)
 	for attempt := 0; ; attempt++ {

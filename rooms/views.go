@@ -33,6 +33,8 @@ type MeetingView struct {
 	EndReason        string     `json:"end_reason"`
 	OnlineCount      int        `json:"online_count"`
 	CreatedAt        time.Time  `json:"created_at"`
+	// CardProjectID is the card-key project whose keys admit joiners ("" for none).
+	CardProjectID string `json:"card_project_id,omitempty"`
 }
 
 // MeetingSummary is what a join code reveals (GET /meetings/code/{code}).
@@ -122,7 +124,7 @@ func (m *Meeting) view(creatorName string, online int) MeetingView {
 		IsPublic: m.IsPublic, RecordingEnabled: m.RecordingEnabled,
 		Status: m.Status, StatusText: m.Status.Text(),
 		ActualStart: utcPtr(m.ActualStart), ActualEnd: utcPtr(m.ActualEnd),
-		EndReason: m.EndReason, OnlineCount: online, CreatedAt: utc(m.CreatedAt),
+		EndReason: m.EndReason, OnlineCount: online, CreatedAt: utc(m.CreatedAt), CardProjectID: m.CardProjectID,
 	}
 }
 

@@ -196,7 +196,8 @@ func (h *Hub) handleJoin(ctx context.Context, c *conn, env Envelope) error {
 // that has no socket yet (after a REST join), or a replacement of the user's old
 // participant whose socket is gone (participant_left disconnected, then participant_joined).
 func (h *Hub) freshJoin(ctx context.Context, c *conn, r *room, id *string, d JoinRoomData, adm rooms.Admission, old *member) error {
-	in := rooms.JoinInput{Password: d.Password, DisplayName: d.DisplayName, Attach: old == nil, Replace: old != nil, Admission: adm}
+	in := rooms.JoinInput{Password: d.Password, DisplayName: d.DisplayName, Attach: old == nil, Replace: old != nil, Admission: adm,
+		CardKey: d.CardKey, DeviceID: d.DeviceID}
 	if old != nil {
 		// The old participant's media goes first, so its tracks are unpublished before
 		// participant_left; rooms.Join then makes it leave in the same transaction.

@@ -102,6 +102,7 @@ type createRequest struct {
 	MaxParticipants  *int   `json:"max_participants"`
 	IsPublic         bool   `json:"is_public"`
 	RecordingEnabled bool   `json:"recording_enabled"`
+	CardProjectID    string `json:"card_project_id"`
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
@@ -111,7 +112,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := rooms.CreateInput{Title: req.Title, Description: req.Description, DurationMinutes: req.DurationMinutes,
-		Password: req.Password, MaxParticipants: req.MaxParticipants, IsPublic: req.IsPublic, RecordingEnabled: req.RecordingEnabled}
+		Password: req.Password, MaxParticipants: req.MaxParticipants, IsPublic: req.IsPublic, RecordingEnabled: req.RecordingEnabled,
+		CardProjectID: req.CardProjectID}
 	if req.StartTime != "" {
 		t, err := parseTime("start_time", req.StartTime)
 		if err != nil {
@@ -259,6 +261,8 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 type joinRequest struct {
 	Password    string `json:"password"`
 	DisplayName string `json:"display_name"`
+	CardKey     string `json:"card_key"`
+	DeviceID    string `json:"device_id"`
 }
 
 func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
@@ -272,7 +276,8 @@ func (h *Handler) join(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	res, err := h.svc.Join(r.Context(), caller(r), id, rooms.JoinInput{Password: req.Password, DisplayName: req.DisplayName})
+	res, err := h.svc.Join(r.Context(), caller(r), id, rooms.JoinInput{Password: req.Password, DisplayName: req.DisplayName,
+		CardKey: req.CardKey, DeviceID: req.DeviceID})
 	if err != nil {
 		httpx.Error(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/onstagehq/onstage/api/admin"
 	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/api/booking"
+	"github.com/onstagehq/onstage/api/cards"
 	"github.com/onstagehq/onstage/api/meetings"
 	"github.com/onstagehq/onstage/api/nodes"
 	"github.com/onstagehq/onstage/internal/audit"
@@ -45,6 +46,7 @@ func allMigrations() []db.Migration {
 	migs = append(migs, payments.Migrations()...)
 	migs = append(migs, idempotency.Migrations()...)
 	migs = append(migs, booking.Migrations()...)
+	migs = append(migs, cards.Migrations()...)
 	return migs
 }
 
@@ -100,10 +102,10 @@ func provideAuthService(cfg config.Config, store *auth.Store, c cache.Cache, iss
 }
 
 func provideRooms(cfg config.Config, store *rooms.Store, c cache.Cache, b *bus.Bus, users *auth.Service, hooks *clusterHooks,
-	pl *rooms.Placer, log *slog.Logger) (*rooms.Service, func()) {
+	pl *rooms.Placer, gate rooms.CardGate, log *slog.Logger) (*rooms.Service, func()) {
 	svc := rooms.NewService(rooms.ServiceParams{
 		Store: store, Cache: c, Bus: b, Users: users, Config: cfg.Meetings, NodeID: nodeID(cfg), Log: log,
-		OnEvent: hooks.event, ChatOwners: pl,
+		OnEvent: hooks.event, ChatOwners: pl, Cards: gate,
 	})
 	svc.Start()
 	return svc, svc.Close
@@ -189,7 +191,7 @@ func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub, engine *sfu.Engine
 }
 
 func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, nh *nodes.Handler,
-	ph *payments.Handler, adm *admin.Handler, bh *booking.Handler, az *authz.Service, al *audit.Log, c cache.Cache, log *slog.Logger,
+	ph *payments.Handler, adm *admin.Handler, bh *booking.Handler, ch *cards.Handler, az *authz.Service, al *audit.Log, c cache.Cache, log *slog.Logger,
 	hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) (http.Handler, error) {
 	trusted, err := api.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
 	if err != nil {
@@ -197,7 +199,7 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 	}
 	return api.NewRouter(api.RouterParams{
 		TrustedProxies: trusted,
-		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm, bh}, Checks: checks, Registry: reg,
+		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm, bh, ch}, Checks: checks, Registry: reg,
 		Pages:     map[string]http.Handler{"/pay/*": ph.Page()},
 		WebSocket: hub, Web: web.WithCaptcha(captchaWidget(cfg)), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
 		SeparateMetrics: cfg.HTTP.MetricsAddr != "",

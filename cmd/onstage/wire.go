@@ -28,6 +28,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		newClusterHooks, providePlacer,
 		provideEngine, provideHub,
 		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
+		provideCards, provideCardGate, provideCardsHandler,
 		provideIdempotency, providePaymentsSandbox, providePayments, providePaymentsHandler,
 		provideNotifier, provideStorage, provideBooking, provideBookingHandler,
 		provideRouter, provideServer, provideMetricsServer, provideApp,

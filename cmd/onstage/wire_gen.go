@@ -61,12 +61,8 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	placer, cleanup5 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
-	roomsService, cleanup6 := provideRooms(cfg, roomsStore, cache, bus, authService, mainClusterHooks, placer, log)
-	meetingsHandler := meetings.NewHandler(roomsService, middleware)
-	nodesHandler := nodes.NewHandler(registry, service)
-	sandbox, cleanup7, err := providePaymentsSandbox(cfg, db, log)
+	cardsService, cleanup6, err := provideCards(cfg, db, service, cache, authService, log)
 	if err != nil {
-		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -74,7 +70,11 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	paymentsService, cleanup8, err := providePayments(cfg, db, sandbox, log)
+	cardGate := provideCardGate(cardsService)
+	roomsService, cleanup7 := provideRooms(cfg, roomsStore, cache, bus, authService, mainClusterHooks, placer, cardGate, log)
+	meetingsHandler := meetings.NewHandler(roomsService, middleware)
+	nodesHandler := nodes.NewHandler(registry, service)
+	sandbox, cleanup8, err := providePaymentsSandbox(cfg, db, log)
 	if err != nil {
 		cleanup7()
 		cleanup6()
@@ -85,12 +85,25 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	keeper, cleanup9 := provideIdempotency(cfg, db, log)
-	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
-	auditLog, cleanup10 := provideAudit(cfg, db, service, log)
-	adminHandler := admin.NewHandler(service, auditLog)
-	engine, cleanup11, err := provideEngine(cfg, log)
+	paymentsService, cleanup9, err := providePayments(cfg, db, sandbox, log)
 	if err != nil {
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	keeper, cleanup10 := provideIdempotency(cfg, db, log)
+	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
+	auditLog, cleanup11 := provideAudit(cfg, db, service, log)
+	adminHandler := admin.NewHandler(service, auditLog)
+	engine, cleanup12, err := provideEngine(cfg, log)
+	if err != nil {
+		cleanup11()
 		cleanup10()
 		cleanup9()
 		cleanup8()
@@ -103,9 +116,10 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	hub, cleanup12 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, authService, log)
-	bookingNotifier, cleanup13, err := provideNotifier(hub, bus, log)
+	hub, cleanup13 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, authService, log)
+	bookingNotifier, cleanup14, err := provideNotifier(hub, bus, log)
 	if err != nil {
+		cleanup13()
 		cleanup12()
 		cleanup11()
 		cleanup10()
@@ -120,8 +134,9 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	bookingService, cleanup14, err := provideBooking(cfg, db, cache, service, roomsService, paymentsService, mailer, bookingNotifier, authService, mainClusterHooks, log)
+	bookingService, cleanup15, err := provideBooking(cfg, db, cache, service, roomsService, paymentsService, mailer, bookingNotifier, authService, mainClusterHooks, log)
 	if err != nil {
+		cleanup14()
 		cleanup13()
 		cleanup12()
 		cleanup11()
@@ -139,11 +154,13 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	}
 	storage := provideStorage(cfg)
 	bookingHandler := provideBookingHandler(bookingService, storage, keeper)
+	cardsHandler := provideCardsHandler(cardsService, keeper)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)
-	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, bookingHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
+	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, bookingHandler, cardsHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
 	if err != nil {
+		cleanup15()
 		cleanup14()
 		cleanup13()
 		cleanup12()
@@ -164,6 +181,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	mainMetricsServer := provideMetricsServer(cfg, prometheusRegistry)
 	app := provideApp(cfg, server, mainMetricsServer, hub, registry, placer, paymentsService, log)
 	return app, func() {
+		cleanup15()
 		cleanup14()
 		cleanup13()
 		cleanup12()

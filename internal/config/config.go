@@ -50,6 +50,23 @@ type Config struct {
 	Storage     Storage     `yaml:"storage"`
 
 	Signaling Signaling `yaml:"signaling"`
+	// Cards configures card keys, the quota ledger and the signed verify API.
+	Cards Cards `yaml:"cards"`
+}
+
+// Cards configures the card-key domain. Zero fields take the defaults.
+type Cards struct {
+	// UnbindsPer30Days bounds how often one key's device may be cleared in 30 days.
+	UnbindsPer30Days int `yaml:"unbinds_per_30_days"`
+	// SecretGrace is how long a rotated project secret keeps signing valid requests.
+	SecretGrace time.Duration `yaml:"secret_grace"`
+	// VerifyRatePerProject and VerifyRatePerKey bound signed requests per minute.
+	VerifyRatePerProject int `yaml:"verify_rate_per_project"`
+	VerifyRatePerKey     int `yaml:"verify_rate_per_key"`
+	// MinAmount is the smallest recharge, transfer or withdrawal, in quota units.
+	MinAmount int64 `yaml:"min_amount"`
+	// CallbackAttempts bounds the deliveries of one activation notification.
+	CallbackAttempts int `yaml:"callback_attempts"`
 }
 
 // Audit configures the admin audit log.
@@ -298,6 +315,8 @@ func Default() Config {
 		Booking:     Booking{HoldTTL: 15 * time.Minute, CatalogTTL: time.Minute, SweepInterval: 30 * time.Second},
 
 		Signaling: Signaling{MaxConnsPerUser: 8, MaxConnsPerAddress: 32},
+		Cards: Cards{UnbindsPer30Days: 3, SecretGrace: 24 * time.Hour, VerifyRatePerProject: 6000, VerifyRatePerKey: 60,
+			MinAmount: 1, CallbackAttempts: 8},
 	}
 }
 
