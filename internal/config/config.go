@@ -313,6 +313,7 @@ func Default() Config {
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Audit:       Audit{Retention: 90 * 24 * time.Hour},
 		Booking:     Booking{HoldTTL: 15 * time.Minute, CatalogTTL: time.Minute, SweepInterval: 30 * time.Second},
+		Storage:     Storage{Driver: "local", S3: StorageS3{Region: "us-east-1"}},
 
 		Signaling: Signaling{MaxConnsPerUser: 8, MaxConnsPerAddress: 32},
 		Cards: Cards{UnbindsPer30Days: 3, SecretGrace: 24 * time.Hour, VerifyRatePerProject: 6000, VerifyRatePerKey: 60,
