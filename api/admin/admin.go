@@ -7,9 +7,7 @@ package admin
 
 import (
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -71,11 +69,10 @@ func caller(r *http.Request) authn.Identity {
 
 // param returns a path parameter, or a 404 when it cannot name anything of ours.
 func param(r *http.Request, name string) (string, error) {
-	v := chi.URLParam(r, name)
-	if v == "" || len(v) > 64 || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-		return "", authz.ErrNotFound
+	if v, ok := httpx.PathParam(r, name); ok {
+		return v, nil
 	}
-	return v, nil
+	return "", authz.ErrNotFound
 }
 
 type items[T any] struct {

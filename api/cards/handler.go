@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -94,11 +93,10 @@ func caller(r *http.Request) authn.Identity {
 }
 
 func param(r *http.Request, name string) (string, error) {
-	v := chi.URLParam(r, name)
-	if v == "" || len(v) > 64 || !utf8.ValidString(v) {
-		return "", ErrNotFound
+	if v, ok := httpx.PathParam(r, name); ok {
+		return v, nil
 	}
-	return v, nil
+	return "", ErrNotFound
 }
 
 func paging(r *http.Request) (int, int, error) {

@@ -62,11 +62,10 @@ func caller(r *http.Request) authn.Identity {
 
 // pathID returns a path parameter, or ErrNotFound when it cannot be an id of ours.
 func pathID(r *http.Request, name string) (string, error) {
-	v := chi.URLParam(r, name)
-	if v == "" || len(v) > 64 || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-		return "", rooms.ErrNotFound
+	if v, ok := httpx.PathParam(r, name); ok {
+		return v, nil
 	}
-	return v, nil
+	return "", rooms.ErrNotFound
 }
 
 // decodeOptional decodes a JSON body into dst when there is one; an empty body is no input.

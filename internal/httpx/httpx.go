@@ -13,6 +13,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/onstagehq/onstage/internal/apperr"
 )
@@ -186,4 +189,15 @@ func QueryBool(r *http.Request, name string) (*bool, error) {
 		return nil, apperr.ErrValidation.WithFields(map[string]string{name: "must be true or false"})
 	}
 	return &b, nil
+}
+
+// PathParam returns the route parameter name when it can name something: present, at most 64
+// bytes of valid UTF-8 without NUL. Anything else names nothing, so the caller answers 404
+// (every id onstage hands out fits).
+func PathParam(r *http.Request, name string) (string, bool) {
+	v := chi.URLParam(r, name)
+	if v == "" || len(v) > 64 || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return "", false
+	}
+	return v, true
 }
