@@ -228,12 +228,20 @@ func (d *DownTrack) writePacket(p *packet) {
 		return
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	askKey := d.writeLocked(b, p)
+	d.mu.Unlock()
+	if askKey {
+		// Outside d.mu: the request may write a PLI to the publisher.
+		d.track.requestKeyframe(int(d.target.Load()))
+	}
+}
 
+// writeLocked rewrites and sends p; it reports whether the down-track waits
+// for a keyframe and should ask for one now. Called with mu held.
+func (d *DownTrack) writeLocked(b *downBinding, p *packet) (askKey bool) {
 	if d.track.simulcast && p.layer != d.current {
 		if p.layer != int8(d.target.Load()) || !p.keyframe {
-			d.wantKeyframe(p.arrival)
-			return
+			return d.wantKeyframe(p.arrival)
 		}
 		// Switch at the target's keyframe: a new rewriter segment keeps the
 		// subscriber's numbering continuous across SSRCs.
@@ -242,15 +250,14 @@ func (d *DownTrack) writePacket(p *packet) {
 		d.rw.startSegment()
 	} else if d.needKey {
 		if !p.keyframe {
-			d.wantKeyframe(p.arrival)
-			return
+			return d.wantKeyframe(p.arrival)
 		}
 		d.needKey = false
 	}
 
 	seq, ts, ok := d.rw.rewrite(p.hdr.SequenceNumber, p.hdr.Timestamp, p.arrival)
 	if !ok {
-		return
+		return false
 	}
 	h := &d.hdr
 	h.Version = 2
@@ -274,16 +281,17 @@ func (d *DownTrack) writePacket(p *packet) {
 		d.packets.Add(1)
 		d.bytes.Add(uint64(len(p.payload)))
 	}
+	return false
 }
 
-// wantKeyframe re-requests a keyframe while the down-track waits for one.
-// Called with mu held.
-func (d *DownTrack) wantKeyframe(now int64) {
+// wantKeyframe reports whether a down-track waiting for a keyframe should ask
+// again. Called with mu held.
+func (d *DownTrack) wantKeyframe(now int64) bool {
 	if now-d.lastKeyReq < int64(keyframeRetry) {
-		return
+		return false
 	}
 	d.lastKeyReq = now
-	d.track.requestKeyframe(int(d.target.Load()))
+	return true
 }
 
 // handleRTCP reacts to the subscriber's feedback: PLI and FIR become a

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -401,8 +400,9 @@ func (p *Participant) Subscribe(track TrackID, q Quality, paused bool) error {
 		return ErrParticipantClosed
 	}
 	s := p.downs[track]
+	found := s != nil && !s.removed // removed is guarded by mu
 	p.mu.Unlock()
-	if s == nil || s.removed {
+	if !found {
 		return ErrTrackNotFound
 	}
 	s.dt.setQuality(idx)
@@ -460,10 +460,6 @@ func (p *Participant) trackEnded(t *publishedTrack) {
 	}
 	p.mu.Unlock()
 	p.router.unpublish(t)
-}
-
-func (p *Participant) writePublisherRTCP(pkts []rtcp.Packet) error {
-	return p.pub.WriteRTCP(pkts)
 }
 
 // addDownTrack subscribes the participant to another participant's track;

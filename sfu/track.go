@@ -58,7 +58,11 @@ type publishedTrack struct {
 
 	readers atomic.Int32 // running layer readers
 
-	pliMu      sync.Mutex // guards the fields below; held while writing the PLI
+	// writeRTCP replaces the write to the owner's publisher connection in
+	// tests; nil in production.
+	writeRTCP func([]rtcp.Packet) error
+
+	pliMu      sync.Mutex // guards the fields below; never held while writing
 	lastPLI    time.Time
 	pliPending uint8 // bitmask of layers waiting for a PLI
 	pliTimer   *time.Timer
@@ -272,36 +276,44 @@ func (t *publishedTrack) end() {
 // requestKeyframe asks the publisher for a keyframe on a layer, at most once
 // per pliInterval for the whole track; a request inside the interval is
 // deferred to its end rather than lost, so a new subscriber is never left
-// waiting for the publisher's next periodic keyframe.
+// waiting for the publisher's next periodic keyframe. The PLI is built under
+// pliMu and written after it: a network write never happens under a lock of
+// the forwarding path.
 func (t *publishedTrack) requestKeyframe(idx int) {
 	if t.kind != webrtc.RTPCodecTypeVideo || idx < 0 || idx >= maxLayers {
 		return
 	}
 	t.pliMu.Lock()
-	defer t.pliMu.Unlock()
 	if t.ended {
+		t.pliMu.Unlock()
 		return
 	}
 	t.pliPending |= 1 << idx
+	var pkts []rtcp.Packet
 	if wait := time.Until(t.lastPLI.Add(pliInterval)); wait > 0 {
 		if t.pliTimer == nil {
 			t.pliTimer = time.AfterFunc(wait, t.flushPLI)
 		}
-		return
+	} else {
+		pkts = t.takePLILocked()
 	}
-	t.sendPLILocked()
+	t.pliMu.Unlock()
+	t.writePLI(pkts)
 }
 
 func (t *publishedTrack) flushPLI() {
 	t.pliMu.Lock()
-	defer t.pliMu.Unlock()
 	t.pliTimer = nil
+	var pkts []rtcp.Packet
 	if !t.ended && t.pliPending != 0 {
-		t.sendPLILocked()
+		pkts = t.takePLILocked()
 	}
+	t.pliMu.Unlock()
+	t.writePLI(pkts)
 }
 
-func (t *publishedTrack) sendPLILocked() {
+// takePLILocked builds the PLIs for the pending layers and clears them.
+func (t *publishedTrack) takePLILocked() []rtcp.Packet {
 	var pkts []rtcp.Packet
 	for i := range t.layers {
 		if t.pliPending&(1<<i) == 0 {
@@ -313,9 +325,18 @@ func (t *publishedTrack) sendPLILocked() {
 	}
 	t.pliPending = 0
 	t.lastPLI = time.Now()
-	if len(pkts) > 0 {
-		_ = t.owner.writePublisherRTCP(pkts)
+	return pkts
+}
+
+func (t *publishedTrack) writePLI(pkts []rtcp.Packet) {
+	if len(pkts) == 0 {
+		return
 	}
+	if t.writeRTCP != nil {
+		_ = t.writeRTCP(pkts)
+		return
+	}
+	_ = t.owner.pub.WriteRTCP(pkts)
 }
 
 // sampleRates updates each layer's bitrate; called by the Router's
