@@ -3,6 +3,7 @@ package sfu
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -175,7 +177,11 @@ func (p *Participant) HandleOffer(offer webrtc.SessionDescription, tracks []Trac
 	p.pubNegMu.Lock()
 	defer p.pubNegMu.Unlock()
 
-	sources := defaultSources(offer)
+	parsed, err := offer.Unmarshal()
+	if err != nil {
+		return err
+	}
+	sources := defaultSources(parsed)
 	for _, ts := range tracks {
 		sources[ts.Mid] = ts.Source
 	}
@@ -184,18 +190,29 @@ func (p *Participant) HandleOffer(offer webrtc.SessionDescription, tracks []Trac
 		p.mu.Unlock()
 		return ErrParticipantClosed
 	}
+	next := make(map[string]Source, len(p.sources)+len(sources))
+	for mid, src := range p.sources {
+		next[mid] = src
+	}
 	for mid, src := range sources {
 		// A default never overrides what an m-line already is; an explicit
 		// mapping does.
-		if _, ok := p.sources[mid]; !ok || containsMid(tracks, mid) {
-			p.sources[mid] = src
+		if _, ok := next[mid]; !ok || containsMid(tracks, mid) {
+			next[mid] = src
 		}
 	}
 	p.mu.Unlock()
+	if err := checkTrackLimits(parsed, next); err != nil {
+		return err
+	}
 
 	if err := p.pub.SetRemoteDescription(offer); err != nil {
 		return err
 	}
+	// Only an accepted offer changes what the m-lines carry.
+	p.mu.Lock()
+	p.sources = next
+	p.mu.Unlock()
 	answer, err := p.pub.CreateAnswer(nil)
 	if err != nil {
 		return err
@@ -218,12 +235,8 @@ func containsMid(tracks []TrackSource, mid string) bool {
 }
 
 // defaultSources maps the offer's m-lines onto sources by position.
-func defaultSources(offer webrtc.SessionDescription) map[string]Source {
+func defaultSources(parsed *sdp.SessionDescription) map[string]Source {
 	out := map[string]Source{}
-	parsed, err := offer.Unmarshal()
-	if err != nil {
-		return out
-	}
 	videos := 0
 	for _, md := range parsed.MediaDescriptions {
 		mid, _ := md.Attribute("mid")
@@ -240,6 +253,55 @@ func defaultSources(offer webrtc.SessionDescription) map[string]Source {
 		}
 	}
 	return out
+}
+
+// checkTrackLimits refuses an offer that sends more than one track of a kind
+// per source (a microphone, a camera, a screen and the screen's audio), a
+// video track from a microphone, an audio track from a camera, or more
+// simulcast layers than maxLayers. m-lines the client does not send on
+// (rejected, inactive or receive-only) do not count.
+func checkTrackLimits(parsed *sdp.SessionDescription, sources map[string]Source) error {
+	type slot struct {
+		kind string
+		src  Source
+	}
+	used := map[slot]bool{}
+	for _, md := range parsed.MediaDescriptions {
+		kind := md.MediaName.Media
+		if (kind != "audio" && kind != "video") || md.MediaName.Port.Value == 0 || !sends(md) {
+			continue
+		}
+		mid, _ := md.Attribute("mid")
+		src := sources[mid]
+		switch {
+		case kind == "video" && src == SourceMicrophone, kind == "audio" && src == SourceCamera:
+			return fmt.Errorf("%w: %s m-line %q from the %s", ErrTooManyTracks, kind, mid, src)
+		case used[slot{kind, src}]:
+			return fmt.Errorf("%w: a second %s %s track (m-line %q)", ErrTooManyTracks, src, kind, mid)
+		}
+		used[slot{kind, src}] = true
+		rids := 0
+		for _, a := range md.Attributes {
+			if a.Key == "rid" && strings.Contains(a.Value, " send") {
+				rids++
+			}
+		}
+		if rids > maxLayers {
+			return fmt.Errorf("%w: %d simulcast layers on m-line %q, at most %d", ErrTooManyTracks, rids, mid, maxLayers)
+		}
+	}
+	return nil
+}
+
+// sends reports whether the offerer sends on an m-line.
+func sends(md *sdp.MediaDescription) bool {
+	for _, a := range md.Attributes {
+		switch a.Key {
+		case "recvonly", "inactive":
+			return false
+		}
+	}
+	return true
 }
 
 // HandleAnswer applies the client's answer to the outstanding subscriber

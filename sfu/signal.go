@@ -80,12 +80,38 @@ func (s *signalState) onLocalCandidate(c *webrtc.ICECandidate) {
 	s.send(Signal{PC: s.kind, Candidate: &init})
 }
 
+// Bounds on client candidates: a candidate line is well under 300 bytes and a
+// client gathers a handful per interface, so these only stop a client that
+// floods the server before sending its description.
+const (
+	maxHeldCandidates = 64
+	maxCandidateSize  = 1024 // candidate line plus sdpMid and usernameFragment
+)
+
+// candidateSize is the bytes a held candidate keeps alive.
+func candidateSize(c webrtc.ICECandidateInit) int {
+	n := len(c.Candidate)
+	if c.SDPMid != nil {
+		n += len(*c.SDPMid)
+	}
+	if c.UsernameFragment != nil {
+		n += len(*c.UsernameFragment)
+	}
+	return n
+}
+
 // addRemote adds a client candidate, or holds it until the remote
 // description is set.
 func (s *signalState) addRemote(c webrtc.ICECandidateInit) error {
+	if candidateSize(c) > maxCandidateSize {
+		return ErrCandidateTooLarge
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pc.RemoteDescription() == nil {
+		if len(s.remoteCands) >= maxHeldCandidates {
+			return ErrTooManyCandidates
+		}
 		s.remoteCands = append(s.remoteCands, c)
 		return nil
 	}
