@@ -48,7 +48,7 @@ func newBenchTrack(n int, writer func(i int) webrtc.TrackLocalWriter) (*publishe
 	connected.Store(true)
 	dts := make([]*DownTrack, n)
 	for i := range dts {
-		d := newDownTrack(t, connected)
+		d := newDownTrack(t, connected, nil)
 		d.needKey = false
 		d.binding.Store(&downBinding{ssrc: uint32(i + 1), pt: 96, writer: writer(i)})
 		t.fan.add(d)
@@ -271,7 +271,7 @@ func TestFanoutReshardKeepsOrder(t *testing.T) {
 	connected := &atomic.Bool{}
 	connected.Store(true)
 	for i := 0; i < 2*minShardSize; i++ {
-		extra := newDownTrack(tr, connected)
+		extra := newDownTrack(tr, connected, nil)
 		extra.needKey = false
 		extra.binding.Store(&downBinding{ssrc: uint32(2000 + i), pt: 96, writer: discardWriter{}})
 		tr.fan.add(extra)

@@ -55,9 +55,10 @@ type Participant struct {
 	params ParticipantParams
 	log    *slog.Logger
 
-	pub *webrtc.PeerConnection
-	sub *webrtc.PeerConnection
-	bwe cc.BandwidthEstimator // subscriber-side estimate, may be nil
+	pub  *webrtc.PeerConnection
+	sub  *webrtc.PeerConnection
+	bwe  cc.BandwidthEstimator // subscriber-side estimate, may be nil
+	gate *estimateGate         // the subscriber connection's estimator gate, may be nil
 
 	// subConnected is set while the subscriber connection is connected;
 	// Pion silently drops what is written before, so down-tracks wait.
@@ -92,29 +93,28 @@ type Participant struct {
 }
 
 func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Participant, error) {
-	pub, err := r.engine.newPublisherPC()
-	if err != nil {
-		return nil, err
-	}
-	sub, bwe, err := r.engine.newSubscriberPC()
-	if err != nil {
-		_ = pub.Close()
-		return nil, err
-	}
 	p := &Participant{
 		id:        id,
 		router:    r,
 		params:    params,
 		log:       r.log.With("participant", string(id)),
-		pub:       pub,
-		sub:       sub,
-		bwe:       bwe,
 		sources:   map[string]Source{},
 		published: map[string]*publishedTrack{},
 		downs:     map[TrackID]*subscription{},
 		kick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 	}
+	pub, err := r.engine.newPublisherPC(&rtcpDrain{onBye: p.onBye, wg: &p.wg})
+	if err != nil {
+		return nil, err
+	}
+	sub, bwe, gate, err := r.engine.newSubscriberPC()
+	if err != nil {
+		_ = pub.Close()
+		p.wg.Wait()
+		return nil, err
+	}
+	p.pub, p.sub, p.bwe, p.gate = pub, sub, bwe, gate
 	p.pubSig = newSignalState(PCPublisher, pub, params.SendSignal)
 	p.subSig = newSignalState(PCSubscriber, sub, params.SendSignal)
 	pub.OnICECandidate(p.pubSig.onLocalCandidate)
@@ -514,6 +514,24 @@ func newTrackID() TrackID {
 	return TrackID("TR_" + hex.EncodeToString(b[:]))
 }
 
+// onBye ends the published track a layer of which the client said goodbye
+// to in an RTCP BYE.
+func (p *Participant) onBye(ssrc uint32) {
+	p.mu.Lock()
+	var ended *publishedTrack
+	for _, t := range p.published {
+		for i := range t.layers {
+			if t.layers[i].started.Load() && t.layers[i].ssrc.Load() == ssrc {
+				ended = t
+			}
+		}
+	}
+	p.mu.Unlock()
+	if ended != nil {
+		ended.end()
+	}
+}
+
 // trackEnded is called once per track by publishedTrack.end.
 func (p *Participant) trackEnded(t *publishedTrack) {
 	p.mu.Lock()
@@ -535,7 +553,7 @@ func (p *Participant) addDownTrack(t *publishedTrack) {
 	if _, ok := p.downs[t.info.TrackID]; ok {
 		return
 	}
-	p.downs[t.info.TrackID] = &subscription{dt: newDownTrack(t, &p.subConnected)}
+	p.downs[t.info.TrackID] = &subscription{dt: newDownTrack(t, &p.subConnected, p.gate)}
 	p.markDirtyLocked()
 }
 
@@ -699,15 +717,16 @@ func (p *Participant) allocateLayers() {
 }
 
 // downTrackStats sums the forwarding counters of live down-tracks.
-func (p *Participant) downTrackStats() (n int, packets, bytes uint64) {
+func (p *Participant) downTrackStats() (n int, packets, bytes, retransmits uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, s := range p.downs {
 		n++
 		packets += s.dt.packets.Load()
 		bytes += s.dt.bytes.Load()
+		retransmits += s.dt.retransmits.Load()
 	}
-	return n, packets, bytes
+	return n, packets, bytes, retransmits
 }
 
 // close tears the participant down; the Router has already forgotten it.

@@ -18,7 +18,7 @@ func TestSubscribeRacesRemoval(t *testing.T) {
 	r := &Router{}
 	p := &Participant{router: r, downs: map[TrackID]*subscription{}, kick: make(chan struct{}, 1)}
 	for i := 0; i < 100; i++ {
-		d := newDownTrack(tr, &p.subConnected)
+		d := newDownTrack(tr, &p.subConnected, nil)
 		p.mu.Lock()
 		p.downs[tr.info.TrackID] = &subscription{dt: d, sender: &webrtc.RTPSender{}}
 		p.mu.Unlock()

@@ -53,6 +53,9 @@ type publishedTrack struct {
 	startedAt int64 // unix ns of publication
 
 	layers [maxLayers]layer
+	// caches keep each video layer's latest packets for answering NACKs;
+	// nil for audio (NACK is not negotiated for it) and unused layers.
+	caches [maxLayers]*packetCache
 	fan    *fanout
 	level  audioLevel
 
@@ -103,6 +106,7 @@ func newPublishedTrack(owner *Participant, id TrackID, src Source, remote *webrt
 			}
 		}
 	}
+	t.initCaches()
 	for _, ext := range recv.GetParameters().HeaderExtensions {
 		if ext.URI == audioLevelURI {
 			t.levelExt = uint8(ext.ID)
@@ -117,6 +121,20 @@ func newPublishedTrack(owner *Participant, id TrackID, src Source, remote *webrt
 		Layers:        rids,
 	}
 	return t
+}
+
+// initCaches gives every video layer the track may carry a packet cache.
+func (t *publishedTrack) initCaches() {
+	if t.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	n := 1
+	if t.simulcast {
+		n = maxLayers
+	}
+	for i := 0; i < n; i++ {
+		t.caches[i] = &packetCache{}
+	}
 }
 
 // layerFor maps a rid onto a layer index: q, h and f by name, anything else
@@ -147,9 +165,9 @@ func (t *publishedTrack) layerIndex(rid string) int {
 	return t.layerFor(rid, t.info.Layers)
 }
 
-// start runs the RTP and RTCP readers of one incoming stream. The goroutines
-// belong to the owning Participant: they end when its publisher peer
-// connection closes or the stream stops.
+// start runs the RTP reader of one incoming stream (its RTCP is read by the
+// connection's rtcpDrain). The goroutine belongs to the owning Participant:
+// it ends when its publisher peer connection closes or the stream stops.
 func (t *publishedTrack) start(remote *webrtc.TrackRemote, wg *sync.WaitGroup) {
 	idx := t.layerIndex(remote.RID())
 	l := &t.layers[idx]
@@ -162,30 +180,6 @@ func (t *publishedTrack) start(remote *webrtc.TrackRemote, wg *sync.WaitGroup) {
 		defer wg.Done()
 		t.readRTP(remote, idx)
 	}()
-	if !t.simulcast {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.readRTCP("", uint32(remote.SSRC()))
-		}()
-		return
-	}
-	// Pion's ReadSimulcast walks the receiver's streams without its lock
-	// while a later rid is being registered, so the per-rid RTCP readers
-	// start together once every offered rid has arrived.
-	for _, rid := range t.info.Layers {
-		if !t.layers[t.layerIndex(rid)].started.Load() {
-			return
-		}
-	}
-	for _, rid := range t.info.Layers {
-		l := &t.layers[t.layerIndex(rid)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.readRTCP(rid, l.ssrc.Load())
-		}()
-	}
 }
 
 // readRTP is the per-layer reader: one pooled packet per read, parsed once
@@ -226,34 +220,11 @@ func (t *publishedTrack) readRTP(remote *webrtc.TrackRemote, idx int) {
 		l.bytes.Add(uint64(n))
 		l.packets.Add(1)
 		l.lastPacket.Store(p.arrival)
+		if c := t.caches[idx]; c != nil {
+			c.put(p)
+		}
+		// The one place every packet of the track passes before fan-out.
 		t.fan.forward(p)
-	}
-}
-
-// readRTCP drains the receiver's RTCP (which drives Pion's report
-// interceptors) and ends the track on an RTCP BYE for its SSRC.
-func (t *publishedTrack) readRTCP(rid string, ssrc uint32) {
-	for {
-		var pkts []rtcp.Packet
-		var err error
-		if rid == "" {
-			pkts, _, err = t.receiver.ReadRTCP()
-		} else {
-			pkts, _, err = t.receiver.ReadSimulcastRTCP(rid)
-		}
-		if err != nil {
-			return
-		}
-		for _, pkt := range pkts {
-			if bye, ok := pkt.(*rtcp.Goodbye); ok {
-				for _, s := range bye.Sources {
-					if s == ssrc {
-						t.end()
-						return
-					}
-				}
-			}
-		}
 	}
 }
 
@@ -269,6 +240,11 @@ func (t *publishedTrack) end() {
 		}
 		t.pliMu.Unlock()
 		t.fan.close()
+		for _, c := range t.caches {
+			if c != nil {
+				c.clear()
+			}
+		}
 		t.owner.trackEnded(t)
 	})
 }
