@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 )
@@ -505,6 +506,40 @@ func TestNoGoroutineLeak(t *testing.T) {
 	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		if n := runtime.NumGoroutine(); n > base {
 			return fmt.Errorf("%d goroutines, baseline %d", n, base)
+		}
+		return nil
+	})
+}
+
+// The RTCP of the simulcast layers a client sends is read even when a
+// declared layer never arrives: a BYE on the lowest layer ends the track.
+func TestSimulcastRTCPWithoutTopLayer(t *testing.T) {
+	r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
+	defer r.Close()
+	a := newTestClient(t, r, "alice", clientOpts{})
+	var layers []*testTrack
+	for i, rid := range []string{"q", "h", "f"} {
+		layers = append(layers, newTestTrack(webrtc.RTPCodecTypeVideo, "v", "s", rid, i, 100))
+	}
+	a.publish([][]*testTrack{layers})
+	a.startSending(20*time.Millisecond, layers[:2]...) // never the top layer
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if len(a.publishedTracks()) != 1 {
+			return errors.New("not published")
+		}
+		return nil
+	})
+	layers[0].mu.Lock()
+	ssrc := layers[0].ssrc
+	layers[0].mu.Unlock()
+	if err := a.pub.WriteRTCP([]rtcp.Packet{&rtcp.Goodbye{Sources: []uint32{ssrc}}}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if len(a.unpublished) != 1 {
+			return errors.New("track not ended by the BYE")
 		}
 		return nil
 	})
