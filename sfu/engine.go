@@ -16,6 +16,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v2/packetio"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -43,6 +44,29 @@ const (
 	absSendTimeURI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 	repairedRIDURI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 )
+
+// Read buffer limits. Pion's defaults (1 MB per RTP stream) hold about 8 s
+// of 1 Mbit/s video: a reader that falls behind then forwards seconds-old
+// media with no loss at all, which is worse than losing it. 64 KB is about
+// 200 ms of 2.5 Mbit/s video (500 ms at 1 Mbit/s) with room for a keyframe
+// burst; past it Pion drops the packet, the publisher-side NACK generator
+// asks for it again and subscribers see an ordinary loss.
+const (
+	rtpReadBuffer  = 64 * 1000
+	rtcpReadBuffer = 100 * 1000 // Pion's default
+)
+
+// newReadBuffer is the SettingEngine's buffer factory for SRTP/SRTCP read
+// streams.
+func newReadBuffer(kind packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
+	b := packetio.NewBuffer()
+	if kind == packetio.RTPBufferPacket {
+		b.SetLimitSize(rtpReadBuffer)
+	} else {
+		b.SetLimitSize(rtcpReadBuffer)
+	}
+	return b
+}
 
 // Initial and bounding bitrates for the subscriber-side estimator. GCC starts
 // at 10 kbps by default, which would pin every subscriber to the lowest
@@ -136,6 +160,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	// default, which added a second to a sizeable share of joins in load runs; the pair is
 	// authenticated by ICE credentials either way, so take it at once.
 	se.SetPrflxAcceptanceMinWait(0)
+	se.BufferFactory = newReadBuffer
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}

@@ -296,3 +296,33 @@ func TestFanoutReshardKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// A packet that waited in a shard queue longer than maxQueueDelay is dropped
+// (and counted) instead of being sent late.
+func TestFanoutDropsStalePackets(t *testing.T) {
+	atLeastTwoProcs(t)
+	tr, _ := newBenchTrack(3*minShardSize, func(int) webrtc.TrackLocalWriter { return discardWriter{} })
+	defer tr.fan.close()
+	st := tr.fan.state.Load()
+	if len(st.shards) != 2 {
+		t.Fatalf("%d shards, want 2", len(st.shards))
+	}
+	p := getPacket()
+	n := copy(p.buf[:], rawPacket(t))
+	if err := p.parse(n); err != nil {
+		t.Fatal(err)
+	}
+	p.arrival = time.Now().Add(-2 * maxQueueDelay).UnixNano()
+	tr.fan.forward(p)
+	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		if tr.fan.stale.Load() != 1 {
+			return fmt.Errorf("%d stale drops", tr.fan.stale.Load())
+		}
+		return nil
+	})
+	for _, d := range st.shards[1] {
+		if d.packets.Load() != 0 {
+			t.Fatal("a stale packet was sent by the worker")
+		}
+	}
+}
