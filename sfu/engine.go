@@ -26,7 +26,9 @@ type Config struct {
 	// Zero means any port.
 	UDPPortMin, UDPPortMax uint16
 	// UDPMuxPort, when positive, serves every peer connection from one UDP
-	// port; it takes precedence over the port range.
+	// port; it takes precedence over the port range. Without it and without
+	// a port range, the single port is an ephemeral one. Only the single
+	// port batches a fan-out pass's datagrams into one sendmmsg.
 	UDPMuxPort int
 	// NAT1To1IPs are public addresses advertised as host candidates.
 	NAT1To1IPs []string
@@ -92,6 +94,7 @@ type Engine struct {
 	se    webrtc.SettingEngine
 	media *webrtc.MediaEngine // copied by Pion into every peer connection
 	mux   io.Closer           // single-port UDP mux, nil without one
+	batch *batchConn          // the mux's socket, nil without one
 
 	// Stateless interceptor factories shared by every connection.
 	nackGen, twccSender, reportRecv, reportSend interceptor.Factory
@@ -164,19 +167,17 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
-	switch {
-	case cfg.UDPMuxPort > 0:
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.UDPMuxPort})
+	if cfg.UDPMuxPort > 0 || (cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0) {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: max(cfg.UDPMuxPort, 0)})
 		if err != nil {
 			return nil, fmt.Errorf("sfu: listen udp mux: %w", err)
 		}
-		mux := webrtc.NewICEUDPMux(nil, conn)
+		e.batch = newBatchConn(conn)
+		mux := webrtc.NewICEUDPMux(nil, e.batch)
 		se.SetICEUDPMux(mux)
 		e.mux = mux
-	case cfg.UDPPortMin > 0 || cfg.UDPPortMax > 0:
-		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
-			return nil, fmt.Errorf("sfu: udp port range: %w", err)
-		}
+	} else if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+		return nil, fmt.Errorf("sfu: udp port range: %w", err)
 	}
 
 	var err error

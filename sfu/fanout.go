@@ -64,6 +64,7 @@ type shardWorker struct {
 // a room grows; the number of shards only grows.
 type fanout struct {
 	state atomic.Pointer[fanState]
+	conn  *batchConn // batches each pass's datagrams; nil writes them one by one
 
 	mu      sync.Mutex // guards changes to state and workers
 	workers []*shardWorker
@@ -78,8 +79,8 @@ type fanout struct {
 	stale   atomic.Uint64
 }
 
-func newFanout() *fanout {
-	f := &fanout{quit: make(chan struct{})}
+func newFanout(conn *batchConn) *fanout {
+	f := &fanout{quit: make(chan struct{}), conn: conn}
 	f.state.Store(&fanState{shards: [][]*DownTrack{nil}})
 	return f
 }
@@ -150,7 +151,7 @@ func (f *fanout) runWorker(w *shardWorker) {
 			if time.Now().UnixNano()-j.p.arrival > int64(maxQueueDelay) {
 				f.stale.Add(1)
 			} else {
-				writeAll(j.downs, j.p)
+				f.writeAll(j.downs, j.p)
 			}
 			j.p.release()
 		case <-f.quit:
@@ -192,11 +193,20 @@ func (f *fanout) forward(p *packet) {
 			p.release()
 		}
 	}
-	writeAll(st.shards[0], p)
+	f.writeAll(st.shards[0], p)
 	p.release()
 }
 
-func writeAll(downs []*DownTrack, p *packet) {
+// writeAll is one fan-out pass: p to every down-track of a shard, the
+// datagrams sent together at its end.
+func (f *fanout) writeAll(downs []*DownTrack, p *packet) {
+	if len(downs) == 0 {
+		return
+	}
+	if f.conn != nil {
+		f.conn.beginPass()
+		defer f.conn.endPass()
+	}
 	for _, d := range downs {
 		d.writePacket(p)
 	}

@@ -40,7 +40,7 @@ func newBenchTrack(n int, writer func(i int) webrtc.TrackLocalWriter) (*publishe
 		kind:     webrtc.RTPCodecTypeVideo,
 		codec:    webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}},
 		keyframe: isVP8Keyframe,
-		fan:      newFanout(),
+		fan:      newFanout(nil),
 		done:     make(chan struct{}),
 		info:     TrackInfo{TrackID: "TR_bench", StreamID: "pub"},
 	}

@@ -88,7 +88,7 @@ func newPublishedTrack(owner *Participant, id TrackID, src Source, remote *webrt
 		keyframe:  keyframeDetector(codec.MimeType),
 		mid:       mid,
 		receiver:  recv,
-		fan:       newFanout(),
+		fan:       newFanout(owner.router.engine.batch),
 		done:      make(chan struct{}),
 		startedAt: time.Now().UnixNano(),
 	}
