@@ -28,11 +28,14 @@ type batchConn struct {
 
 	passes atomic.Int32 // fan-out passes running now
 
-	mu  sync.Mutex
-	cur *batch
+	mu   sync.Mutex
+	cur  *batch   // being filled
+	full []*batch // filled, waiting to be sent, oldest first
 
-	// sendMu orders the sending of swapped-out batches with each other.
-	sendMu sync.Mutex
+	// sendMu orders the sending of taken batches with each other; sending
+	// is the list flush works through, reused.
+	sendMu  sync.Mutex
+	sending []*batch
 
 	batches, datagrams atomic.Uint64 // sendmmsg calls and the datagrams they carried
 }
@@ -67,6 +70,10 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return c.UDPConn.WriteTo(b, addr)
 	}
 	c.mu.Lock()
+	if c.cur != nil && len(c.cur.msgs) == maxBatch {
+		c.full = append(c.full, c.cur)
+		c.cur = nil
+	}
 	if c.cur == nil {
 		c.cur = batchPool.Get().(*batch)
 	}
@@ -74,30 +81,51 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	i := len(bt.msgs)
 	n := copy(bt.bufs[i][:], b)
 	bt.msgs = append(bt.msgs, ipv4.Message{Buffers: [][]byte{bt.bufs[i][:n]}, Addr: addr})
-	full := len(bt.msgs) == maxBatch
+	send := len(c.full) > 0
 	c.mu.Unlock()
-	// The last pass may have ended between the check above and the queueing.
-	if full || c.passes.Load() == 0 {
+	switch {
+	case c.passes.Load() == 0:
+		// The last pass ended between the check above and the queueing.
 		c.flush()
+	case send:
+		c.send(false)
 	}
 	return len(b), nil
 }
 
-// flush sends the queued datagrams.
-func (c *batchConn) flush() {
+// flush sends every queued datagram.
+func (c *batchConn) flush() { c.send(true) }
+
+// send sends the full batches and, with partial, the one being filled; in
+// order.
+func (c *batchConn) send(partial bool) {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	c.mu.Lock()
-	bt := c.cur
-	c.cur = nil
-	c.mu.Unlock()
-	if bt == nil {
+	if (c.cur == nil || !partial) && len(c.full) == 0 {
+		c.mu.Unlock()
 		return
 	}
+	c.sending = append(c.sending[:0], c.full...)
+	if c.cur != nil && partial {
+		c.sending = append(c.sending, c.cur)
+		c.cur = nil
+	}
+	clear(c.full)
+	c.full = c.full[:0]
+	c.mu.Unlock()
+	for _, bt := range c.sending {
+		c.write(bt)
+	}
+	clear(c.sending)
+}
+
+// write sends one batch; called with sendMu held.
+func (c *batchConn) write(bt *batch) {
 	msgs := bt.msgs
 	for len(msgs) > 0 {
 		n, err := c.pc.WriteBatch(msgs, 0)
-		if err != nil {
+		if err != nil || n <= 0 {
 			// A datagram the kernel refused (an unreachable address, a full
 			// buffer) is lost, as a sendto of it would be; go on with the rest.
 			n = max(n, 1)

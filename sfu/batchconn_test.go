@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -11,7 +12,7 @@ import (
 // Datagrams written during a pass leave together, in order, with one
 // sendmmsg; outside a pass they leave at once.
 func TestBatchConn(t *testing.T) {
-	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	send, err := net.ListenUDP("udp", &net.UDPAddr{}) // dual-stack, as the mux listens
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,5 +58,39 @@ func TestBatchConn(t *testing.T) {
 	}
 	if b, d := c.batches.Load(), c.datagrams.Load(); b != 2 || d != n {
 		t.Fatalf("%d sendmmsg calls for %d datagrams, want 2 for %d", b, d, n)
+	}
+}
+
+// Many writers filling batches at once lose nothing and never panic.
+func TestBatchConnConcurrentWriters(t *testing.T) {
+	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	_ = recv.SetReadBuffer(4 << 20)
+	c := newBatchConn(send)
+	defer c.Close()
+	const writers, each = 8, 500
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				c.beginPass()
+				_, _ = c.WriteTo([]byte("x"), recv.LocalAddr())
+				_, _ = c.WriteTo([]byte("y"), recv.LocalAddr())
+				c.endPass()
+			}
+		}()
+	}
+	wg.Wait()
+	if d := c.datagrams.Load(); d != 2*writers*each {
+		t.Fatalf("%d datagrams sent, want %d", d, 2*writers*each)
 	}
 }
