@@ -55,7 +55,7 @@ type Participant struct {
 	params ParticipantParams
 	log    *slog.Logger
 
-	pub  *webrtc.PeerConnection
+	pub  atomic.Pointer[webrtc.PeerConnection] // nil until the first publisher offer
 	sub  *webrtc.PeerConnection
 	bwe  cc.BandwidthEstimator // subscriber-side estimate, may be nil
 	gate *estimateGate         // the subscriber connection's estimator gate, may be nil
@@ -104,22 +104,17 @@ func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Par
 		kick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 	}
-	pub, err := r.engine.newPublisherPC(&rtcpDrain{onBye: p.onBye, wg: &p.wg})
-	if err != nil {
-		return nil, err
-	}
 	sub, bwe, gate, err := r.engine.newSubscriberPC()
 	if err != nil {
-		_ = pub.Close()
-		p.wg.Wait()
 		return nil, err
 	}
-	p.pub, p.sub, p.bwe, p.gate = pub, sub, bwe, gate
-	p.pubSig = newSignalState(PCPublisher, pub, params.SendSignal)
+	p.sub, p.bwe, p.gate = sub, bwe, gate
+	// The publisher connection is made by the first publisher offer: most
+	// participants of a large room never publish, and an idle Pion peer
+	// connection still runs its interceptors' timers.
+	p.pubSig = newSignalState(PCPublisher, nil, params.SendSignal)
 	p.subSig = newSignalState(PCSubscriber, sub, params.SendSignal)
-	pub.OnICECandidate(p.pubSig.onLocalCandidate)
 	sub.OnICECandidate(p.subSig.onLocalCandidate)
-	pub.OnTrack(p.onTrack)
 	sub.OnConnectionStateChange(p.onSubscriberState)
 	sub.OnICEConnectionStateChange(p.onSubscriberICEState)
 	p.wg.Add(1)
@@ -205,24 +200,52 @@ func (p *Participant) HandleOffer(offer webrtc.SessionDescription, tracks []Trac
 	if err := checkTrackLimits(parsed, next); err != nil {
 		return err
 	}
+	pub, err := p.publisherPC()
+	if err != nil {
+		return err
+	}
 
-	if err := p.pub.SetRemoteDescription(offer); err != nil {
+	if err := pub.SetRemoteDescription(offer); err != nil {
 		return err
 	}
 	// Only an accepted offer changes what the m-lines carry.
 	p.mu.Lock()
 	p.sources = next
 	p.mu.Unlock()
-	answer, err := p.pub.CreateAnswer(nil)
+	answer, err := pub.CreateAnswer(nil)
 	if err != nil {
 		return err
 	}
 	p.pubSig.beginSDP()
-	if err := p.pub.SetLocalDescription(answer); err != nil {
+	if err := pub.SetLocalDescription(answer); err != nil {
 		return err
 	}
 	p.pubSig.sendSDP(answer)
 	return p.pubSig.flushRemote()
+}
+
+// publisherPC returns the publisher connection, making it on first use.
+// Called with pubNegMu held.
+func (p *Participant) publisherPC() (*webrtc.PeerConnection, error) {
+	if pub := p.pub.Load(); pub != nil {
+		return pub, nil
+	}
+	pub, err := p.router.engine.newPublisherPC(&rtcpDrain{onBye: p.onBye, wg: &p.wg})
+	if err != nil {
+		return nil, err
+	}
+	pub.OnICECandidate(p.pubSig.onLocalCandidate)
+	pub.OnTrack(p.onTrack)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = pub.Close()
+		return nil, ErrParticipantClosed
+	}
+	p.pub.Store(pub)
+	p.mu.Unlock()
+	p.pubSig.setPC(pub)
+	return pub, nil
 }
 
 func containsMid(tracks []TrackSource, mid string) bool {
@@ -388,7 +411,11 @@ func (p *Participant) RestartSubscriberICE() error {
 // fingerprint differs. Such an offer (a reloaded page, say) cannot be applied
 // here; the caller replaces the participant's connections instead.
 func (p *Participant) NewDTLSPeer(offer webrtc.SessionDescription) bool {
-	cur := p.pub.RemoteDescription()
+	pub := p.pub.Load()
+	if pub == nil {
+		return false
+	}
+	cur := pub.RemoteDescription()
 	if cur == nil {
 		return false
 	}
@@ -755,7 +782,10 @@ func (p *Participant) close() {
 		s.dt.detach()
 		p.router.retire(s.dt)
 	}
-	_ = p.pub.Close()
+	// closed is set: publisherPC stores no connection after this load.
+	if pub := p.pub.Load(); pub != nil {
+		_ = pub.Close()
+	}
 	_ = p.sub.Close()
 	p.wg.Wait()
 }

@@ -97,7 +97,7 @@ func TestOfferTrackLimits(t *testing.T) {
 			case !tc.ok && !errors.Is(err, ErrTooManyTracks):
 				t.Fatalf("got %v, want ErrTooManyTracks", err)
 			}
-			if !tc.ok && p.pub.RemoteDescription() != nil {
+			if pub := p.pub.Load(); !tc.ok && pub != nil && pub.RemoteDescription() != nil {
 				t.Fatal("a refused offer was applied")
 			}
 		})
@@ -166,5 +166,29 @@ func TestHeldCandidatesBounded(t *testing.T) {
 	big := webrtc.ICECandidateInit{Candidate: "candidate:" + strings.Repeat("x", 2000)}
 	if err := p.AddCandidate(PCSubscriber, big); !errors.Is(err, ErrCandidateTooLarge) {
 		t.Fatalf("got %v, want ErrCandidateTooLarge", err)
+	}
+}
+
+// A participant that only subscribes never gets a publisher connection; its
+// first offer makes one, and candidates sent before it are kept for it.
+func TestPublisherConnectionOnFirstOffer(t *testing.T) {
+	r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
+	defer r.Close()
+	p, err := r.AddParticipant("alice", ParticipantParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.pub.Load() != nil {
+		t.Fatal("a publisher connection before any offer")
+	}
+	c := webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"}
+	if err := p.AddCandidate(PCPublisher, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.HandleOffer(offerFrom(t, webrtc.RTPCodecTypeAudio), nil); err != nil {
+		t.Fatal(err)
+	}
+	if pub := p.pub.Load(); pub == nil || pub.RemoteDescription() == nil {
+		t.Fatal("the offer made no publisher connection")
 	}
 }

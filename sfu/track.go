@@ -312,7 +312,9 @@ func (t *publishedTrack) writePLI(pkts []rtcp.Packet) {
 		_ = t.writeRTCP(pkts)
 		return
 	}
-	_ = t.owner.pub.WriteRTCP(pkts)
+	if pub := t.owner.pub.Load(); pub != nil {
+		_ = pub.WriteRTCP(pkts)
+	}
 }
 
 // sampleRates updates each layer's bitrate; called by the Router's
