@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/dtls/v2"
+	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
@@ -164,6 +165,12 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	// authenticated by ICE credentials either way, so take it at once.
 	se.SetPrflxAcceptanceMinWait(0)
 	se.BufferFactory = newReadBuffer
+	// Pion's default opens an mDNS socket, joined to the multicast group on
+	// every interface, with its reader goroutine, per ICE agent: for every
+	// peer connection, to resolve clients' ".local" candidates. The server
+	// never needs them: clients check the server's candidates, and their
+	// address is learned from those checks (peer-reflexive, taken at once).
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
