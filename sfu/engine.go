@@ -59,6 +59,10 @@ const (
 	rtcpReadBuffer = 100 * 1000 // Pion's default
 )
 
+// muxReadBuffer is the kernel receive buffer of the single UDP port: about
+// 250 ms of 64 Mbit/s.
+const muxReadBuffer = 2 << 20
+
 // newReadBuffer is the SettingEngine's buffer factory for SRTP/SRTCP read
 // streams.
 func newReadBuffer(kind packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
@@ -179,6 +183,10 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sfu: listen udp mux: %w", err)
 		}
+		// One socket now receives what every connection's own socket did:
+		// give it room for a scheduling hiccup at many connections' rates
+		// (the kernel caps this at net.core.rmem_max).
+		_ = conn.SetReadBuffer(muxReadBuffer)
 		e.batch = newBatchConn(conn)
 		mux := webrtc.NewICEUDPMux(nil, e.batch)
 		se.SetICEUDPMux(mux)

@@ -2,6 +2,10 @@ package sfu
 
 import (
 	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/pion/transport/v2/packetio"
@@ -28,5 +32,32 @@ func TestReadBufferBounded(t *testing.T) {
 	}
 	if written > rtpReadBuffer || written < rtpReadBuffer/2 {
 		t.Fatalf("buffer took %d bytes, limit %d", written, rtpReadBuffer)
+	}
+}
+
+// The single port's socket gets a receive buffer sized for every connection
+// it serves, not the kernel's default for one.
+func TestMuxReadBuffer(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Skip("no rmem_max:", err)
+	}
+	if max, _ := strconv.Atoi(strings.TrimSpace(string(b))); max < muxReadBuffer {
+		t.Skipf("rmem_max %d caps the buffer", max)
+	}
+	e := newTestEngine(t)
+	rc, err := e.batch.UDPConn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	var optErr error
+	if err := rc.Control(func(fd uintptr) {
+		size, optErr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	}); err != nil || optErr != nil {
+		t.Fatal(err, optErr)
+	}
+	if size < muxReadBuffer {
+		t.Fatalf("receive buffer %d, want at least %d", size, muxReadBuffer)
 	}
 }
