@@ -35,7 +35,8 @@ check-generate:
 e2e:
 	bash e2e/run.sh
 
-# A ~60 s benchmark: livestream 1→50 (with the bare-Pion baseline) and meeting 4×4.
+# About 8 minutes: three onstage/bare-Pion pairs of livestream 1→10, 1→50 and audio 5→50, then
+# meeting 4×4; ends with the medians, the memory slope and system calls per packet.
 bench:
 	bash cmd/onstage-load/bench.sh
 

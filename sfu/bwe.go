@@ -27,18 +27,12 @@ import (
 // sequence numbers stay contiguous across the switch because only stamped
 // packets consume one.
 
-// wantsEstimate holds the RTP sender ids of simulcast down-tracks between
-// DownTrack.Bind and the interceptor binding of the same sender (Pion calls
-// the track's Bind first, with the same id in both contexts).
-var wantsEstimate sync.Map // string → struct{}
-
-func markWantsEstimate(senderID string)   { wantsEstimate.Store(senderID, struct{}{}) }
-func forgetWantsEstimate(senderID string) { wantsEstimate.Delete(senderID) }
-
-// estimateGateFactory builds one estimateGate per subscriber connection.
+// estimateGateFactory builds the estimateGate of one subscriber connection;
+// each connection has its own factory (see Engine.newSubscriberPC).
 type estimateGateFactory struct {
-	cc  *cc.InterceptorFactory
-	ext *twcc.HeaderExtensionInterceptorFactory
+	cc   *cc.InterceptorFactory
+	ext  *twcc.HeaderExtensionInterceptorFactory
+	gate *estimateGate // the gate built, set inside NewPeerConnection
 }
 
 func (f *estimateGateFactory) NewInterceptor(id string) (interceptor.Interceptor, error) {
@@ -52,7 +46,8 @@ func (f *estimateGateFactory) NewInterceptor(id string) (interceptor.Interceptor
 		_ = c.Close()
 		return nil, err
 	}
-	return &estimateGate{cc: c, ext: x, counted: map[uint32]struct{}{}}, nil
+	f.gate = &estimateGate{cc: c, ext: x, counted: map[uint32]struct{}{}, wants: map[string]struct{}{}}
+	return f.gate, nil
 }
 
 // estimateGate is the interceptor chain ext(cc(·)) with a bypass.
@@ -63,6 +58,24 @@ type estimateGate struct {
 
 	mu      sync.Mutex
 	counted map[uint32]struct{} // SSRCs counted in active
+	// wants holds the RTP sender ids of simulcast down-tracks between
+	// DownTrack.Bind and the interceptor binding of the same sender (Pion
+	// calls the track's Bind first, with the same id in both contexts).
+	wants map[string]struct{}
+}
+
+// want marks the sender id of a simulcast down-track being bound.
+func (g *estimateGate) want(senderID string) {
+	g.mu.Lock()
+	g.wants[senderID] = struct{}{}
+	g.mu.Unlock()
+}
+
+// forget drops a sender id whose stream will not be bound (or is unbound).
+func (g *estimateGate) forget(senderID string) {
+	g.mu.Lock()
+	delete(g.wants, senderID)
+	g.mu.Unlock()
 }
 
 func (g *estimateGate) on() bool { return g.active.Load() > 0 }
@@ -83,14 +96,15 @@ func (g *estimateGate) BindRTCPWriter(writer interceptor.RTCPWriter) interceptor
 
 func (g *estimateGate) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
 	full := g.ext.BindLocalStream(info, g.cc.BindLocalStream(info, writer))
-	if _, ok := wantsEstimate.LoadAndDelete(info.ID); ok {
-		g.mu.Lock()
+	g.mu.Lock()
+	if _, ok := g.wants[info.ID]; ok {
+		delete(g.wants, info.ID)
 		if _, dup := g.counted[info.SSRC]; !dup {
 			g.counted[info.SSRC] = struct{}{}
 			g.active.Add(1)
 		}
-		g.mu.Unlock()
 	}
+	g.mu.Unlock()
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		if g.on() {
 			return full.Write(h, payload, a)
@@ -105,8 +119,8 @@ func (g *estimateGate) UnbindLocalStream(info *interceptor.StreamInfo) {
 		delete(g.counted, info.SSRC)
 		g.active.Add(-1)
 	}
+	delete(g.wants, info.ID)
 	g.mu.Unlock()
-	forgetWantsEstimate(info.ID)
 	g.cc.UnbindLocalStream(info)
 	g.ext.UnbindLocalStream(info)
 }

@@ -33,7 +33,8 @@ type downBinding struct {
 // switches and pauses look like one continuous stream to the subscriber.
 type DownTrack struct {
 	track     *publishedTrack
-	connected *atomic.Bool // the subscriber's transport is up; shared per participant
+	connected *atomic.Bool  // the subscriber's transport is up; shared per participant
+	gate      *estimateGate // the subscriber connection's estimator gate, may be nil
 	id        TrackID
 	streamID  string
 	kind      webrtc.RTPCodecType
@@ -57,14 +58,16 @@ type DownTrack struct {
 	levelByte  [1]byte
 	lastKeyReq int64
 
-	packets atomic.Uint64
-	bytes   atomic.Uint64
+	packets     atomic.Uint64
+	bytes       atomic.Uint64
+	retransmits atomic.Uint64
 }
 
-func newDownTrack(t *publishedTrack, connected *atomic.Bool) *DownTrack {
+func newDownTrack(t *publishedTrack, connected *atomic.Bool, gate *estimateGate) *DownTrack {
 	d := &DownTrack{
 		track:     t,
 		connected: connected,
+		gate:      gate,
 		id:        t.info.TrackID,
 		streamID:  t.info.StreamID,
 		kind:      t.kind,
@@ -118,9 +121,9 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.rw.startSegment()
 	d.needKey = d.kind == webrtc.RTPCodecTypeVideo
 	d.mu.Unlock()
-	if d.track.simulcast {
+	if d.track.simulcast && d.gate != nil {
 		// Layer choice needs this connection's bandwidth estimate.
-		markWantsEstimate(ctx.ID())
+		d.gate.want(ctx.ID())
 	}
 	d.binding.Store(b)
 	d.track.fan.add(d)
@@ -132,7 +135,9 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 
 // Unbind stops forwarding to the subscriber.
 func (d *DownTrack) Unbind(ctx webrtc.TrackLocalContext) error {
-	forgetWantsEstimate(ctx.ID())
+	if d.gate != nil {
+		d.gate.forget(ctx.ID())
+	}
 	d.detach()
 	return nil
 }
@@ -228,12 +233,20 @@ func (d *DownTrack) writePacket(p *packet) {
 		return
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	askKey := d.writeLocked(b, p)
+	d.mu.Unlock()
+	if askKey {
+		// Outside d.mu: the request may write a PLI to the publisher.
+		d.track.requestKeyframe(int(d.target.Load()))
+	}
+}
 
+// writeLocked rewrites and sends p; it reports whether the down-track waits
+// for a keyframe and should ask for one now. Called with mu held.
+func (d *DownTrack) writeLocked(b *downBinding, p *packet) (askKey bool) {
 	if d.track.simulcast && p.layer != d.current {
 		if p.layer != int8(d.target.Load()) || !p.keyframe {
-			d.wantKeyframe(p.arrival)
-			return
+			return d.wantKeyframe(p.arrival)
 		}
 		// Switch at the target's keyframe: a new rewriter segment keeps the
 		// subscriber's numbering continuous across SSRCs.
@@ -242,16 +255,26 @@ func (d *DownTrack) writePacket(p *packet) {
 		d.rw.startSegment()
 	} else if d.needKey {
 		if !p.keyframe {
-			d.wantKeyframe(p.arrival)
-			return
+			return d.wantKeyframe(p.arrival)
 		}
 		d.needKey = false
 	}
 
-	seq, ts, ok := d.rw.rewrite(p.hdr.SequenceNumber, p.hdr.Timestamp, p.arrival)
+	seq, ts, ok := d.rw.rewrite(p.hdr.SequenceNumber, p.hdr.Timestamp, p.arrival, p.layer)
 	if !ok {
-		return
+		return false
 	}
+	if d.sendLocked(b, p, seq, ts) {
+		d.packets.Add(1)
+		d.bytes.Add(uint64(len(p.payload)))
+	}
+	return false
+}
+
+// sendLocked writes p with the subscriber's SSRC, payload type, extension
+// ids and the given numbering. Called with mu held, which keeps writes in the
+// order they were numbered and makes hdr safe to reuse.
+func (d *DownTrack) sendLocked(b *downBinding, p *packet, seq uint16, ts uint32) bool {
 	h := &d.hdr
 	h.Version = 2
 	h.Padding = false
@@ -270,28 +293,65 @@ func (d *DownTrack) writePacket(p *packet) {
 		d.levelByte[0] = p.audioLevel
 		_ = h.SetExtension(b.levelExt, d.levelByte[:])
 	}
-	if _, err := b.writer.WriteRTP(h, p.payload); err == nil {
-		d.packets.Add(1)
-		d.bytes.Add(uint64(len(p.payload)))
+	_, err := b.writer.WriteRTP(h, p.payload)
+	return err == nil
+}
+
+// handleNACK resends the packets a subscriber reports lost, from the
+// track's packet cache: each outgoing sequence number is mapped back through
+// the rewriter onto its source layer and sequence number. Packets no longer
+// cached are not resent; the subscriber's keyframe request repairs that.
+func (d *DownTrack) handleNACK(n *rtcp.TransportLayerNack) {
+	b := d.binding.Load()
+	if b == nil || n.MediaSSRC != b.ssrc || !d.connected.Load() {
+		return
+	}
+	for _, pair := range n.Nacks {
+		d.resend(b, pair.PacketID)
+		for i := uint16(0); i < 16; i++ {
+			if pair.LostPackets&(1<<i) != 0 {
+				d.resend(b, pair.PacketID+i+1)
+			}
+		}
 	}
 }
 
-// wantKeyframe re-requests a keyframe while the down-track waits for one.
-// Called with mu held.
-func (d *DownTrack) wantKeyframe(now int64) {
-	if now-d.lastKeyReq < int64(keyframeRetry) {
+func (d *DownTrack) resend(b *downBinding, outSeq uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	layer, seq, tsOffset, ok := d.rw.source(outSeq)
+	if !ok || int(layer) >= len(d.track.caches) || d.track.caches[layer] == nil {
 		return
 	}
+	p := d.track.caches[layer].get(seq)
+	if p == nil {
+		return
+	}
+	if d.sendLocked(b, p, outSeq, p.hdr.Timestamp+tsOffset) {
+		d.retransmits.Add(1)
+	}
+	p.release()
+}
+
+// wantKeyframe reports whether a down-track waiting for a keyframe should ask
+// again. Called with mu held.
+func (d *DownTrack) wantKeyframe(now int64) bool {
+	if now-d.lastKeyReq < int64(keyframeRetry) {
+		return false
+	}
 	d.lastKeyReq = now
-	d.track.requestKeyframe(int(d.target.Load()))
+	return true
 }
 
 // handleRTCP reacts to the subscriber's feedback: PLI and FIR become a
-// (throttled) keyframe request to the publisher for the layer being sent.
-// NACKs are answered by Pion's responder interceptor and never get here as
-// work to do.
+// (throttled) keyframe request to the publisher for the layer being sent,
+// NACKs are answered from the track's packet cache.
 func (d *DownTrack) handleRTCP(pkts []rtcp.Packet) {
 	for _, pkt := range pkts {
+		if n, ok := pkt.(*rtcp.TransportLayerNack); ok {
+			d.handleNACK(n)
+			continue
+		}
 		switch pkt.(type) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			d.mu.Lock()
@@ -306,7 +366,7 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet) {
 }
 
 // readRTCP drains the sender's RTCP until the sender stops; reading drives
-// Pion's NACK responder and the bandwidth estimator.
+// the bandwidth estimator, and NACKs are answered here.
 func (d *DownTrack) readRTCP(s *webrtc.RTPSender) {
 	for {
 		pkts, _, err := s.ReadRTCP()

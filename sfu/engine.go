@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/dtls/v2"
+	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
@@ -16,6 +17,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v2/packetio"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -25,7 +27,9 @@ type Config struct {
 	// Zero means any port.
 	UDPPortMin, UDPPortMax uint16
 	// UDPMuxPort, when positive, serves every peer connection from one UDP
-	// port; it takes precedence over the port range.
+	// port; it takes precedence over the port range. Without it and without
+	// a port range, the single port is an ephemeral one. Only the single
+	// port batches a fan-out pass's datagrams into one sendmmsg.
 	UDPMuxPort int
 	// NAT1To1IPs are public addresses advertised as host candidates.
 	NAT1To1IPs []string
@@ -44,6 +48,33 @@ const (
 	repairedRIDURI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 )
 
+// Read buffer limits. Pion's defaults (1 MB per RTP stream) hold about 8 s
+// of 1 Mbit/s video: a reader that falls behind then forwards seconds-old
+// media with no loss at all, which is worse than losing it. 64 KB is about
+// 200 ms of 2.5 Mbit/s video (500 ms at 1 Mbit/s) with room for a keyframe
+// burst; past it Pion drops the packet, the publisher-side NACK generator
+// asks for it again and subscribers see an ordinary loss.
+const (
+	rtpReadBuffer  = 64 * 1000
+	rtcpReadBuffer = 100 * 1000 // Pion's default
+)
+
+// muxReadBuffer is the kernel receive buffer of the single UDP port: about
+// 250 ms of 64 Mbit/s.
+const muxReadBuffer = 2 << 20
+
+// newReadBuffer is the SettingEngine's buffer factory for SRTP/SRTCP read
+// streams.
+func newReadBuffer(kind packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
+	b := packetio.NewBuffer()
+	if kind == packetio.RTPBufferPacket {
+		b.SetLimitSize(rtpReadBuffer)
+	} else {
+		b.SetLimitSize(rtcpReadBuffer)
+	}
+	return b
+}
+
 // Initial and bounding bitrates for the subscriber-side estimator. GCC starts
 // at 10 kbps by default, which would pin every subscriber to the lowest
 // layer for seconds; starting higher lets the estimate fall instead of climb.
@@ -54,24 +85,24 @@ const (
 )
 
 // Engine holds the Pion configuration shared by every Router: codecs, header
-// extensions, interceptors and ICE settings. Publisher and subscriber peer
-// connections use separate APIs because they need different interceptors:
-// publishers generate NACKs and TWCC feedback, subscribers answer NACKs and
-// run the GCC bandwidth estimator.
+// extensions, interceptor factories and ICE settings. Each peer connection
+// gets its own API built from these, so that the interceptors holding
+// per-connection state (the bandwidth estimator and its gate, the publisher's
+// RTCP drain) belong to that connection alone and need no process-wide
+// bookkeeping. Publishers generate NACKs and TWCC feedback; subscribers run
+// the gated GCC estimator, and their NACKs are answered from each published
+// track's packet cache (see DownTrack.handleNACK).
 type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	pubAPI *webrtc.API
-	subAPI *webrtc.API
-	mux    io.Closer // single-port UDP mux, nil without one
+	se    webrtc.SettingEngine
+	media *webrtc.MediaEngine // copied by Pion into every peer connection
+	mux   io.Closer           // single-port UDP mux, nil without one
+	batch *batchConn          // the mux's socket, nil without one
 
-	// subMu serialises subscriber peer connection creation: the cc
-	// interceptor reports its estimator through a factory-wide callback that
-	// does not say which connection it belongs to, so the estimator created
-	// while subMu is held is the one of the connection being built.
-	subMu      sync.Mutex
-	pendingBWE cc.BandwidthEstimator
+	// Stateless interceptor factories shared by every connection.
+	nackGen, twccSender, reportRecv, reportSend interceptor.Factory
 
 	mu      sync.Mutex // guards routers and closed
 	routers map[*Router]struct{}
@@ -80,6 +111,8 @@ type Engine struct {
 	// retired holds the forwarding counters of closed routers, so that the engine's totals
 	// only ever grow (rates are computed from their differences).
 	retiredPackets, retiredBytes atomic.Uint64
+	retiredDropped, retiredStale atomic.Uint64
+	retiredRetransmitted         atomic.Uint64
 }
 
 // EngineStats are a node's media totals: open routers and what every router, open or
@@ -87,6 +120,11 @@ type Engine struct {
 type EngineStats struct {
 	Routers, Participants, Tracks, DownTracks int
 	ForwardedPackets, ForwardedBytes          uint64
+	// QueueDropped counts packets a full fan-out shard queue refused (one
+	// per shard and packet); StaleDropped packets that waited in a shard
+	// queue longer than maxQueueDelay; Retransmitted packets resent from a
+	// track's cache in answer to a subscriber's NACK.
+	QueueDropped, StaleDropped, Retransmitted uint64
 }
 
 // Stats sums the routers' stats. It takes each router's read lock in turn, never two at once.
@@ -97,7 +135,8 @@ func (e *Engine) Stats() EngineStats {
 		routers = append(routers, r)
 	}
 	e.mu.Unlock()
-	st := EngineStats{Routers: len(routers), ForwardedPackets: e.retiredPackets.Load(), ForwardedBytes: e.retiredBytes.Load()}
+	st := EngineStats{Routers: len(routers), ForwardedPackets: e.retiredPackets.Load(), ForwardedBytes: e.retiredBytes.Load(),
+		QueueDropped: e.retiredDropped.Load(), StaleDropped: e.retiredStale.Load(), Retransmitted: e.retiredRetransmitted.Load()}
 	for _, r := range routers {
 		rs := r.Stats()
 		st.Participants += rs.Participants
@@ -105,6 +144,9 @@ func (e *Engine) Stats() EngineStats {
 		st.DownTracks += rs.DownTracks
 		st.ForwardedPackets += rs.ForwardedPackets
 		st.ForwardedBytes += rs.ForwardedBytes
+		st.QueueDropped += rs.QueueDropped
+		st.StaleDropped += rs.StaleDropped
+		st.Retransmitted += rs.Retransmitted
 	}
 	return st
 }
@@ -126,102 +168,61 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	// default, which added a second to a sizeable share of joins in load runs; the pair is
 	// authenticated by ICE credentials either way, so take it at once.
 	se.SetPrflxAcceptanceMinWait(0)
+	se.BufferFactory = newReadBuffer
+	// Pion's default opens an mDNS socket, joined to the multicast group on
+	// every interface, with its reader goroutine, per ICE agent: for every
+	// peer connection, to resolve clients' ".local" candidates. The server
+	// never needs them: clients check the server's candidates, and their
+	// address is learned from those checks (peer-reflexive, taken at once).
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
-	switch {
-	case cfg.UDPMuxPort > 0:
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.UDPMuxPort})
+	if cfg.UDPMuxPort > 0 || (cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0) {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: max(cfg.UDPMuxPort, 0)})
 		if err != nil {
 			return nil, fmt.Errorf("sfu: listen udp mux: %w", err)
 		}
-		mux := webrtc.NewICEUDPMux(nil, conn)
+		// One socket now receives what every connection's own socket did:
+		// give it room for a scheduling hiccup at many connections' rates
+		// (the kernel caps this at net.core.rmem_max).
+		_ = conn.SetReadBuffer(muxReadBuffer)
+		e.batch = newBatchConn(conn)
+		mux := webrtc.NewICEUDPMux(nil, e.batch)
 		se.SetICEUDPMux(mux)
 		e.mux = mux
-	case cfg.UDPPortMin > 0 || cfg.UDPPortMax > 0:
-		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
-			return nil, fmt.Errorf("sfu: udp port range: %w", err)
-		}
+	} else if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+		return nil, fmt.Errorf("sfu: udp port range: %w", err)
 	}
 
 	var err error
-	if e.pubAPI, err = e.buildAPI(se, false); err != nil {
+	if e.media, err = newMediaEngine(); err != nil {
 		e.closeMux()
 		return nil, err
 	}
-	if e.subAPI, err = e.buildAPI(se, true); err != nil {
+	if e.nackGen, err = nack.NewGeneratorInterceptor(); err != nil {
 		e.closeMux()
 		return nil, err
 	}
+	if e.twccSender, err = twcc.NewSenderInterceptor(); err != nil {
+		e.closeMux()
+		return nil, err
+	}
+	if e.reportRecv, err = report.NewReceiverInterceptor(); err != nil {
+		e.closeMux()
+		return nil, err
+	}
+	if e.reportSend, err = report.NewSenderInterceptor(); err != nil {
+		e.closeMux()
+		return nil, err
+	}
+	e.se = se
 	return e, nil
 }
 
-// buildAPI assembles a MediaEngine and interceptor registry for one side.
-func (e *Engine) buildAPI(se webrtc.SettingEngine, subscriber bool) (*webrtc.API, error) {
-	m, err := newMediaEngine()
-	if err != nil {
-		return nil, err
-	}
-	reg := &interceptor.Registry{}
-	if subscriber {
-		// Order matters: Pion chains local-stream interceptors so that the
-		// last added sees a packet first. The estimator must be innermost so
-		// it sees the transport-wide sequence number the header extension
-		// interceptor stamped; the NACK responder is outside both so that
-		// retransmissions get fresh TWCC numbers too.
-		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-			return gcc.NewSendSideBWE(
-				gcc.SendSideBWEInitialBitrate(bweInitialBitrate),
-				gcc.SendSideBWEMinBitrate(bweMinBitrate),
-				gcc.SendSideBWEMaxBitrate(bweMaxBitrate),
-				// Pacing would add a goroutine and queueing per
-				// subscriber; the SFU forwards at the publisher's pace.
-				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-			)
-		})
-		if err != nil {
-			return nil, err
-		}
-		ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) {
-			e.pendingBWE = est // guarded by subMu, see newSubscriberPC
-		})
-		twccExt, err := twcc.NewHeaderExtensionInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		// The stamper and the estimator only run while the connection
-		// carries a simulcast down-track; see estimateGate.
-		reg.Add(&estimateGateFactory{cc: ccf, ext: twccExt})
-		responder, err := nack.NewResponderInterceptor(nack.ResponderSize(1024))
-		if err != nil {
-			return nil, err
-		}
-		reg.Add(responder)
-	} else {
-		generator, err := nack.NewGeneratorInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		reg.Add(generator)
-		twccSender, err := twcc.NewSenderInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		reg.Add(twccSender)
-	}
-	recv, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	send, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(recv)
-	reg.Add(send)
-
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
-		webrtc.WithSettingEngine(se)), nil
+func (e *Engine) api(reg *interceptor.Registry) *webrtc.API {
+	return webrtc.NewAPI(webrtc.WithMediaEngine(e.media), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(e.se))
 }
 
 // newMediaEngine registers the codecs and header extensions both sides speak.
@@ -284,24 +285,53 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	return m, nil
 }
 
-// newPublisherPC creates a client-offered peer connection.
-func (e *Engine) newPublisherPC() (*webrtc.PeerConnection, error) {
-	return e.pubAPI.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+// newPublisherPC creates a client-offered peer connection. Its RTCP is read
+// by drain, added last so that it reads through every other interceptor.
+func (e *Engine) newPublisherPC(drain *rtcpDrain) (*webrtc.PeerConnection, error) {
+	reg := &interceptor.Registry{}
+	reg.Add(e.nackGen)
+	reg.Add(e.twccSender)
+	reg.Add(e.reportRecv)
+	reg.Add(e.reportSend)
+	reg.Add(drain)
+	return e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 }
 
-// newSubscriberPC creates a server-offered peer connection and returns the
-// bandwidth estimator Pion built for it.
-func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
-	e.subMu.Lock()
-	defer e.subMu.Unlock()
-	e.pendingBWE = nil
-	pc, err := e.subAPI.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+// newSubscriberPC creates a server-offered peer connection with its own
+// bandwidth estimator and the gate in front of it.
+func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimator, *estimateGate, error) {
+	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		return gcc.NewSendSideBWE(
+			gcc.SendSideBWEInitialBitrate(bweInitialBitrate),
+			gcc.SendSideBWEMinBitrate(bweMinBitrate),
+			gcc.SendSideBWEMaxBitrate(bweMaxBitrate),
+			// Pacing would add a goroutine and queueing per
+			// subscriber; the SFU forwards at the publisher's pace.
+			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+		)
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	bwe := e.pendingBWE
-	e.pendingBWE = nil
-	return pc, bwe, nil
+	// The factory belongs to this connection alone, and Pion builds the
+	// interceptors inside NewPeerConnection: the estimator reported here is
+	// this connection's.
+	var bwe cc.BandwidthEstimator
+	ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { bwe = est })
+	ext, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	gf := &estimateGateFactory{cc: ccf, ext: ext}
+	reg := &interceptor.Registry{}
+	reg.Add(gf)
+	reg.Add(e.reportRecv)
+	reg.Add(e.reportSend)
+	pc, err := e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pc, bwe, gf.gate, nil
 }
 
 // NewRouter creates a Router for one room. Routers still open when the
@@ -326,6 +356,9 @@ func (e *Engine) forgetRouter(r *Router) {
 		delete(e.routers, r)
 		e.retiredPackets.Add(rs.ForwardedPackets)
 		e.retiredBytes.Add(rs.ForwardedBytes)
+		e.retiredDropped.Add(rs.QueueDropped)
+		e.retiredStale.Add(rs.StaleDropped)
+		e.retiredRetransmitted.Add(rs.Retransmitted)
 	}
 	e.mu.Unlock()
 }

@@ -33,6 +33,20 @@ var (
 	// wrong SDP type.
 	ErrInvalidSDPType = errors.New("sfu: unexpected SDP type")
 
+	// ErrTooManyCandidates is returned by AddCandidate when a peer
+	// connection already holds the most candidates it keeps before its
+	// remote description is set.
+	ErrTooManyCandidates = errors.New("sfu: too many ICE candidates before the description")
+
+	// ErrCandidateTooLarge is returned by AddCandidate for a candidate
+	// longer than any real one.
+	ErrCandidateTooLarge = errors.New("sfu: ICE candidate too large")
+
+	// ErrTooManyTracks is returned by HandleOffer for an offer that sends
+	// more than a participant may publish: one microphone, one camera (up
+	// to three simulcast layers) and one screen with its audio.
+	ErrTooManyTracks = errors.New("sfu: offer publishes more tracks than allowed")
+
 	// ErrCodecNotNegotiated is returned from DownTrack.Bind when the
 	// subscriber did not accept the publisher's codec.
 	ErrCodecNotNegotiated = errors.New("sfu: codec not negotiated by subscriber")

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Fan-out tuning. Up to inlineFanout subscribers are written by the reader
@@ -20,6 +21,12 @@ const (
 	shardQueueSize = 256
 )
 
+// maxQueueDelay is how long a packet may wait in a shard queue. Older packets
+// are dropped rather than sent late: under overload latency stays bounded,
+// and the subscriber recovers the loss by NACK from the track's packet cache
+// or, failing that, a keyframe.
+const maxQueueDelay = 200 * time.Millisecond
+
 // shardCount is how many shards n down-tracks are split into.
 func shardCount(n int) int {
 	if n <= inlineFanout {
@@ -31,12 +38,12 @@ func shardCount(n int) int {
 
 // fanState is an immutable snapshot of who receives a track's packets.
 // Writers replace it whole (copy-on-write); the forward path loads it with
-// one atomic read and takes no lock.
+// one atomic read and takes no lock. shards[0] is written by the reader,
+// shards[i] by workers[i-1]; a shard may be empty.
 type fanState struct {
-	downs   []*DownTrack
-	shards  int // number of chunks, 1 = all inline
-	chunk   int // down-tracks per chunk
+	shards  [][]*DownTrack
 	workers []*shardWorker
+	n       int
 }
 
 type shardJob struct {
@@ -49,8 +56,15 @@ type shardWorker struct {
 }
 
 // fanout distributes packets of one published track to its DownTracks.
+//
+// A down-track stays on the shard it was added to for as long as it is
+// subscribed, whatever joins or leaves: moving it would let its new shard
+// write newer packets while its old shard still holds older ones for it.
+// New down-tracks go to the smallest shard, which keeps shards balanced as
+// a room grows; the number of shards only grows.
 type fanout struct {
 	state atomic.Pointer[fanState]
+	conn  *batchConn // batches each pass's datagrams; nil writes them one by one
 
 	mu      sync.Mutex // guards changes to state and workers
 	workers []*shardWorker
@@ -59,13 +73,15 @@ type fanout struct {
 	wg   sync.WaitGroup // shard workers
 
 	// dropped counts packets a full shard queue did not take, summed over
-	// shards (one per shard and packet).
+	// shards (one per shard and packet); stale counts packets a worker
+	// dropped because they waited longer than maxQueueDelay.
 	dropped atomic.Uint64
+	stale   atomic.Uint64
 }
 
-func newFanout() *fanout {
-	f := &fanout{quit: make(chan struct{})}
-	f.state.Store(&fanState{shards: 1})
+func newFanout(conn *batchConn) *fanout {
+	f := &fanout{quit: make(chan struct{}), conn: conn}
+	f.state.Store(&fanState{shards: [][]*DownTrack{nil}})
 	return f
 }
 
@@ -73,15 +89,37 @@ func newFanout() *fanout {
 func (f *fanout) add(d *DownTrack) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	cur := f.state.Load().downs
-	for _, x := range cur {
-		if x == d {
-			return
+	cur := f.state.Load()
+	for _, s := range cur.shards {
+		for _, x := range s {
+			if x == d {
+				return
+			}
 		}
 	}
-	next := make([]*DownTrack, 0, len(cur)+1)
-	next = append(next, cur...)
-	f.publishLocked(append(next, d))
+	want := shardCount(cur.n + 1)
+	select {
+	case <-f.quit:
+		want = 1 // closed: no new workers
+	default:
+	}
+	for len(f.workers) < want-1 {
+		w := &shardWorker{jobs: make(chan shardJob, shardQueueSize)}
+		f.workers = append(f.workers, w)
+		f.wg.Add(1)
+		go f.runWorker(w)
+	}
+	shards := make([][]*DownTrack, max(len(cur.shards), want))
+	copy(shards, cur.shards)
+	best := 0
+	for i := 1; i < want; i++ {
+		if len(shards[i]) < len(shards[best]) {
+			best = i
+		}
+	}
+	next := make([]*DownTrack, 0, len(shards[best])+1)
+	shards[best] = append(append(next, shards[best]...), d)
+	f.state.Store(&fanState{shards: shards, workers: f.workers, n: cur.n + 1})
 }
 
 // remove unsubscribes d. After it returns, only packets already handed to a
@@ -89,43 +127,20 @@ func (f *fanout) add(d *DownTrack) {
 func (f *fanout) remove(d *DownTrack) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	cur := f.state.Load().downs
-	next := make([]*DownTrack, 0, len(cur))
-	for _, x := range cur {
-		if x != d {
-			next = append(next, x)
-		}
-	}
-	if len(next) != len(cur) {
-		f.publishLocked(next)
-	}
-}
-
-func (f *fanout) downTracks() []*DownTrack { return f.state.Load().downs }
-
-// publishLocked computes sharding for downs, starts any missing workers and
-// swaps the snapshot in. Workers live until close; their number only grows.
-func (f *fanout) publishLocked(downs []*DownTrack) {
-	st := &fanState{downs: downs, shards: 1, chunk: len(downs)}
-	if n := len(downs); shardCount(n) > 1 {
-		shards := shardCount(n)
-		st.chunk = (n + shards - 1) / shards
-		st.shards = (n + st.chunk - 1) / st.chunk
-		select {
-		case <-f.quit:
-			// Closed: no new workers, write everything inline.
-			st.shards, st.chunk = 1, n
-		default:
-			for len(f.workers) < st.shards-1 {
-				w := &shardWorker{jobs: make(chan shardJob, shardQueueSize)}
-				f.workers = append(f.workers, w)
-				f.wg.Add(1)
-				go f.runWorker(w)
+	cur := f.state.Load()
+	for i, s := range cur.shards {
+		for j, x := range s {
+			if x != d {
+				continue
 			}
+			shards := make([][]*DownTrack, len(cur.shards))
+			copy(shards, cur.shards)
+			next := make([]*DownTrack, 0, len(s)-1)
+			shards[i] = append(append(next, s[:j]...), s[j+1:]...)
+			f.state.Store(&fanState{shards: shards, workers: cur.workers, n: cur.n - 1})
+			return
 		}
 	}
-	st.workers = f.workers
-	f.state.Store(st)
 }
 
 func (f *fanout) runWorker(w *shardWorker) {
@@ -133,7 +148,11 @@ func (f *fanout) runWorker(w *shardWorker) {
 	for {
 		select {
 		case j := <-w.jobs:
-			writeAll(j.downs, j.p)
+			if time.Now().UnixNano()-j.p.arrival > int64(maxQueueDelay) {
+				f.stale.Add(1)
+			} else {
+				f.writeAll(j.downs, j.p)
+			}
 			j.p.release()
 		case <-f.quit:
 			// Drain what was queued so pooled packets are recycled.
@@ -155,21 +174,18 @@ func (f *fanout) runWorker(w *shardWorker) {
 // of blocking the reader: blocking would delay every subscriber of the track,
 // and the publisher's socket behind it, for the sake of one slow shard. The
 // subscribers of that shard see an ordinary loss, which their NACKs recover
-// from Pion's responder buffer (the rewriter keeps the gap in the numbering)
-// or a keyframe request repairs.
+// from the track's packet cache (the rewriter keeps the gap in the
+// numbering) or a keyframe request repairs.
 func (f *fanout) forward(p *packet) {
 	st := f.state.Load()
-	if st.shards <= 1 {
-		writeAll(st.downs, p)
-		p.release()
-		return
-	}
-	p.refs.Add(int32(st.shards - 1))
-	for i := 1; i < st.shards; i++ {
-		lo := i * st.chunk
-		hi := min(lo+st.chunk, len(st.downs))
+	for i := 1; i < len(st.shards); i++ {
+		downs := st.shards[i]
+		if len(downs) == 0 {
+			continue
+		}
+		p.refs.Add(1)
 		select {
-		case st.workers[i-1].jobs <- shardJob{p: p, downs: st.downs[lo:hi]}:
+		case st.workers[i-1].jobs <- shardJob{p: p, downs: downs}:
 		case <-f.quit:
 			p.release()
 		default:
@@ -177,11 +193,20 @@ func (f *fanout) forward(p *packet) {
 			p.release()
 		}
 	}
-	writeAll(st.downs[:st.chunk], p)
+	f.writeAll(st.shards[0], p)
 	p.release()
 }
 
-func writeAll(downs []*DownTrack, p *packet) {
+// writeAll is one fan-out pass: p to every down-track of a shard, the
+// datagrams sent together at its end.
+func (f *fanout) writeAll(downs []*DownTrack, p *packet) {
+	if len(downs) == 0 {
+		return
+	}
+	if f.conn != nil {
+		f.conn.beginPass()
+		defer f.conn.endPass()
+	}
 	for _, d := range downs {
 		d.writePacket(p)
 	}

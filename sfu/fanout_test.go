@@ -40,7 +40,7 @@ func newBenchTrack(n int, writer func(i int) webrtc.TrackLocalWriter) (*publishe
 		kind:     webrtc.RTPCodecTypeVideo,
 		codec:    webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}},
 		keyframe: isVP8Keyframe,
-		fan:      newFanout(),
+		fan:      newFanout(nil),
 		done:     make(chan struct{}),
 		info:     TrackInfo{TrackID: "TR_bench", StreamID: "pub"},
 	}
@@ -48,7 +48,7 @@ func newBenchTrack(n int, writer func(i int) webrtc.TrackLocalWriter) (*publishe
 	connected.Store(true)
 	dts := make([]*DownTrack, n)
 	for i := range dts {
-		d := newDownTrack(t, connected)
+		d := newDownTrack(t, connected, nil)
 		d.needKey = false
 		d.binding.Store(&downBinding{ssrc: uint32(i + 1), pt: 96, writer: writer(i)})
 		t.fan.add(d)
@@ -86,7 +86,7 @@ func feed(t *publishedTrack, raw []byte, seq uint16) {
 // outrunning the shard workers, which would make the fan-out drop.
 func feedPaced(t *publishedTrack, raw []byte, seq uint16) {
 	st := t.fan.state.Load()
-	for _, w := range st.workers[:st.shards-1] {
+	for _, w := range st.workers[:len(st.shards)-1] {
 		for len(w.jobs) == cap(w.jobs) {
 			runtime.Gosched()
 		}
@@ -125,8 +125,8 @@ func TestFanoutShardedKeepsOrder(t *testing.T) {
 				return ws[i]
 			})
 			defer tr.fan.close()
-			if st := tr.fan.state.Load(); n >= 2*minShardSize && st.shards < 2 {
-				t.Fatalf("%d down-tracks in %d shard", n, st.shards)
+			if st := tr.fan.state.Load(); n >= 2*minShardSize && len(st.shards) < 2 {
+				t.Fatalf("%d down-tracks in %d shard", n, len(st.shards))
 			}
 			raw := rawPacket(t)
 			const count = 500
@@ -174,21 +174,40 @@ func (w blockingWriter) WriteRTP(_ *rtp.Header, p []byte) (int, error) {
 }
 func (w blockingWriter) Write(b []byte) (int, error) { return len(b), nil }
 
+// switchWriter discards packets until hold is set, then blocks them until
+// release is closed.
+type switchWriter struct {
+	hold    atomic.Bool
+	release chan struct{}
+}
+
+func (w *switchWriter) WriteRTP(_ *rtp.Header, p []byte) (int, error) {
+	if w.hold.Load() {
+		<-w.release
+	}
+	return len(p), nil
+}
+func (w *switchWriter) Write(b []byte) (int, error) { return len(b), nil }
+
 // A stalled shard loses packets (counted) instead of stalling the reader and
 // with it every other subscriber of the track.
 func TestFanoutFullShardDropsInsteadOfBlocking(t *testing.T) {
 	atLeastTwoProcs(t)
 	release := make(chan struct{})
-	const n = 2 * minShardSize
-	tr, dts := newBenchTrack(n, func(i int) webrtc.TrackLocalWriter {
-		if i >= minShardSize { // the second shard, written by a worker
-			return blockingWriter{release: release}
-		}
-		return discardWriter{}
+	const n = 3 * minShardSize
+	ws := make([]*switchWriter, n)
+	tr, _ := newBenchTrack(n, func(i int) webrtc.TrackLocalWriter {
+		ws[i] = &switchWriter{release: release}
+		return ws[i]
 	})
 	defer tr.fan.close()
-	if st := tr.fan.state.Load(); st.shards != 2 || st.chunk != minShardSize {
-		t.Fatalf("shards %d of %d, want 2 of %d", st.shards, st.chunk, minShardSize)
+	st := tr.fan.state.Load()
+	if len(st.shards) != 2 || len(st.shards[1]) == 0 {
+		t.Fatalf("%d shards, want 2", len(st.shards))
+	}
+	inline, stalled := st.shards[0], st.shards[1]
+	for _, d := range stalled {
+		d.binding.Load().writer.(*switchWriter).hold.Store(true)
 	}
 	raw := rawPacket(t)
 	const count = shardQueueSize + 50
@@ -206,17 +225,104 @@ func TestFanoutFullShardDropsInsteadOfBlocking(t *testing.T) {
 		t.Fatal("reader blocked behind a stalled shard")
 	}
 	// The inline shard got everything.
-	waitForwarded(t, dts[:minShardSize], count)
+	waitForwarded(t, inline, count)
 	if d := tr.fan.dropped.Load(); d == 0 {
 		t.Fatal("no drop counted for the stalled shard")
 	}
 	close(release)
 	// The stalled shard delivers what it had queued, and nothing is left hanging.
 	checkFor(t, 10*time.Second, time.Millisecond, func() error {
-		got := dts[minShardSize].packets.Load()
+		got := stalled[0].packets.Load()
 		if got+tr.fan.dropped.Load() != count {
 			return fmt.Errorf("stalled shard: %d forwarded + %d dropped != %d", got, tr.fan.dropped.Load(), count)
 		}
 		return nil
 	})
+}
+
+// Adding subscribers never moves an existing down-track to another shard:
+// packets still queued on its old shard would otherwise reach it after newer
+// ones written by its new shard (reordering, and two goroutines writing it).
+func TestFanoutReshardKeepsOrder(t *testing.T) {
+	atLeastTwoProcs(t)
+	release := make(chan struct{})
+	n := 2*minShardSize + 2
+	ws := make([]*switchWriter, n)
+	tr, _ := newBenchTrack(n, func(i int) webrtc.TrackLocalWriter {
+		ws[i] = &switchWriter{release: release}
+		return ws[i]
+	})
+	defer tr.fan.close()
+	worker := tr.fan.state.Load().shards[1]
+	if len(worker) < 2 {
+		t.Fatalf("worker shard has %d down-tracks", len(worker))
+	}
+	// The first down-track of the worker's shard is watched, the second
+	// holds the worker behind it.
+	var watched recordWriter
+	worker[0].binding.Store(&downBinding{ssrc: 1000, pt: 96, writer: &watched})
+	worker[1].binding.Load().writer.(*switchWriter).hold.Store(true)
+	raw := rawPacket(t)
+	for i := 0; i < 10; i++ {
+		feed(tr, raw, uint16(100+i))
+	}
+	// More subscribers reshard the track while the worker still holds
+	// packets for the watched down-track.
+	connected := &atomic.Bool{}
+	connected.Store(true)
+	for i := 0; i < 2*minShardSize; i++ {
+		extra := newDownTrack(tr, connected, nil)
+		extra.needKey = false
+		extra.binding.Store(&downBinding{ssrc: uint32(2000 + i), pt: 96, writer: discardWriter{}})
+		tr.fan.add(extra)
+	}
+	for i := 10; i < 20; i++ {
+		feed(tr, raw, uint16(100+i))
+	}
+	close(release)
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		watched.mu.Lock()
+		defer watched.mu.Unlock()
+		if len(watched.seqs) < 20 {
+			return fmt.Errorf("%d of 20 packets", len(watched.seqs))
+		}
+		return nil
+	})
+	watched.mu.Lock()
+	defer watched.mu.Unlock()
+	for j := 1; j < len(watched.seqs); j++ {
+		if watched.seqs[j] != watched.seqs[j-1]+1 {
+			t.Fatalf("seq %d after %d: %v", watched.seqs[j], watched.seqs[j-1], watched.seqs)
+		}
+	}
+}
+
+// A packet that waited in a shard queue longer than maxQueueDelay is dropped
+// (and counted) instead of being sent late.
+func TestFanoutDropsStalePackets(t *testing.T) {
+	atLeastTwoProcs(t)
+	tr, _ := newBenchTrack(3*minShardSize, func(int) webrtc.TrackLocalWriter { return discardWriter{} })
+	defer tr.fan.close()
+	st := tr.fan.state.Load()
+	if len(st.shards) != 2 {
+		t.Fatalf("%d shards, want 2", len(st.shards))
+	}
+	p := getPacket()
+	n := copy(p.buf[:], rawPacket(t))
+	if err := p.parse(n); err != nil {
+		t.Fatal(err)
+	}
+	p.arrival = time.Now().Add(-2 * maxQueueDelay).UnixNano()
+	tr.fan.forward(p)
+	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		if tr.fan.stale.Load() != 1 {
+			return fmt.Errorf("%d stale drops", tr.fan.stale.Load())
+		}
+		return nil
+	})
+	for _, d := range st.shards[1] {
+		if d.packets.Load() != 0 {
+			t.Fatal("a stale packet was sent by the worker")
+		}
+	}
 }

@@ -214,17 +214,54 @@ func (r *recvTrack) packets() []recvPacket {
 // first, it sits below the NACK responder.
 type dropper struct {
 	interceptor.NoOp
-	rate    float64
-	mu      sync.Mutex
-	seen    map[uint32]map[uint16]bool
-	rng     *rand.Rand
-	dropped atomic.Int32
+	incoming bool // drop received packets instead of sent ones
+	rate     float64
+	mu       sync.Mutex
+	seen     map[uint32]map[uint16]bool
+	rng      *rand.Rand
+	dropped  atomic.Int32
 }
 
 func (d *dropper) NewInterceptor(string) (interceptor.Interceptor, error) { return d, nil }
 
+// drop decides whether to drop a video packet: a share of first
+// transmissions, never a retransmission.
+func (d *dropper) drop(ssrc uint32, seq uint16) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.seen[ssrc]
+	if s == nil {
+		s = map[uint16]bool{}
+		d.seen[ssrc] = s
+	}
+	first := !s[seq]
+	s[seq] = true
+	if first && d.rng.Float64() < d.rate {
+		d.dropped.Add(1)
+		return true
+	}
+	return false
+}
+
+func (d *dropper) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	if !d.incoming || !strings.HasPrefix(strings.ToLower(info.MimeType), "video") {
+		return r
+	}
+	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		for {
+			n, attrs, err := r.Read(b, a)
+			if err != nil || n < 12 {
+				return n, attrs, err
+			}
+			if !d.drop(binary.BigEndian.Uint32(b[8:12]), binary.BigEndian.Uint16(b[2:4])) {
+				return n, attrs, err
+			}
+		}
+	})
+}
+
 func (d *dropper) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	if !strings.HasPrefix(strings.ToLower(info.MimeType), "video") {
+	if d.incoming || !strings.HasPrefix(strings.ToLower(info.MimeType), "video") {
 		return w
 	}
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {

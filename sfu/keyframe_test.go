@@ -1,8 +1,10 @@
 package sfu
 
 import (
+	"sync/atomic"
 	"testing"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -44,5 +46,38 @@ func TestKeyframeDetection(t *testing.T) {
 	}
 	if keyframeDetector(webrtc.MimeTypeOpus) != nil {
 		t.Fatal("audio has a keyframe detector")
+	}
+}
+
+// A keyframe request writes its PLI with no lock of the forwarding path
+// held: neither the track's pliMu nor the asking down-track's mu.
+func TestKeyframeRequestWritesOutsideLocks(t *testing.T) {
+	tr, dts := newBenchTrack(1, func(int) webrtc.TrackLocalWriter { return discardWriter{} })
+	defer tr.fan.close()
+	d := dts[0]
+	d.needKey = true
+	tr.layers[0].ssrc.Store(42)
+	var writes, locked atomic.Int32
+	tr.writeRTCP = func(pkts []rtcp.Packet) error {
+		writes.Add(1)
+		if !tr.pliMu.TryLock() {
+			locked.Add(1)
+		} else {
+			tr.pliMu.Unlock()
+		}
+		if !d.mu.TryLock() {
+			locked.Add(1)
+		} else {
+			d.mu.Unlock()
+		}
+		return nil
+	}
+	// A delta frame to a down-track that waits for a keyframe asks for one.
+	feed(tr, rawPacket(t), 1)
+	if writes.Load() != 1 {
+		t.Fatalf("%d PLI writes, want 1", writes.Load())
+	}
+	if n := locked.Load(); n != 0 {
+		t.Fatalf("PLI written with %d forwarding locks held", n)
 	}
 }

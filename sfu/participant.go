@@ -3,6 +3,7 @@ package sfu
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -10,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -54,9 +55,10 @@ type Participant struct {
 	params ParticipantParams
 	log    *slog.Logger
 
-	pub *webrtc.PeerConnection
-	sub *webrtc.PeerConnection
-	bwe cc.BandwidthEstimator // subscriber-side estimate, may be nil
+	pub  atomic.Pointer[webrtc.PeerConnection] // nil until the first publisher offer
+	sub  *webrtc.PeerConnection
+	bwe  cc.BandwidthEstimator // subscriber-side estimate, may be nil
+	gate *estimateGate         // the subscriber connection's estimator gate, may be nil
 
 	// subConnected is set while the subscriber connection is connected;
 	// Pion silently drops what is written before, so down-tracks wait.
@@ -91,34 +93,28 @@ type Participant struct {
 }
 
 func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Participant, error) {
-	pub, err := r.engine.newPublisherPC()
-	if err != nil {
-		return nil, err
-	}
-	sub, bwe, err := r.engine.newSubscriberPC()
-	if err != nil {
-		_ = pub.Close()
-		return nil, err
-	}
 	p := &Participant{
 		id:        id,
 		router:    r,
 		params:    params,
 		log:       r.log.With("participant", string(id)),
-		pub:       pub,
-		sub:       sub,
-		bwe:       bwe,
 		sources:   map[string]Source{},
 		published: map[string]*publishedTrack{},
 		downs:     map[TrackID]*subscription{},
 		kick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 	}
-	p.pubSig = newSignalState(PCPublisher, pub, params.SendSignal)
+	sub, bwe, gate, err := r.engine.newSubscriberPC()
+	if err != nil {
+		return nil, err
+	}
+	p.sub, p.bwe, p.gate = sub, bwe, gate
+	// The publisher connection is made by the first publisher offer: most
+	// participants of a large room never publish, and an idle Pion peer
+	// connection still runs its interceptors' timers.
+	p.pubSig = newSignalState(PCPublisher, nil, params.SendSignal)
 	p.subSig = newSignalState(PCSubscriber, sub, params.SendSignal)
-	pub.OnICECandidate(p.pubSig.onLocalCandidate)
 	sub.OnICECandidate(p.subSig.onLocalCandidate)
-	pub.OnTrack(p.onTrack)
 	sub.OnConnectionStateChange(p.onSubscriberState)
 	sub.OnICEConnectionStateChange(p.onSubscriberICEState)
 	p.wg.Add(1)
@@ -176,7 +172,11 @@ func (p *Participant) HandleOffer(offer webrtc.SessionDescription, tracks []Trac
 	p.pubNegMu.Lock()
 	defer p.pubNegMu.Unlock()
 
-	sources := defaultSources(offer)
+	parsed, err := offer.Unmarshal()
+	if err != nil {
+		return err
+	}
+	sources := defaultSources(parsed)
 	for _, ts := range tracks {
 		sources[ts.Mid] = ts.Source
 	}
@@ -185,28 +185,67 @@ func (p *Participant) HandleOffer(offer webrtc.SessionDescription, tracks []Trac
 		p.mu.Unlock()
 		return ErrParticipantClosed
 	}
+	next := make(map[string]Source, len(p.sources)+len(sources))
+	for mid, src := range p.sources {
+		next[mid] = src
+	}
 	for mid, src := range sources {
 		// A default never overrides what an m-line already is; an explicit
 		// mapping does.
-		if _, ok := p.sources[mid]; !ok || containsMid(tracks, mid) {
-			p.sources[mid] = src
+		if _, ok := next[mid]; !ok || containsMid(tracks, mid) {
+			next[mid] = src
 		}
 	}
 	p.mu.Unlock()
-
-	if err := p.pub.SetRemoteDescription(offer); err != nil {
+	if err := checkTrackLimits(parsed, next); err != nil {
 		return err
 	}
-	answer, err := p.pub.CreateAnswer(nil)
+	pub, err := p.publisherPC()
+	if err != nil {
+		return err
+	}
+
+	if err := pub.SetRemoteDescription(offer); err != nil {
+		return err
+	}
+	// Only an accepted offer changes what the m-lines carry.
+	p.mu.Lock()
+	p.sources = next
+	p.mu.Unlock()
+	answer, err := pub.CreateAnswer(nil)
 	if err != nil {
 		return err
 	}
 	p.pubSig.beginSDP()
-	if err := p.pub.SetLocalDescription(answer); err != nil {
+	if err := pub.SetLocalDescription(answer); err != nil {
 		return err
 	}
 	p.pubSig.sendSDP(answer)
 	return p.pubSig.flushRemote()
+}
+
+// publisherPC returns the publisher connection, making it on first use.
+// Called with pubNegMu held.
+func (p *Participant) publisherPC() (*webrtc.PeerConnection, error) {
+	if pub := p.pub.Load(); pub != nil {
+		return pub, nil
+	}
+	pub, err := p.router.engine.newPublisherPC(&rtcpDrain{onBye: p.onBye, wg: &p.wg})
+	if err != nil {
+		return nil, err
+	}
+	pub.OnICECandidate(p.pubSig.onLocalCandidate)
+	pub.OnTrack(p.onTrack)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = pub.Close()
+		return nil, ErrParticipantClosed
+	}
+	p.pub.Store(pub)
+	p.mu.Unlock()
+	p.pubSig.setPC(pub)
+	return pub, nil
 }
 
 func containsMid(tracks []TrackSource, mid string) bool {
@@ -219,12 +258,8 @@ func containsMid(tracks []TrackSource, mid string) bool {
 }
 
 // defaultSources maps the offer's m-lines onto sources by position.
-func defaultSources(offer webrtc.SessionDescription) map[string]Source {
+func defaultSources(parsed *sdp.SessionDescription) map[string]Source {
 	out := map[string]Source{}
-	parsed, err := offer.Unmarshal()
-	if err != nil {
-		return out
-	}
 	videos := 0
 	for _, md := range parsed.MediaDescriptions {
 		mid, _ := md.Attribute("mid")
@@ -241,6 +276,55 @@ func defaultSources(offer webrtc.SessionDescription) map[string]Source {
 		}
 	}
 	return out
+}
+
+// checkTrackLimits refuses an offer that sends more than one track of a kind
+// per source (a microphone, a camera, a screen and the screen's audio), a
+// video track from a microphone, an audio track from a camera, or more
+// simulcast layers than maxLayers. m-lines the client does not send on
+// (rejected, inactive or receive-only) do not count.
+func checkTrackLimits(parsed *sdp.SessionDescription, sources map[string]Source) error {
+	type slot struct {
+		kind string
+		src  Source
+	}
+	used := map[slot]bool{}
+	for _, md := range parsed.MediaDescriptions {
+		kind := md.MediaName.Media
+		if (kind != "audio" && kind != "video") || md.MediaName.Port.Value == 0 || !sends(md) {
+			continue
+		}
+		mid, _ := md.Attribute("mid")
+		src := sources[mid]
+		switch {
+		case kind == "video" && src == SourceMicrophone, kind == "audio" && src == SourceCamera:
+			return fmt.Errorf("%w: %s m-line %q from the %s", ErrTooManyTracks, kind, mid, src)
+		case used[slot{kind, src}]:
+			return fmt.Errorf("%w: a second %s %s track (m-line %q)", ErrTooManyTracks, src, kind, mid)
+		}
+		used[slot{kind, src}] = true
+		rids := 0
+		for _, a := range md.Attributes {
+			if a.Key == "rid" && strings.Contains(a.Value, " send") {
+				rids++
+			}
+		}
+		if rids > maxLayers {
+			return fmt.Errorf("%w: %d simulcast layers on m-line %q, at most %d", ErrTooManyTracks, rids, mid, maxLayers)
+		}
+	}
+	return nil
+}
+
+// sends reports whether the offerer sends on an m-line.
+func sends(md *sdp.MediaDescription) bool {
+	for _, a := range md.Attributes {
+		switch a.Key {
+		case "recvonly", "inactive":
+			return false
+		}
+	}
+	return true
 }
 
 // HandleAnswer applies the client's answer to the outstanding subscriber
@@ -327,7 +411,11 @@ func (p *Participant) RestartSubscriberICE() error {
 // fingerprint differs. Such an offer (a reloaded page, say) cannot be applied
 // here; the caller replaces the participant's connections instead.
 func (p *Participant) NewDTLSPeer(offer webrtc.SessionDescription) bool {
-	cur := p.pub.RemoteDescription()
+	pub := p.pub.Load()
+	if pub == nil {
+		return false
+	}
+	cur := pub.RemoteDescription()
 	if cur == nil {
 		return false
 	}
@@ -401,8 +489,9 @@ func (p *Participant) Subscribe(track TrackID, q Quality, paused bool) error {
 		return ErrParticipantClosed
 	}
 	s := p.downs[track]
+	found := s != nil && !s.removed // removed is guarded by mu
 	p.mu.Unlock()
-	if s == nil || s.removed {
+	if !found {
 		return ErrTrackNotFound
 	}
 	s.dt.setQuality(idx)
@@ -452,6 +541,24 @@ func newTrackID() TrackID {
 	return TrackID("TR_" + hex.EncodeToString(b[:]))
 }
 
+// onBye ends the published track a layer of which the client said goodbye
+// to in an RTCP BYE.
+func (p *Participant) onBye(ssrc uint32) {
+	p.mu.Lock()
+	var ended *publishedTrack
+	for _, t := range p.published {
+		for i := range t.layers {
+			if t.layers[i].started.Load() && t.layers[i].ssrc.Load() == ssrc {
+				ended = t
+			}
+		}
+	}
+	p.mu.Unlock()
+	if ended != nil {
+		ended.end()
+	}
+}
+
 // trackEnded is called once per track by publishedTrack.end.
 func (p *Participant) trackEnded(t *publishedTrack) {
 	p.mu.Lock()
@@ -460,10 +567,6 @@ func (p *Participant) trackEnded(t *publishedTrack) {
 	}
 	p.mu.Unlock()
 	p.router.unpublish(t)
-}
-
-func (p *Participant) writePublisherRTCP(pkts []rtcp.Packet) error {
-	return p.pub.WriteRTCP(pkts)
 }
 
 // addDownTrack subscribes the participant to another participant's track;
@@ -477,7 +580,7 @@ func (p *Participant) addDownTrack(t *publishedTrack) {
 	if _, ok := p.downs[t.info.TrackID]; ok {
 		return
 	}
-	p.downs[t.info.TrackID] = &subscription{dt: newDownTrack(t, &p.subConnected)}
+	p.downs[t.info.TrackID] = &subscription{dt: newDownTrack(t, &p.subConnected, p.gate)}
 	p.markDirtyLocked()
 }
 
@@ -641,15 +744,16 @@ func (p *Participant) allocateLayers() {
 }
 
 // downTrackStats sums the forwarding counters of live down-tracks.
-func (p *Participant) downTrackStats() (n int, packets, bytes uint64) {
+func (p *Participant) downTrackStats() (n int, packets, bytes, retransmits uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, s := range p.downs {
 		n++
 		packets += s.dt.packets.Load()
 		bytes += s.dt.bytes.Load()
+		retransmits += s.dt.retransmits.Load()
 	}
-	return n, packets, bytes
+	return n, packets, bytes, retransmits
 }
 
 // close tears the participant down; the Router has already forgotten it.
@@ -678,7 +782,10 @@ func (p *Participant) close() {
 		s.dt.detach()
 		p.router.retire(s.dt)
 	}
-	_ = p.pub.Close()
+	// closed is set: publisherPC stores no connection after this load.
+	if pub := p.pub.Load(); pub != nil {
+		_ = pub.Close()
+	}
 	_ = p.sub.Close()
 	p.wg.Wait()
 }

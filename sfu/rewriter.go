@@ -29,6 +29,24 @@ type rewriter struct {
 	lastSeq     uint16
 	lastTS      uint32
 	lastArrival int64
+
+	// The latest segments, newest at segs[(segHead-1)%len], for mapping a
+	// subscriber's NACK back onto the source packet.
+	segs    [segHistory]segment
+	segHead int
+	nsegs   int
+}
+
+// segHistory is how many segments a NACK can reach back into: more than the
+// layer switches and resumptions that fit in the packet cache's window.
+const segHistory = 8
+
+// segment is where one source's packets landed in the outgoing numbering.
+type segment struct {
+	outStart  uint16 // outgoing sequence number of the segment's first packet
+	seqOffset uint16
+	tsOffset  uint32
+	src       int8 // simulcast layer
 }
 
 func newRewriter(clockRate uint32) rewriter {
@@ -40,7 +58,7 @@ func (r *rewriter) startSegment() { r.resync = true }
 
 // rewrite returns the outgoing sequence number and timestamp for a packet,
 // or ok=false if the packet predates the current segment and must be dropped.
-func (r *rewriter) rewrite(seq uint16, ts uint32, arrival int64) (outSeq uint16, outTS uint32, ok bool) {
+func (r *rewriter) rewrite(seq uint16, ts uint32, arrival int64, src int8) (outSeq uint16, outTS uint32, ok bool) {
 	if !r.started || r.resync {
 		if !r.started {
 			// The first segment keeps the source's numbering.
@@ -59,6 +77,9 @@ func (r *rewriter) rewrite(seq uint16, ts uint32, arrival int64) (outSeq uint16,
 		r.maxExt = 1<<16 | uint32(seq) // leave room below for reordering
 		r.segStart = r.maxExt
 		r.lastSeq, r.lastTS, r.lastArrival = seq+r.seqOffset, ts+r.tsOffset, arrival
+		r.segs[r.segHead] = segment{outStart: r.lastSeq, seqOffset: r.seqOffset, tsOffset: r.tsOffset, src: src}
+		r.segHead = (r.segHead + 1) % segHistory
+		r.nsegs = min(r.nsegs+1, segHistory)
 		return r.lastSeq, r.lastTS, true
 	}
 
@@ -72,4 +93,20 @@ func (r *rewriter) rewrite(seq uint16, ts uint32, arrival int64) (outSeq uint16,
 		r.lastSeq, r.lastTS, r.lastArrival = outSeq, outTS, arrival
 	}
 	return outSeq, outTS, true
+}
+
+// source maps an outgoing sequence number back onto the source packet: its
+// layer, its sequence number there and the timestamp offset to apply. ok is
+// false for a number not sent yet or older than the segments kept.
+func (r *rewriter) source(outSeq uint16) (src int8, seq uint16, tsOffset uint32, ok bool) {
+	if !r.started || int16(outSeq-r.lastSeq) > 0 {
+		return 0, 0, 0, false
+	}
+	for i := 1; i <= r.nsegs; i++ {
+		s := &r.segs[(r.segHead-i+segHistory)%segHistory]
+		if back := r.lastSeq - outSeq; back <= r.lastSeq-s.outStart {
+			return s.src, outSeq - s.seqOffset, s.tsOffset, true
+		}
+	}
+	return 0, 0, 0, false
 }

@@ -63,11 +63,44 @@ func TestRewriter(t *testing.T) {
 				if p.resync {
 					r.startSegment()
 				}
-				seq, ts, ok := r.rewrite(p.seq, p.ts, p.arrival)
+				seq, ts, ok := r.rewrite(p.seq, p.ts, p.arrival, 0)
 				if ok != p.ok || (ok && (seq != p.seq2 || ts != p.ts2)) {
 					t.Fatalf("packet %d: got (%d, %d, %v), want (%d, %d, %v)", i, seq, ts, ok, p.seq2, p.ts2, p.ok)
 				}
 			}
 		})
+	}
+}
+
+// source maps an outgoing number back onto the segment it was sent in.
+func TestRewriterSource(t *testing.T) {
+	r := newRewriter(90000)
+	r.rewrite(100, 1000, 0, 0) // layer 0: out 100..101
+	r.rewrite(101, 2800, 1, 0)
+	r.startSegment()
+	r.rewrite(7000, 50, 2, 2) // layer 2: out 102..103
+	r.rewrite(7001, 1850, 3, 2)
+	tests := []struct {
+		out   uint16
+		src   int8
+		seq   uint16
+		found bool
+	}{
+		{100, 0, 100, true},
+		{101, 0, 101, true},
+		{102, 2, 7000, true},
+		{103, 2, 7001, true},
+		{104, 0, 0, false}, // not sent yet
+		{99, 0, 0, false},  // before the first packet: never sent
+	}
+	for _, tc := range tests {
+		src, seq, off, ok := r.source(tc.out)
+		if ok != tc.found || (ok && (src != tc.src || seq != tc.seq)) {
+			t.Errorf("source(%d) = %d, %d, %v; want %d, %d, %v", tc.out, src, seq, ok, tc.src, tc.seq, tc.found)
+		}
+		if ok && src == 2 && 50+off != 2800+1 && 50+off != 2800+90 {
+			// 1 ms after the last packet at 90 kHz: 90 ticks later.
+			t.Errorf("layer 2 timestamp %d", 50+off)
+		}
 	}
 }

@@ -39,6 +39,9 @@ type Router struct {
 	// monotonically.
 	retiredPackets atomic.Uint64
 	retiredBytes   atomic.Uint64
+	retiredRetx    atomic.Uint64
+	retiredDropped atomic.Uint64 // fan-out drops of unpublished tracks
+	retiredStale   atomic.Uint64
 
 	speakers *speakerDetector // housekeeping goroutine only
 	quit     chan struct{}
@@ -199,12 +202,20 @@ func (r *Router) Stats() RouterStats {
 		Tracks:           len(r.tracks),
 		ForwardedPackets: r.retiredPackets.Load(),
 		ForwardedBytes:   r.retiredBytes.Load(),
+		Retransmitted:    r.retiredRetx.Load(),
+		QueueDropped:     r.retiredDropped.Load(),
+		StaleDropped:     r.retiredStale.Load(),
 	}
 	for _, p := range r.participants {
-		n, pk, b := p.downTrackStats()
+		n, pk, b, rx := p.downTrackStats()
 		st.DownTracks += n
 		st.ForwardedPackets += pk
 		st.ForwardedBytes += b
+		st.Retransmitted += rx
+	}
+	for _, t := range r.tracks {
+		st.QueueDropped += t.fan.dropped.Load()
+		st.StaleDropped += t.fan.stale.Load()
 	}
 	return st
 }
@@ -270,6 +281,10 @@ func (r *Router) unpublish(t *publishedTrack) {
 	for _, p := range r.participants {
 		parts = append(parts, p)
 	}
+	if found {
+		r.retiredDropped.Add(t.fan.dropped.Load())
+		r.retiredStale.Add(t.fan.stale.Load())
+	}
 	r.mu.Unlock()
 	if !found {
 		return
@@ -284,6 +299,7 @@ func (r *Router) unpublish(t *publishedTrack) {
 func (r *Router) retire(d *DownTrack) {
 	r.retiredPackets.Add(d.packets.Load())
 	r.retiredBytes.Add(d.bytes.Load())
+	r.retiredRetx.Add(d.retransmits.Load())
 }
 
 // housekeeping runs speaker detection every speakerInterval and samples

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -293,6 +295,85 @@ func TestNACKRecoversPublisherLoss(t *testing.T) {
 	}
 }
 
+// droppingWriter loses a share of first transmissions before SRTP, as the
+// network would, and lets every retransmission through.
+type droppingWriter struct {
+	webrtc.TrackLocalWriter
+	d *dropper
+}
+
+func (w droppingWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
+	if w.d.drop(h.SSRC, h.SequenceNumber) {
+		return len(p), nil
+	}
+	return w.TrackLocalWriter.WriteRTP(h, p)
+}
+
+// Loss between the SFU and a subscriber is repaired from the track's packet
+// cache: the subscriber's NACKs name the rewritten sequence numbers, which the
+// down-track maps back onto the publisher's.
+func TestNACKRecoversSubscriberLoss(t *testing.T) {
+	r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
+	defer r.Close()
+	drop := &dropper{rate: 0.05, seen: map[uint32]map[uint16]bool{}, rng: newRand(2)}
+	a := newTestClient(t, r, "alice", clientOpts{})
+	b := newTestClient(t, r, "bob", clientOpts{})
+	video := newTestTrack(webrtc.RTPCodecTypeVideo, "v", "s", "", 0, 200)
+	a.publish([][]*testTrack{{video}})
+	a.startSending(10*time.Millisecond, video)
+	// Lose packets on the way to bob once his down-track is bound.
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		b.p.mu.Lock()
+		defer b.p.mu.Unlock()
+		for _, s := range b.p.downs {
+			if bd := s.dt.binding.Load(); bd != nil {
+				nb := *bd
+				nb.writer = droppingWriter{TrackLocalWriter: bd.writer, d: drop}
+				s.dt.binding.Store(&nb)
+				return nil
+			}
+		}
+		return errors.New("no bound down-track")
+	})
+
+	var rt *recvTrack
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if infos := a.publishedTracks(); len(infos) == 1 {
+			rt = b.recvTrack(infos[0].TrackID)
+		}
+		if rt == nil || len(rt.packets()) < 250 {
+			return errors.New("too few packets")
+		}
+		return nil
+	})
+	if drop.dropped.Load() < 5 {
+		t.Fatalf("only %d packets dropped", drop.dropped.Load())
+	}
+	pkts := rt.packets()
+	seen := map[uint32]bool{}
+	lo, hi := ^uint32(0), uint32(0)
+	for _, p := range pkts {
+		c := parsePayload(p.payload).counter
+		seen[c] = true
+		lo, hi = min(lo, c), max(hi, c)
+	}
+	hi -= 20
+	missing := 0
+	for c := lo; c <= hi; c++ {
+		if !seen[c] {
+			missing++
+		}
+	}
+	total := int(hi - lo + 1)
+	t.Logf("dropped %d, missing %d of %d, retransmitted %d", drop.dropped.Load(), missing, total, r.Stats().Retransmitted)
+	if missing*100 > total {
+		t.Fatalf("missing %d of %d packets", missing, total)
+	}
+	if r.Stats().Retransmitted == 0 {
+		t.Fatal("nothing retransmitted from the cache")
+	}
+}
+
 func TestUnpublishRenegotiates(t *testing.T) {
 	r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
 	defer r.Close()
@@ -425,6 +506,40 @@ func TestNoGoroutineLeak(t *testing.T) {
 	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		if n := runtime.NumGoroutine(); n > base {
 			return fmt.Errorf("%d goroutines, baseline %d", n, base)
+		}
+		return nil
+	})
+}
+
+// The RTCP of the simulcast layers a client sends is read even when a
+// declared layer never arrives: a BYE on the lowest layer ends the track.
+func TestSimulcastRTCPWithoutTopLayer(t *testing.T) {
+	r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
+	defer r.Close()
+	a := newTestClient(t, r, "alice", clientOpts{})
+	var layers []*testTrack
+	for i, rid := range []string{"q", "h", "f"} {
+		layers = append(layers, newTestTrack(webrtc.RTPCodecTypeVideo, "v", "s", rid, i, 100))
+	}
+	a.publish([][]*testTrack{layers})
+	a.startSending(20*time.Millisecond, layers[:2]...) // never the top layer
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if len(a.publishedTracks()) != 1 {
+			return errors.New("not published")
+		}
+		return nil
+	})
+	layers[0].mu.Lock()
+	ssrc := layers[0].ssrc
+	layers[0].mu.Unlock()
+	if err := a.pub.WriteRTCP([]rtcp.Packet{&rtcp.Goodbye{Sources: []uint32{ssrc}}}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if len(a.unpublished) != 1 {
+			return errors.New("track not ended by the BYE")
 		}
 		return nil
 	})

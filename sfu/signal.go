@@ -35,6 +35,14 @@ func newSignalState(kind PCKind, pc *webrtc.PeerConnection, send func(Signal)) *
 	return &signalState{kind: kind, pc: pc, send: send}
 }
 
+// setPC gives the state the peer connection it was made without (the
+// publisher's, created by the first offer).
+func (s *signalState) setPC(pc *webrtc.PeerConnection) {
+	s.mu.Lock()
+	s.pc = pc
+	s.mu.Unlock()
+}
+
 // stop drops every later signal: the peer connection is being closed, and
 // the client may already talk to its replacement.
 func (s *signalState) stop() {
@@ -80,12 +88,38 @@ func (s *signalState) onLocalCandidate(c *webrtc.ICECandidate) {
 	s.send(Signal{PC: s.kind, Candidate: &init})
 }
 
+// Bounds on client candidates: a candidate line is well under 300 bytes and a
+// client gathers a handful per interface, so these only stop a client that
+// floods the server before sending its description.
+const (
+	maxHeldCandidates = 64
+	maxCandidateSize  = 1024 // candidate line plus sdpMid and usernameFragment
+)
+
+// candidateSize is the bytes a held candidate keeps alive.
+func candidateSize(c webrtc.ICECandidateInit) int {
+	n := len(c.Candidate)
+	if c.SDPMid != nil {
+		n += len(*c.SDPMid)
+	}
+	if c.UsernameFragment != nil {
+		n += len(*c.UsernameFragment)
+	}
+	return n
+}
+
 // addRemote adds a client candidate, or holds it until the remote
 // description is set.
 func (s *signalState) addRemote(c webrtc.ICECandidateInit) error {
+	if candidateSize(c) > maxCandidateSize {
+		return ErrCandidateTooLarge
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pc.RemoteDescription() == nil {
+	if s.pc == nil || s.pc.RemoteDescription() == nil {
+		if len(s.remoteCands) >= maxHeldCandidates {
+			return ErrTooManyCandidates
+		}
 		s.remoteCands = append(s.remoteCands, c)
 		return nil
 	}
@@ -97,6 +131,9 @@ func (s *signalState) addRemote(c webrtc.ICECandidateInit) error {
 func (s *signalState) flushRemote() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pc == nil {
+		return nil
+	}
 	var first error
 	for _, c := range s.remoteCands {
 		if err := s.pc.AddICECandidate(c); err != nil && first == nil {
@@ -109,7 +146,13 @@ func (s *signalState) flushRemote() error {
 
 // resendLocal sends the current local description again, if there is one.
 func (s *signalState) resendLocal() {
-	if ld := s.pc.LocalDescription(); ld != nil {
+	s.mu.Lock()
+	pc := s.pc
+	s.mu.Unlock()
+	if pc == nil {
+		return
+	}
+	if ld := pc.LocalDescription(); ld != nil {
 		s.mu.Lock()
 		s.send(Signal{PC: s.kind, SDP: &webrtc.SessionDescription{Type: ld.Type, SDP: ld.SDP}})
 		s.mu.Unlock()

@@ -53,13 +53,20 @@ type publishedTrack struct {
 	startedAt int64 // unix ns of publication
 
 	layers [maxLayers]layer
+	// caches keep each video layer's latest packets for answering NACKs;
+	// nil for audio (NACK is not negotiated for it) and unused layers.
+	caches [maxLayers]*packetCache
 	fan    *fanout
 	level  audioLevel
 
 	readers atomic.Int32 // running layer readers
 	muted   atomic.Bool  // held back: packets are dropped (mute.go)
 
-	pliMu      sync.Mutex // guards the fields below; held while writing the PLI
+	// writeRTCP replaces the write to the owner's publisher connection in
+	// tests; nil in production.
+	writeRTCP func([]rtcp.Packet) error
+
+	pliMu      sync.Mutex // guards the fields below; never held while writing
 	lastPLI    time.Time
 	pliPending uint8 // bitmask of layers waiting for a PLI
 	pliTimer   *time.Timer
@@ -82,7 +89,7 @@ func newPublishedTrack(owner *Participant, id TrackID, src Source, remote *webrt
 		keyframe:  keyframeDetector(codec.MimeType),
 		mid:       mid,
 		receiver:  recv,
-		fan:       newFanout(),
+		fan:       newFanout(owner.router.engine.batch),
 		done:      make(chan struct{}),
 		startedAt: time.Now().UnixNano(),
 	}
@@ -100,6 +107,7 @@ func newPublishedTrack(owner *Participant, id TrackID, src Source, remote *webrt
 			}
 		}
 	}
+	t.initCaches()
 	for _, ext := range recv.GetParameters().HeaderExtensions {
 		if ext.URI == audioLevelURI {
 			t.levelExt = uint8(ext.ID)
@@ -114,6 +122,20 @@ func newPublishedTrack(owner *Participant, id TrackID, src Source, remote *webrt
 		Layers:        rids,
 	}
 	return t
+}
+
+// initCaches gives every video layer the track may carry a packet cache.
+func (t *publishedTrack) initCaches() {
+	if t.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	n := 1
+	if t.simulcast {
+		n = maxLayers
+	}
+	for i := 0; i < n; i++ {
+		t.caches[i] = &packetCache{}
+	}
 }
 
 // layerFor maps a rid onto a layer index: q, h and f by name, anything else
@@ -144,9 +166,9 @@ func (t *publishedTrack) layerIndex(rid string) int {
 	return t.layerFor(rid, t.info.Layers)
 }
 
-// start runs the RTP and RTCP readers of one incoming stream. The goroutines
-// belong to the owning Participant: they end when its publisher peer
-// connection closes or the stream stops.
+// start runs the RTP reader of one incoming stream (its RTCP is read by the
+// connection's rtcpDrain). The goroutine belongs to the owning Participant:
+// it ends when its publisher peer connection closes or the stream stops.
 func (t *publishedTrack) start(remote *webrtc.TrackRemote, wg *sync.WaitGroup) {
 	idx := t.layerIndex(remote.RID())
 	l := &t.layers[idx]
@@ -159,30 +181,6 @@ func (t *publishedTrack) start(remote *webrtc.TrackRemote, wg *sync.WaitGroup) {
 		defer wg.Done()
 		t.readRTP(remote, idx)
 	}()
-	if !t.simulcast {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.readRTCP("", uint32(remote.SSRC()))
-		}()
-		return
-	}
-	// Pion's ReadSimulcast walks the receiver's streams without its lock
-	// while a later rid is being registered, so the per-rid RTCP readers
-	// start together once every offered rid has arrived.
-	for _, rid := range t.info.Layers {
-		if !t.layers[t.layerIndex(rid)].started.Load() {
-			return
-		}
-	}
-	for _, rid := range t.info.Layers {
-		l := &t.layers[t.layerIndex(rid)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.readRTCP(rid, l.ssrc.Load())
-		}()
-	}
 }
 
 // readRTP is the per-layer reader: one pooled packet per read, parsed once
@@ -223,34 +221,11 @@ func (t *publishedTrack) readRTP(remote *webrtc.TrackRemote, idx int) {
 		l.bytes.Add(uint64(n))
 		l.packets.Add(1)
 		l.lastPacket.Store(p.arrival)
+		if c := t.caches[idx]; c != nil {
+			c.put(p)
+		}
+		// The one place every packet of the track passes before fan-out.
 		t.fan.forward(p)
-	}
-}
-
-// readRTCP drains the receiver's RTCP (which drives Pion's report
-// interceptors) and ends the track on an RTCP BYE for its SSRC.
-func (t *publishedTrack) readRTCP(rid string, ssrc uint32) {
-	for {
-		var pkts []rtcp.Packet
-		var err error
-		if rid == "" {
-			pkts, _, err = t.receiver.ReadRTCP()
-		} else {
-			pkts, _, err = t.receiver.ReadSimulcastRTCP(rid)
-		}
-		if err != nil {
-			return
-		}
-		for _, pkt := range pkts {
-			if bye, ok := pkt.(*rtcp.Goodbye); ok {
-				for _, s := range bye.Sources {
-					if s == ssrc {
-						t.end()
-						return
-					}
-				}
-			}
-		}
 	}
 }
 
@@ -266,6 +241,11 @@ func (t *publishedTrack) end() {
 		}
 		t.pliMu.Unlock()
 		t.fan.close()
+		for _, c := range t.caches {
+			if c != nil {
+				c.clear()
+			}
+		}
 		t.owner.trackEnded(t)
 	})
 }
@@ -273,36 +253,44 @@ func (t *publishedTrack) end() {
 // requestKeyframe asks the publisher for a keyframe on a layer, at most once
 // per pliInterval for the whole track; a request inside the interval is
 // deferred to its end rather than lost, so a new subscriber is never left
-// waiting for the publisher's next periodic keyframe.
+// waiting for the publisher's next periodic keyframe. The PLI is built under
+// pliMu and written after it: a network write never happens under a lock of
+// the forwarding path.
 func (t *publishedTrack) requestKeyframe(idx int) {
 	if t.kind != webrtc.RTPCodecTypeVideo || idx < 0 || idx >= maxLayers {
 		return
 	}
 	t.pliMu.Lock()
-	defer t.pliMu.Unlock()
 	if t.ended {
+		t.pliMu.Unlock()
 		return
 	}
 	t.pliPending |= 1 << idx
+	var pkts []rtcp.Packet
 	if wait := time.Until(t.lastPLI.Add(pliInterval)); wait > 0 {
 		if t.pliTimer == nil {
 			t.pliTimer = time.AfterFunc(wait, t.flushPLI)
 		}
-		return
+	} else {
+		pkts = t.takePLILocked()
 	}
-	t.sendPLILocked()
+	t.pliMu.Unlock()
+	t.writePLI(pkts)
 }
 
 func (t *publishedTrack) flushPLI() {
 	t.pliMu.Lock()
-	defer t.pliMu.Unlock()
 	t.pliTimer = nil
+	var pkts []rtcp.Packet
 	if !t.ended && t.pliPending != 0 {
-		t.sendPLILocked()
+		pkts = t.takePLILocked()
 	}
+	t.pliMu.Unlock()
+	t.writePLI(pkts)
 }
 
-func (t *publishedTrack) sendPLILocked() {
+// takePLILocked builds the PLIs for the pending layers and clears them.
+func (t *publishedTrack) takePLILocked() []rtcp.Packet {
 	var pkts []rtcp.Packet
 	for i := range t.layers {
 		if t.pliPending&(1<<i) == 0 {
@@ -314,8 +302,19 @@ func (t *publishedTrack) sendPLILocked() {
 	}
 	t.pliPending = 0
 	t.lastPLI = time.Now()
-	if len(pkts) > 0 {
-		_ = t.owner.writePublisherRTCP(pkts)
+	return pkts
+}
+
+func (t *publishedTrack) writePLI(pkts []rtcp.Packet) {
+	if len(pkts) == 0 {
+		return
+	}
+	if t.writeRTCP != nil {
+		_ = t.writeRTCP(pkts)
+		return
+	}
+	if pub := t.owner.pub.Load(); pub != nil {
+		_ = pub.WriteRTCP(pkts)
 	}
 }
 

@@ -101,4 +101,8 @@ type RouterStats struct {
 	DownTracks       int
 	ForwardedPackets uint64
 	ForwardedBytes   uint64
+	// QueueDropped, StaleDropped and Retransmitted: see EngineStats.
+	QueueDropped  uint64
+	StaleDropped  uint64
+	Retransmitted uint64
 }

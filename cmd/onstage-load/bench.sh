@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The benchmark behind `make bench`: builds onstage and onstage-load, starts a fresh onstage
-# node on a free port with a temporary data directory, runs livestream 1→50 (against onstage
-# and a bare Pion forwarder, for the cost ratio) and meeting 4×4, prints the tables, and
-# stops the node.
+# The benchmark behind `make bench`: builds onstage and onstage-load, then BENCH_REPEAT times
+# starts a fresh onstage node on a free port with a temporary data directory and runs
+# livestream 1→10 and 1→50 and audio 5→50, each against onstage and then a bare Pion
+# forwarder (--baseline, for the cost ratio), and stops the node; then meeting 4×4 once. It
+# ends with the medians over the repeats (`onstage-load summary`): CPU per forwarded packet,
+# cost ratio, loss, latency, join time, system calls per forwarded packet (when `perf` can
+# trace the server) and the memory slope, (RSS at 1→50 − RSS at 1→10) ÷ 40.
 #
 #   BENCH_DURATION  measurement window per run (default 15s)
+#   BENCH_REPEAT    repeated onstage/bare-Pion pairs (default 3)
 #   BENCH_OUT       directory for the JSON results (default: a temporary directory)
 #   BENCH_SMOKE=1   only a 10-second livestream 1→3 run (what CI runs); fails when no media arrives
 set -euo pipefail
@@ -32,32 +36,55 @@ $GO build -o "$work/bin/onstage" ./cmd/onstage
 $GO build -o "$work/bin/onstage-load" ./cmd/onstage-load
 load="$work/bin/onstage-load"
 
-port=$("$load" free-port)
-url="http://127.0.0.1:$port"
-ONSTAGE_HTTP_ADDR="127.0.0.1:$port" ONSTAGE_DATA_DIR="$work/data" \
-	"$work/bin/onstage" serve >"$work/server.log" 2>&1 &
-server_pid=$!
-if ! "$load" wait --url "$url" --timeout 60s; then
-	echo "onstage did not start; its log:" >&2
-	cat "$work/server.log" >&2
-	exit 1
-fi
-echo "onstage pid $server_pid at $url; results in $out" >&2
+start_server() {
+	port=$("$load" free-port)
+	url="http://127.0.0.1:$port"
+	rm -rf "$work/data" && mkdir -p "$work/data"
+	ONSTAGE_HTTP_ADDR="127.0.0.1:$port" ONSTAGE_DATA_DIR="$work/data" \
+		"$work/bin/onstage" serve >"$work/server.log" 2>&1 &
+	server_pid=$!
+	if ! "$load" wait --url "$url" --timeout 60s; then
+		echo "onstage did not start; its log:" >&2
+		cat "$work/server.log" >&2
+		exit 1
+	fi
+	echo "onstage pid $server_pid at $url; results in $out (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+}
+
+stop_server() {
+	kill "$server_pid" 2>/dev/null || true
+	wait "$server_pid" 2>/dev/null || true
+	server_pid=""
+}
 
 status=0
 if [ "${BENCH_SMOKE:-}" = 1 ]; then
+	start_server
 	"$load" livestream --url "$url" --server-pid "$server_pid" --subscribers 3 \
 		--duration 10s --json "$out/smoke.json" || status=1
 	[ "$status" -eq 0 ] || tail -n 50 "$work/server.log" >&2
 	exit "$status"
 fi
-"$load" livestream --url "$url" --server-pid "$server_pid" --subscribers 50 \
-	--duration "$duration" --baseline --json "$out/livestream-50.json" || status=1
+for i in $(seq 1 "${BENCH_REPEAT:-3}"); do
+	start_server
+	# 1→10 first: the memory slope is the RSS growth from it to 1→50 on the same node.
+	"$load" livestream --url "$url" --server-pid "$server_pid" --subscribers 10 \
+		--duration "$duration" --baseline --json "$out/livestream-10-$i.json" || status=1
+	"$load" livestream --url "$url" --server-pid "$server_pid" --subscribers 50 \
+		--duration "$duration" --baseline --json "$out/livestream-50-$i.json" || status=1
+	stop_server
+	start_server
+	"$load" audio --url "$url" --server-pid "$server_pid" --publishers 5 --subscribers 50 \
+		--duration "$duration" --baseline --json "$out/audio-50-$i.json" || status=1
+	stop_server
+done
+start_server
 "$load" meeting --url "$url" --server-pid "$server_pid" --participants 4 --meetings 4 \
 	--duration "$duration" --json "$out/meeting-4x4.json" || status=1
-
 if [ "$status" -ne 0 ]; then
 	echo "--- onstage log (last 50 lines) ---" >&2
 	tail -n 50 "$work/server.log" >&2
 fi
+stop_server
+"$load" summary "$out"/livestream-*.json "$out"/audio-*.json
 exit "$status"

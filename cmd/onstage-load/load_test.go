@@ -290,3 +290,31 @@ func TestChart(t *testing.T) {
 		t.Fatalf("unexpected chart:\n%s", svg)
 	}
 }
+
+func TestParsePerfStat(t *testing.T) {
+	out := "12345,,raw_syscalls:sys_enter,2000000000,100.00,,\n" +
+		"9000,,syscalls:sys_enter_sendto,2000000000,100.00,,\n" +
+		"<not counted>,,syscalls:sys_enter_sendmsg,0,0.00,,\n" +
+		"30,,syscalls:sys_enter_sendmmsg,2000000000,100.00,,\n"
+	c, err := parsePerfStat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != (syscallCount{All: 12345, Sendto: 9000, Sendmmsg: 30}) {
+		t.Fatalf("got %+v", c)
+	}
+	if _, err := parsePerfStat("<not counted>,,raw_syscalls:sys_enter,0,0.00,,\n"); err == nil {
+		t.Fatal("nothing counted, no error")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

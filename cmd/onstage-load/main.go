@@ -36,6 +36,7 @@ import (
 const usage = `usage: onstage-load <scenario> [flags]
        onstage-load baseline <scenario> [flags]
        onstage-load chart FILE.json... > chart.svg
+       onstage-load summary FILE.json...   (medians of repeated runs, memory slope)
        onstage-load free-port | wait --url URL [--timeout 60s]   (helpers for scripts)
 scenarios: livestream, meeting, audio, chat, churn
 run "onstage-load <scenario> -h" for the flags`
@@ -91,6 +92,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		if err := waitHealthy(ctx, strings.TrimRight(*u, "/"), *timeout); err != nil {
 			fmt.Fprintln(stderr, "onstage-load wait:", err)
+			return 1
+		}
+		return 0
+	case "summary":
+		if err := writeSummary(args, stdout); err != nil {
+			fmt.Fprintln(stderr, "onstage-load summary:", err)
 			return 1
 		}
 		return 0

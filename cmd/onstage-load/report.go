@@ -73,6 +73,21 @@ type serverResult struct {
 	RSSIdleMB             float64 `json:"rss_idle_mb"`
 	RSSMB                 float64 `json:"rss_mb"`
 	RSSPerParticipantKB   float64 `json:"rss_per_participant_kb"` // (rss - idle) / participants
+	// System calls over the window (perf stat, with --server-pid), per forwarded packet:
+	// all of them, and those sending UDP datagrams (sendto + sendmsg + sendmmsg).
+	Syscalls              uint64  `json:"syscalls,omitempty"`
+	SendSyscalls          uint64  `json:"send_syscalls,omitempty"`
+	SyscallsPerPacket     float64 `json:"syscalls_per_forwarded_packet,omitempty"`
+	SendSyscallsPerPacket float64 `json:"send_syscalls_per_forwarded_packet,omitempty"`
+}
+
+func (s *serverResult) fillSyscalls(c syscallCount, res *result) {
+	s.Syscalls = c.All
+	s.SendSyscalls = c.Sendto + c.Sendmsg + c.Sendmmsg
+	if pk := res.Media.ReceivedPackets + res.Media.Duplicates; pk > 0 {
+		s.SyscallsPerPacket = round(float64(s.Syscalls)/float64(pk), 3)
+		s.SendSyscallsPerPacket = round(float64(s.SendSyscalls)/float64(pk), 3)
+	}
 }
 
 func (s *serverResult) fill(idle, a, b procSample, haveIdle bool, res *result) {
@@ -385,6 +400,12 @@ func printTable(w io.Writer, results []*result, ratio float64) {
 		row("server µs / forwarded pkt", func(r *result) string { return fmtF(r.Server.USPerPacket, " µs") })
 		row("server pkt / core-second", func(r *result) string { return fmt.Sprintf("%.0f", r.Server.PacketsPerCoreSecond) })
 		row("server µs / subscriber-second", func(r *result) string { return fmt.Sprintf("%.0f µs", r.Server.USPerSubscriberSecond) })
+		row("server syscalls / forwarded pkt (send)", func(r *result) string {
+			if r.Server.Syscalls == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f (%.2f)", r.Server.SyscallsPerPacket, r.Server.SendSyscallsPerPacket)
+		})
 	} else {
 		row("chat acked / sent (failed)", func(r *result) string {
 			return fmt.Sprintf("%d / %d (%d)", r.Chat.Acked, r.Chat.Sent, r.Chat.Failed)

@@ -248,6 +248,18 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 	cpu0, cpuErr := probe.sample(ctx)
 	self0, _ := readProc(os.Getpid())
 	winStart := time.Now()
+	type sysResult struct {
+		c   syscallCount
+		err error
+	}
+	var sysc chan sysResult
+	if probe.pid > 0 && p.chat == nil {
+		sysc = make(chan sysResult, 1)
+		go func() {
+			c, err := countSyscalls(ctx, probe.pid, o.duration)
+			sysc <- sysResult{c, err}
+		}()
+	}
 	if p.chat != nil {
 		end := time.Now().Add(o.duration)
 		for time.Now().Before(end) && int(p.chat.finished.Load()) < len(p.peers) {
@@ -273,6 +285,13 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 		res.Server.Error = cpuErr.Error()
 	} else {
 		res.Server.Error = cpuErr1.Error()
+	}
+	if sysc != nil {
+		if sr := <-sysc; sr.err == nil {
+			res.Server.fillSyscalls(sr.c, res)
+		} else {
+			fmt.Fprintln(log, "syscall count:", sr.err)
+		}
 	}
 	if self1.CPU > 0 {
 		res.Client.CPUCores = round((self1.CPU-self0.CPU).Seconds()/window.Seconds(), 3)

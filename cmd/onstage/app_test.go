@@ -223,7 +223,8 @@ func skeletonFlow(t *testing.T, configure func(*config.Config)) {
 	metrics := n.do("GET", "/metrics", "", nil)
 	if !strings.Contains(metrics.raw, `route="/api/v1/auth/login"`) || strings.Contains(metrics.raw, "no/such/route") ||
 		!strings.Contains(metrics.raw, "process_cpu_seconds_total") || !strings.Contains(metrics.raw, "go_goroutines") ||
-		!strings.Contains(metrics.raw, "onstage_sfu_forwarded_packets_total") || !strings.Contains(metrics.raw, "onstage_ws_connections") {
+		!strings.Contains(metrics.raw, "onstage_sfu_forwarded_packets_total") || !strings.Contains(metrics.raw, "onstage_ws_connections") ||
+		!strings.Contains(metrics.raw, "onstage_sfu_fanout_queue_dropped_total") || !strings.Contains(metrics.raw, "onstage_sfu_fanout_stale_dropped_total") {
 		t.Fatalf("metrics missing route patterns or collectors")
 	}
 
