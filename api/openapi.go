@@ -71,6 +71,19 @@ var routes = []route{
 	{"POST", "/api/v1/meetings/{id}/giveaways/{gid}/draw", "Draw the winners (host or co-host)", "token", 200, []int{401, 403, 404, 409}},
 	{"POST", "/api/v1/meetings/{id}/giveaways/{gid}/reroll", "Draw one replacement winner (host or co-host)", "token", 200, []int{400, 401, 403, 404, 409}},
 	{"GET", "/api/v1/meetings/{id}/giveaways/{gid}/proof", "Everything needed to recompute a draw (participants)", "token", 200, []int{401, 403, 404, 409}},
+	{"GET", "/api/v1/ads/packages", "Ad packages on sale", "public", 200, nil},
+	{"POST", "/api/v1/ads/packages", "Create an ad package", "ads:packages", 201, []int{400, 401, 403}},
+	{"PUT", "/api/v1/ads/packages/{id}", "Replace an ad package (sold ads keep their terms)", "ads:packages", 200, []int{400, 401, 403, 404}},
+	{"POST", "/api/v1/ads/purchase", "Buy an ad package (streamers; Idempotency-Key honoured); pay with POST /payments {ad_id}", "member", 201, []int{400, 401, 403, 404, 409, 422}},
+	{"GET", "/api/v1/ads", "The caller's ads (owned, or of its sub-accounts) with status and time left", "member", 200, []int{400, 401, 403}},
+	{"PUT", "/api/v1/ads/{id}/toggle", "Pause or resume an ad (its owner or agency); paused time is not counted", "member", 200, []int{400, 401, 403, 404, 409}},
+	{"GET", "/api/v1/ads/{id}/stats", "An ad's impressions, clicks and unique viewers per day (owner, agency or ads:packages)", "member", 200, []int{400, 401, 403, 404}},
+	{"GET", "/api/v1/ads/{id}/history", "An ad's state changes (owner or agency)", "member", 200, []int{401, 403, 404}},
+	{"POST", "/api/v1/ads/click", "Count a click on a served sponsored card (its ad_token, once)", "public", 200, []int{400, 409, 429, 503}},
+	{"POST", "/api/v1/agency/import", "Import streamer sub-accounts from CSV or XLSX: all or none (?dry_run=1 validates)", "member", 201, []int{400, 401, 403, 413, 422}},
+	{"GET", "/api/v1/agency/sub-accounts", "The agency's sub-accounts, searched and paged", "member", 200, []int{400, 401, 403}},
+	{"POST", "/api/v1/agency/ads/purchase", "Buy an ad for a sub-account (Idempotency-Key honoured)", "member", 201, []int{400, 401, 403, 404, 409, 422}},
+	{"PUT", "/api/v1/agency/ads/{id}/toggle", "Pause or resume a sub-account's ad", "member", 200, []int{400, 401, 403, 404, 409}},
 }
 
 // OpenAPI returns the OpenAPI 3 document of the REST API served at /api/openapi.json.

@@ -29,6 +29,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		provideEngine, provideHub,
 		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
 		provideIdempotency, providePaymentsSandbox, providePayments, providePaymentsHandler,
+		provideAds, provideAdsPlacer, provideAdsHandler,
 		provideRouter, provideServer, provideApp,
 	)
 	return nil, nil, nil

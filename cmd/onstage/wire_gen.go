@@ -87,7 +87,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
 	auditLog, cleanup9 := provideAudit(cfg, db, service, log)
 	adminHandler := admin.NewHandler(service, auditLog)
-	engine, cleanup10, err := provideEngine(cfg, log)
+	adsService, cleanup10, err := provideAds(cfg, db, authService, service, auditLog, paymentsService, log)
 	if err != nil {
 		cleanup9()
 		cleanup8()
@@ -100,13 +100,45 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	placer, cleanup11 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
-	hub, cleanup12 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
+	placer, cleanup11, err := provideAdsPlacer(cfg, db, cache, log)
+	if err != nil {
+		cleanup10()
+		cleanup9()
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	adsHandler := provideAdsHandler(adsService, placer, middleware, cache, keeper)
+	engine, cleanup12, err := provideEngine(cfg, log)
+	if err != nil {
+		cleanup11()
+		cleanup10()
+		cleanup9()
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	roomsPlacer, cleanup13 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
+	hub, cleanup14 := provideHub(cfg, roomsService, engine, issuer, bus, roomsPlacer, mainClusterHooks, log)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)
-	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
+	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, adsHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
 	if err != nil {
+		cleanup14()
+		cleanup13()
 		cleanup12()
 		cleanup11()
 		cleanup10()
@@ -122,8 +154,10 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		return nil, nil, err
 	}
 	server := provideServer(cfg, httpHandler)
-	app := provideApp(cfg, server, hub, registry, placer, paymentsService, log)
+	app := provideApp(cfg, server, hub, registry, roomsPlacer, paymentsService, placer, log)
 	return app, func() {
+		cleanup14()
+		cleanup13()
 		cleanup12()
 		cleanup11()
 		cleanup10()
