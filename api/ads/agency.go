@@ -274,6 +274,9 @@ func (s *Service) Import(ctx context.Context, actor authn.Identity, data []byte,
 			return fmt.Errorf("create sub-accounts: %w", err)
 		}
 		mailAll = send
+		if s.beforeCommit != nil {
+			return s.beforeCommit(tx)
+		}
 		return nil
 	})
 	if errors.Is(err, auth.ErrEmailTaken) {

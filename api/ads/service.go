@@ -60,6 +60,8 @@ type Service struct {
 
 	// afterValidate, set by tests, runs between an import's validation and its transaction.
 	afterValidate func()
+	// beforeCommit, set by tests, runs last inside an import's transaction; an error rolls it back.
+	beforeCommit func(tx *gorm.DB) error
 
 	stop      chan struct{}
 	done      chan struct{}
