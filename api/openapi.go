@@ -84,6 +84,22 @@ var routes = []route{
 	{"GET", "/api/v1/agency/sub-accounts", "The agency's sub-accounts, searched and paged", "member", 200, []int{400, 401, 403}},
 	{"POST", "/api/v1/agency/ads/purchase", "Buy an ad for a sub-account (Idempotency-Key honoured)", "member", 201, []int{400, 401, 403, 404, 409, 422}},
 	{"PUT", "/api/v1/agency/ads/{id}/toggle", "Pause or resume a sub-account's ad", "member", 200, []int{400, 401, 403, 404, 409}},
+	{"GET", "/api/v1/streamers", "Catalogue of approved streamers: filters, sort, paging (cached)", "public", 200, []int{400}},
+	{"GET", "/api/v1/streamers/profile", "The calling streamer's own profile and approval state", "member", 200, []int{401, 403, 404}},
+	{"PUT", "/api/v1/streamers/profile", "Create or change the calling streamer's profile (waits for approval)", "member", 200, []int{400, 401, 403}},
+	{"GET", "/api/v1/streamers/schedule", "The calling streamer's schedule", "member", 200, []int{401, 403, 409}},
+	{"PUT", "/api/v1/streamers/schedule", "Replace the calling streamer's schedule (409 when it drops booked time)", "member", 200, []int{400, 401, 403, 409}},
+	{"GET", "/api/v1/streamers/{id}", "A streamer's public page: reviews and free slots for 14 days", "public", 200, []int{400, 404}},
+	{"GET", "/api/v1/streamers/{id}/reviews", "A streamer's reviews, newest first", "public", 200, []int{400, 404}},
+	{"PUT", "/api/v1/admin/streamers/{id}/approve", "Approve a pending streamer profile", "streamers:approve", 200, []int{401, 403, 404, 409, 429}},
+	{"PUT", "/api/v1/admin/streamers/{id}/reject", "Reject a pending streamer profile with a reason", "streamers:approve", 200, []int{400, 401, 403, 404, 409, 429}},
+	{"POST", "/api/v1/orders", "Order a streamer's time; held 15 minutes until paid (Idempotency-Key honoured)", "member", 201, []int{400, 401, 403, 404, 409, 422}},
+	{"GET", "/api/v1/orders", "The caller's orders as buyer or streamer", "member", 200, []int{400, 401}},
+	{"GET", "/api/v1/orders/{id}", "An order (buyer, streamer or orders:read_any)", "member", 200, []int{401, 404}},
+	{"POST", "/api/v1/orders/{id}/cancel", "Cancel an order; a paid one is refunded", "member", 200, []int{400, 401, 404, 409, 503}},
+	{"POST", "/api/v1/reviews", "Review a completed order (its buyer, once)", "member", 201, []int{400, 401, 404, 409}},
+	{"POST", "/api/v1/uploads/images", "Upload a JPEG, PNG or WebP image (at most 2 MiB; metadata removed)", "member", 201, []int{400, 401, 413}},
+	{"GET", "/api/v1/uploads/images/{name}", "An uploaded image", "public", 200, []int{404}},
 }
 
 // OpenAPI returns the OpenAPI 3 document of the REST API served at /api/openapi.json.

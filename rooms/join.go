@@ -66,7 +66,11 @@ func (s *Service) Join(ctx context.Context, caller authn.Identity, meetingID str
 	if err != nil {
 		return JoinResult{}, err
 	}
-	skipPassword := m.CreatorID == caller.UserID || (existing != nil && (in.Attach || in.Replace))
+	invited, err := st.invited(m.ID, caller.UserID)
+	if err != nil {
+		return JoinResult{}, err
+	}
+	skipPassword := m.CreatorID == caller.UserID || invited || (existing != nil && (in.Attach || in.Replace))
 	if !skipPassword && !passwordMatches(checked, in.Password) {
 		if k, err := st.kicked(m.ID, caller.UserID); err != nil {
 			return JoinResult{}, err
@@ -102,7 +106,7 @@ func (s *Service) Join(ctx context.Context, caller authn.Identity, meetingID str
 		// Re-check the password when it changed meanwhile, or when it was skipped for a
 		// participant that has left since.
 		recheck := m.PasswordHash != checked || (skipPassword && old == nil)
-		if recheck && m.CreatorID != caller.UserID && !passwordMatches(m.PasswordHash, in.Password) {
+		if recheck && m.CreatorID != caller.UserID && !invited && !passwordMatches(m.PasswordHash, in.Password) {
 			return ErrWrongPassword
 		}
 		role := RoleParticipant

@@ -14,6 +14,7 @@ func Migrations() []db.Migration {
 	return []db.Migration{
 		{ID: "0100_rooms_meetings", Up: migrate0100},
 		{ID: "0110_rooms_giveaways", Up: migrate0110},
+		{ID: "0130_rooms_invites", Up: migrate0130},
 	}
 }
 

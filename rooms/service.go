@@ -337,7 +337,10 @@ func (s *Service) canView(st *Store, caller authn.Identity, m *Meeting) (bool, e
 		return true, nil
 	}
 	ids, err := st.participantIDsOf(m.ID, caller.UserID)
-	return len(ids) > 0, err
+	if err != nil || len(ids) > 0 {
+		return len(ids) > 0, err
+	}
+	return st.invited(m.ID, caller.UserID)
 }
 
 // Get returns a meeting the caller may view.

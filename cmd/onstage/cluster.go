@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/onstagehq/onstage/api/booking"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,8 @@ import (
 // clusterHooks connects callbacks made before the hub exists (the rooms service's in-process
 // events, placement's lost leases) to the hub once it is built.
 type clusterHooks struct {
-	hub atomic.Pointer[signaling.Hub]
+	hub     atomic.Pointer[signaling.Hub]
+	booking atomic.Pointer[booking.Service]
 }
 
 func newClusterHooks() *clusterHooks { return &clusterHooks{} }
@@ -23,6 +25,9 @@ func newClusterHooks() *clusterHooks { return &clusterHooks{} }
 func (k *clusterHooks) event(ev rooms.Event) {
 	if h := k.hub.Load(); h != nil {
 		h.LocalEvent(ev)
+	}
+	if b := k.booking.Load(); b != nil {
+		b.MeetingEvent(ev)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/onstagehq/onstage/api/admin"
 	"github.com/onstagehq/onstage/api/ads"
 	"github.com/onstagehq/onstage/api/auth"
+	"github.com/onstagehq/onstage/api/booking"
 	"github.com/onstagehq/onstage/api/meetings"
 	"github.com/onstagehq/onstage/api/nodes"
 	"github.com/onstagehq/onstage/internal/audit"
@@ -44,6 +45,7 @@ func allMigrations() []db.Migration {
 	migs = append(migs, audit.Migrations()...)
 	migs = append(migs, payments.Migrations()...)
 	migs = append(migs, idempotency.Migrations()...)
+	migs = append(migs, booking.Migrations()...)
 	migs = append(migs, ads.Migrations()...)
 	return migs
 }
@@ -185,7 +187,7 @@ func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub, engine *sfu.Engine
 }
 
 func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, nh *nodes.Handler,
-	ph *payments.Handler, adm *admin.Handler, adh *ads.Handler, az *authz.Service, al *audit.Log, c cache.Cache, log *slog.Logger,
+	ph *payments.Handler, adm *admin.Handler, bh *booking.Handler, adh *ads.Handler, az *authz.Service, al *audit.Log, c cache.Cache, log *slog.Logger,
 	hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) (http.Handler, error) {
 	trusted, err := api.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
 	if err != nil {
@@ -193,10 +195,10 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 	}
 	return api.NewRouter(api.RouterParams{
 		TrustedProxies: trusted,
-		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm, adh}, Checks: checks, Registry: reg,
+		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm, bh, adh}, Checks: checks, Registry: reg,
 		Pages:     map[string]http.Handler{"/pay/*": ph.Page()},
 		WebSocket: hub, Web: web.WithCaptcha(captchaWidget(cfg)), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
-		Authz: az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit", admin.Operations),
+		Authz: az, Audit: al.Middleware("/api/v1/admin/", "/api/v1/admin/audit", adminOperations()),
 		WriteLimit: api.WriteLimit(c, cfg.HTTP.WriteRatePerIP, cfg.HTTP.WriteRatePerUser, log),
 	}), nil
 }

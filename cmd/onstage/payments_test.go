@@ -28,8 +28,9 @@ func TestPaymentsWiring(t *testing.T) {
 		}
 		tok, _, _ := iss.Mint(authn.Identity{UserID: "u-1", Role: authn.RolePlayer, Name: "P"}, time.Minute)
 		expect(t, n.do("POST", "/api/v1/payments", "", `{"order_id":"x"}`), 401, "unauthorized")
-		// No domain has registered a purpose yet: every subject field is unknown.
-		expect(t, n.do("POST", "/api/v1/payments", tok, `{"order_id":"x"}`), 400, "bad_request")
+		// A field no purpose registered is refused; booking registered order_id.
+		expect(t, n.do("POST", "/api/v1/payments", tok, `{"ticket_id":"x"}`), 400, "bad_request")
+		expect(t, n.do("POST", "/api/v1/payments", tok, `{"order_id":"x"}`), 404, "order_not_found")
 		expect(t, n.do("GET", "/api/v1/payments/nope", tok, nil), 404, "not_found")
 		expect(t, n.do("POST", "/api/v1/payments/webhook/sandbox", "", `{}`), 400, "missing_signature")
 		req, _ := http.NewRequest("POST", n.base+"/api/v1/payments/webhook/sandbox", strings.NewReader(`{}`))

@@ -30,6 +30,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
 		provideIdempotency, providePaymentsSandbox, providePayments, providePaymentsHandler,
 		provideAds, provideAdsPlacer, provideAdsHandler,
+		provideNotifier, provideStorage, provideBooking, provideBookingHandler,
 		provideRouter, provideServer, provideApp,
 	)
 	return nil, nil, nil

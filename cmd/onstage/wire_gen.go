@@ -87,7 +87,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 	paymentsHandler := providePaymentsHandler(cfg, paymentsService, sandbox, middleware, cache, keeper)
 	auditLog, cleanup9 := provideAudit(cfg, db, service, log)
 	adminHandler := admin.NewHandler(service, auditLog)
-	adsService, cleanup10, err := provideAds(cfg, db, authService, service, auditLog, paymentsService, log)
+	engine, cleanup10, err := provideEngine(cfg, log)
 	if err != nil {
 		cleanup9()
 		cleanup8()
@@ -100,23 +100,11 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	placer, cleanup11, err := provideAdsPlacer(cfg, db, cache, log)
+	placer, cleanup11 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
+	hub, cleanup12 := provideHub(cfg, roomsService, engine, issuer, bus, placer, mainClusterHooks, log)
+	bookingNotifier, cleanup13, err := provideNotifier(hub, bus, log)
 	if err != nil {
-		cleanup10()
-		cleanup9()
-		cleanup8()
-		cleanup7()
-		cleanup6()
-		cleanup5()
-		cleanup4()
-		cleanup3()
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	adsHandler := provideAdsHandler(adsService, placer, middleware, cache, keeper)
-	engine, cleanup12, err := provideEngine(cfg, log)
-	if err != nil {
+		cleanup12()
 		cleanup11()
 		cleanup10()
 		cleanup9()
@@ -130,12 +118,26 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	roomsPlacer, cleanup13 := providePlacer(cfg, cache, registry, mainClusterHooks, log)
-	hub, cleanup14 := provideHub(cfg, roomsService, engine, issuer, bus, roomsPlacer, mainClusterHooks, log)
-	prometheusRegistry := provideRegistry()
-	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
-	v := provideChecks(db, cache, bus)
-	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, adsHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
+	bookingService, cleanup14, err := provideBooking(cfg, db, cache, service, roomsService, paymentsService, mailer, bookingNotifier, authService, mainClusterHooks, log)
+	if err != nil {
+		cleanup13()
+		cleanup12()
+		cleanup11()
+		cleanup10()
+		cleanup9()
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	storage := provideStorage(cfg)
+	bookingHandler := provideBookingHandler(bookingService, storage, keeper)
+	adsService, cleanup15, err := provideAds(cfg, db, authService, service, auditLog, paymentsService, log)
 	if err != nil {
 		cleanup14()
 		cleanup13()
@@ -153,9 +155,54 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
+	adsPlacer, cleanup16, err := provideAdsPlacer(cfg, db, cache, log)
+	if err != nil {
+		cleanup15()
+		cleanup14()
+		cleanup13()
+		cleanup12()
+		cleanup11()
+		cleanup10()
+		cleanup9()
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	adsHandler := provideAdsHandler(adsService, adsPlacer, middleware, cache, keeper)
+	prometheusRegistry := provideRegistry()
+	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
+	v := provideChecks(db, cache, bus)
+	httpHandler, err := provideRouter(cfg, middleware, handler, meetingsHandler, nodesHandler, paymentsHandler, adminHandler, bookingHandler, adsHandler, service, auditLog, cache, log, hub, mainNodeLoad, v, prometheusRegistry)
+	if err != nil {
+		cleanup16()
+		cleanup15()
+		cleanup14()
+		cleanup13()
+		cleanup12()
+		cleanup11()
+		cleanup10()
+		cleanup9()
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	server := provideServer(cfg, httpHandler)
-	app := provideApp(cfg, server, hub, registry, roomsPlacer, paymentsService, placer, log)
+	app := provideApp(cfg, server, hub, registry, placer, paymentsService, adsPlacer, log)
 	return app, func() {
+		cleanup16()
+		cleanup15()
 		cleanup14()
 		cleanup13()
 		cleanup12()

@@ -30,6 +30,7 @@ const (
 	MeetingsModerateAny Permission = "meetings:moderate_any"
 	NodesRead           Permission = "nodes:read"
 	DebugPprof          Permission = "debug:pprof"
+	OrdersReadAny       Permission = "orders:read_any"
 )
 
 // PermissionInfo describes a permission for GET /admin/permissions.
@@ -53,6 +54,7 @@ var Permissions = []PermissionInfo{
 	{MeetingsModerateAny, "meetings", "Moderate any meeting"},
 	{NodesRead, "nodes", "Read the cluster's node registry"},
 	{DebugPprof, "debug", "Read the Go runtime profiles"},
+	{OrdersReadAny, "orders", "Read any booking order"},
 }
 
 // Known reports whether p is a permission of the code.
@@ -99,7 +101,7 @@ var seededRoles = []struct {
 }{
 	{RoleSuperAdmin, "Everything, including roles", nil},
 	{RoleAdmin, "Runs the platform: users, streamers, ads, cards, audit", all(UsersManage, StreamersApprove, AdsPackages,
-		CardsProjects, CardsQuota, ContentReview, AuditRead, MeetingsModerateAny, NodesRead)},
+		CardsProjects, CardsQuota, ContentReview, AuditRead, MeetingsModerateAny, NodesRead, OrdersReadAny)},
 	{RoleContentManager, "Reviews profiles and content", all(ContentReview)},
 	{RoleAgentAdmin, "Manages the agents it created", []Grant{{UsersManage, ScopeOwn}, {CardsQuota, ScopeOwn}}},
 	{RoleAgent, "Generates card keys", all(CardsGenerate)},

@@ -46,6 +46,8 @@ type Config struct {
 	// Idempotency configures the Idempotency-Key store of retried writes.
 	Idempotency Idempotency `yaml:"idempotency"`
 	Audit       Audit       `yaml:"audit"`
+	Booking     Booking     `yaml:"booking"`
+	Storage     Storage     `yaml:"storage"`
 	Ads         Ads         `yaml:"ads"`
 }
 
@@ -244,6 +246,34 @@ type Idempotency struct {
 	TTL time.Duration `yaml:"ttl"`
 }
 
+// Booking configures streamer bookings.
+type Booking struct {
+	// HoldTTL is how long an unpaid order holds its time.
+	HoldTTL time.Duration `yaml:"hold_ttl"`
+	// CatalogTTL bounds how long a cached catalogue page lives (changes invalidate it at once).
+	CatalogTTL time.Duration `yaml:"catalog_ttl"`
+	// SweepInterval is how often expired holds and ended sessions are swept.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+}
+
+// Storage configures where uploaded files are kept.
+type Storage struct {
+	// Driver is "local" (the default: a directory) or "s3" (an S3-compatible store).
+	Driver string `yaml:"driver"`
+	// Dir is the local directory of uploads; empty is <data_dir>/uploads.
+	Dir string    `yaml:"dir"`
+	S3  StorageS3 `yaml:"s3"`
+}
+
+// StorageS3 is an S3-compatible bucket (AWS S3, MinIO), addressed path-style.
+type StorageS3 struct {
+	Endpoint  string `yaml:"endpoint"`
+	Bucket    string `yaml:"bucket"`
+	Region    string `yaml:"region"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key" secret:"true"`
+}
+
 // Default returns the configuration of a single node that needs nothing installed.
 func Default() Config {
 	return Config{
@@ -265,6 +295,7 @@ func Default() Config {
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Audit:       Audit{Retention: 90 * 24 * time.Hour},
 		Ads:         Ads{FlushInterval: 2 * time.Second, ExpireInterval: 10 * time.Second, TokenTTL: time.Hour},
+		Booking:     Booking{HoldTTL: 15 * time.Minute, CatalogTTL: time.Minute, SweepInterval: 30 * time.Second},
 	}
 }
 
@@ -344,6 +375,18 @@ func (c Config) Validate() error {
 	}
 	if err := c.Payments.validate(); err != nil {
 		return err
+	}
+	switch c.Storage.Driver {
+	case "", "local":
+	case "s3":
+		if c.Storage.S3.Endpoint == "" || c.Storage.S3.Bucket == "" || c.Storage.S3.AccessKey == "" || c.Storage.S3.SecretKey == "" {
+			return fmt.Errorf("%w: storage.s3 needs endpoint, bucket, access_key and secret_key", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: storage.driver must be local or s3", ErrInvalid)
+	}
+	if c.Booking.HoldTTL <= 0 || c.Booking.CatalogTTL <= 0 || c.Booking.SweepInterval <= 0 {
+		return fmt.Errorf("%w: booking.hold_ttl, catalog_ttl and sweep_interval must be positive", ErrInvalid)
 	}
 	if c.Idempotency.TTL <= 0 {
 		return fmt.Errorf("%w: idempotency.ttl must be positive", ErrInvalid)
