@@ -11,6 +11,7 @@ import (
 
 	"github.com/onstagehq/onstage/api/ads"
 	"github.com/onstagehq/onstage/api/auth"
+	"github.com/onstagehq/onstage/api/booking"
 	"github.com/onstagehq/onstage/internal/audit"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/authz"
@@ -63,7 +64,14 @@ func provideAdsPlacer(cfg config.Config, gdb *gorm.DB, c cache.Cache, log *slog.
 	return p, p.Close, nil
 }
 
-func provideAdsHandler(svc *ads.Service, placer *ads.Placer, mw authn.Middleware, c cache.Cache, keeper *idempotency.Keeper) *ads.Handler {
+// The catalogue's sponsored cards come from the ads placer.
+var _ booking.Sponsors = (*ads.Placer)(nil)
+
+// provideAdsHandler returns the ads routes and lets the streamer catalogue place sponsored
+// cards through placer.
+func provideAdsHandler(svc *ads.Service, placer *ads.Placer, mw authn.Middleware, c cache.Cache, keeper *idempotency.Keeper,
+	catalogue *booking.Handler) *ads.Handler {
+	catalogue.SetSponsors(placer)
 	return ads.NewHandler(ads.HandlerParams{Service: svc, Placer: placer, Middleware: mw, Idempotent: keeper.Middleware,
 		Clicks: cache.NewLimiter(c, "ads:click-rate:", clickRatePerMinute, time.Minute)})
 }

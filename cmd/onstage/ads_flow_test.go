@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -124,8 +123,8 @@ func (n *node) waitFor(ok func() bool, what string) {
 
 // TestAdsFlow is the ads issue's walk-through over real HTTP against the real graph: an admin
 // creates a package; a streamer buys it, pays in the sandbox (each webhook delivered twice) and
-// the ad goes live; it is placed as sponsored; impressions and one click reach its stats and a
-// replayed click counts nothing; an agency imports three sub-accounts from XLSX, then a file
+// the ad goes live; the catalogue shows the streamer as sponsored; impressions and one click
+// reach its stats and a replayed click counts nothing; an agency imports three sub-accounts from XLSX, then a file
 // with a duplicate email (nothing created, the row named); buys an ad for a sub-account; another
 // agency's toggle on it is not found.
 func TestAdsFlow(t *testing.T) {
@@ -149,6 +148,14 @@ func TestAdsFlow(t *testing.T) {
 	expect(t, n.do("POST", "/api/v1/ads/packages", streamer, pkgBody), 403, "forbidden")
 	expect(t, n.do("POST", "/api/v1/ads/packages", root, map[string]any{"name": "x", "placement": "banner",
 		"duration_days": 0, "price": -1, "currency": "eur"}), 400, "validation_failed")
+	// The streamer is listed in the catalogue; without a live ad nothing is sponsored.
+	expect(t, n.do("PUT", "/api/v1/streamers/profile", streamer, map[string]any{"bio": "Speedruns", "city": "Berlin",
+		"games": []string{"Celeste"}, "languages": []string{"en"}, "price_per_hour": 2000, "currency": "EUR",
+		"time_zone": "Europe/Berlin", "photos": []string{}}), 200, "")
+	expect(t, n.do("PUT", "/api/v1/admin/streamers/"+streamerID+"/approve", root, nil), 200, "")
+	if cat := n.do("GET", "/api/v1/streamers", "", nil); !strings.Contains(cat.raw, streamerID) || strings.Contains(cat.raw, `"sponsored"`) {
+		t.Fatalf("catalogue without ads: %s", cat.raw)
+	}
 	pkg := n.do("POST", "/api/v1/ads/packages", root, pkgBody)
 	expect(t, pkg, 201, "")
 	pkgID := pkg.body["id"].(string)
@@ -187,30 +194,45 @@ func TestAdsFlow(t *testing.T) {
 	}
 	expect(t, n.do("POST", "/api/v1/payments", streamer, map[string]any{"ad_id": adID}), 409, "")
 
-	// Placed as sponsored: two human impressions, one bot's, one click; the replay counts nothing.
-	ctx := context.Background()
-	sponsor := func(viewer, ua string) string {
-		sid, aid, tok, err := n.app.Ads.Sponsor(ctx, "catalogue_top", viewer, ua, nil)
-		if err != nil || sid != streamerID || aid != adID || tok == "" {
-			t.Fatalf("sponsor: %q %q %q %v", sid, aid, tok, err)
-		}
-		return tok
+	// The catalogue shows the streamer as sponsored, on top, with a single-use token; search
+	// results have no live search ad, so no sponsored card.
+	catalogue := func(token, ua string) resp {
+		return n.send("GET", "/api/v1/streamers", token, map[string]string{"User-Agent": ua}, nil)
 	}
-	token := sponsor("viewer-1", "Mozilla/5.0")
+	// Each node reads the live ads at most once a second: the new ad shows within that.
+	var cat resp
+	n.waitFor(func() bool {
+		cat = catalogue("", "Mozilla/5.0")
+		return cat.status == 200 && strings.Contains(cat.raw, `"sponsored":true`)
+	}, "the sponsored card")
+	top := cat.body["items"].([]any)[0].(map[string]any)
+	if top["sponsored"] != true || top["id"] != streamerID || top["ad_id"] != adID || top["ad_token"] == "" ||
+		strings.Count(cat.raw, streamerID) != 1 {
+		t.Fatalf("catalogue %s", cat.raw)
+	}
+	token := top["ad_token"].(string)
+	if again := catalogue("", "Mozilla/5.0"); again.body["items"].([]any)[0].(map[string]any)["ad_token"] == token {
+		t.Fatal("a token served twice")
+	}
+	if s := n.do("GET", "/api/v1/streamers?city=berlin", "", nil); strings.Contains(s.raw, `"sponsored"`) {
+		t.Fatalf("search shows a catalogue_top ad: %s", s.raw)
+	}
 	expect(t, n.do("POST", "/api/v1/ads/click", "", map[string]any{"token": token}), 200, "")
 	expect(t, n.do("POST", "/api/v1/ads/click", "", map[string]any{"token": token}), 409, "token_used")
 	expect(t, n.do("POST", "/api/v1/ads/click", "", map[string]any{"token": token[:len(token)-2] + "xx"}), 400, "invalid_token")
-	sponsor("viewer-2", "Mozilla/5.0")
-	sponsor("viewer-3", "Mozilla/5.0 (compatible; Googlebot/2.1)")
+	catalogue(player, "Mozilla/5.0")
+	catalogue("", "Mozilla/5.0 (compatible; Googlebot/2.1)")
+	// Impressions: two anonymous pages from one address and browser, one of the player's; the
+	// crawler's page is counted apart.
 	n.waitFor(func() bool {
 		st := n.do("GET", "/api/v1/ads/"+adID+"/stats", streamer, nil)
-		return st.body["impressions"] == 2.0 && st.body["clicks"] == 1.0 && st.body["bot_impressions"] == 1.0
+		return st.body["impressions"] == 3.0 && st.body["clicks"] == 1.0 && st.body["bot_impressions"] == 1.0
 	}, "stats")
 	st := n.do("GET", "/api/v1/ads/"+adID+"/stats", root, nil)
 	expect(t, st, 200, "")
 	days := st.body["days"].([]any)
 	today := days[len(days)-1].(map[string]any)
-	if today["unique_viewers"] != 2.0 || today["clicks"] != 1.0 {
+	if today["unique_viewers"] != 2.0 || today["clicks"] != 1.0 || today["impressions"] != 3.0 {
 		t.Fatalf("today %v", today)
 	}
 	expect(t, n.do("GET", "/api/v1/ads/"+adID+"/stats", player, nil), 404, "not_found")

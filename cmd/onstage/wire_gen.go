@@ -174,7 +174,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		cleanup()
 		return nil, nil, err
 	}
-	adsHandler := provideAdsHandler(adsService, adsPlacer, middleware, cache, keeper)
+	adsHandler := provideAdsHandler(adsService, adsPlacer, middleware, cache, keeper, bookingHandler)
 	prometheusRegistry := provideRegistry()
 	mainNodeLoad := provideNodeLoad(registry, hub, engine, prometheusRegistry)
 	v := provideChecks(db, cache, bus)
