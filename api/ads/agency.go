@@ -2,12 +2,14 @@ package ads
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -63,45 +65,56 @@ type importRow struct {
 	games []string
 }
 
-// readRows returns the rows of an import file: XLSX (its first sheet) when the data is a zip
-// archive, CSV otherwise.
-func readRows(data []byte) ([][]string, error) {
+// readRows returns the rows of an import file with the number each has in the file (a CSV
+// file's line, a sheet's row): XLSX (its first sheet) when the data is a zip archive, CSV
+// otherwise.
+func readRows(data []byte) ([][]string, []int, error) {
 	if bytes.HasPrefix(data, []byte("PK\x03\x04")) {
 		f, err := excelize.OpenReader(bytes.NewReader(data))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer f.Close()
 		sheets := f.GetSheetList()
 		if len(sheets) == 0 {
-			return nil, errors.New("no sheet")
+			return nil, nil, errors.New("no sheet")
 		}
-		return f.GetRows(sheets[0])
+		rows, err := f.GetRows(sheets[0])
+		nums := make([]int, len(rows))
+		for i := range nums {
+			nums[i] = i + 1
+		}
+		return rows, nums, err
 	}
 	if !utf8.Valid(data) {
-		return nil, errors.New("not UTF-8 text")
+		return nil, nil, errors.New("not UTF-8 text")
 	}
 	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
 	r.FieldsPerRecord = -1
 	var rows [][]string
+	var nums []int
+	filled := 0
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			return rows, nil
+			return rows, nums, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if len(rows) > MaxImportRows+1 {
-			return rows, nil // the count check reports it
+		line, _ := r.FieldPos(0) // the reader skips empty lines: number rows by their line
+		rows, nums = append(rows, rec), append(nums, line)
+		if strings.TrimSpace(strings.Join(rec, "")) != "" {
+			if filled++; filled > MaxImportRows+1 {
+				return rows, nums, nil // the header and one row too many: the count check reports it
+			}
 		}
-		rows = append(rows, rec)
 	}
 }
 
 // parseImport validates every row of a file and returns the valid rows, or every problem.
 func (s *Service) parseImport(ctx context.Context, data []byte) ([]importRow, []RowError, error) {
-	rows, err := readRows(data)
+	rows, nums, err := readRows(data)
 	if err != nil || len(rows) == 0 {
 		return nil, []RowError{{Row: 1, Column: "file", Code: CodeFile}}, nil
 	}
@@ -114,14 +127,14 @@ func (s *Service) parseImport(ctx context.Context, data []byte) ([]importRow, []
 		}
 	}
 	if !ok {
-		return nil, []RowError{{Row: 1, Column: "header", Code: CodeHeader}}, nil
+		return nil, []RowError{{Row: nums[0], Column: "header", Code: CodeHeader}}, nil
 	}
 	var problems []RowError
 	var out []importRow
 	first := map[string]int{}
 	count := 0
 	for i, rec := range rows[1:] {
-		n := i + 2
+		n := nums[i+1]
 		cell := func(c int) string {
 			if c < len(rec) {
 				return strings.TrimSpace(rec[c])
@@ -140,7 +153,7 @@ func (s *Service) parseImport(ctx context.Context, data []byte) ([]importRow, []
 		for _, col := range []string{"email", "display_name"} {
 			if _, has := fe[col]; has {
 				rowOK = false
-				if cell(slicesIndex(importColumns, col)) == "" {
+				if cell(slices.Index(importColumns, col)) == "" {
 					bad(col, CodeRequired)
 				} else {
 					bad(col, CodeInvalid)
@@ -170,7 +183,7 @@ func (s *Service) parseImport(ctx context.Context, data []byte) ([]importRow, []
 		}
 	}
 	if len(out) == 0 && len(problems) == 0 {
-		return nil, []RowError{{Row: 2, Column: "email", Code: CodeRequired}}, nil
+		return nil, []RowError{{Row: nums[0] + 1, Column: "email", Code: CodeRequired}}, nil
 	}
 	emails := make([]string, 0, len(out))
 	for _, r := range out {
@@ -189,22 +202,14 @@ func (s *Service) parseImport(ctx context.Context, data []byte) ([]importRow, []
 	return out, problems, nil
 }
 
-func slicesIndex(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return -1
-}
-
+// sortProblems orders problems by row, then by column as the header has them.
 func sortProblems(p []RowError) {
-	// Insertion sort: the list is short and nearly sorted already.
-	for i := 1; i < len(p); i++ {
-		for j := i; j > 0 && (p[j].Row < p[j-1].Row || (p[j].Row == p[j-1].Row && slicesIndex(importColumns, p[j].Column) < slicesIndex(importColumns, p[j-1].Column))); j-- {
-			p[j], p[j-1] = p[j-1], p[j]
+	slices.SortStableFunc(p, func(a, b RowError) int {
+		if a.Row != b.Row {
+			return cmp.Compare(a.Row, b.Row)
 		}
-	}
+		return cmp.Compare(slices.Index(importColumns, a.Column), slices.Index(importColumns, b.Column))
+	})
 }
 
 // splitGames reads a games cell: names separated by ";", "|" or ",".

@@ -167,6 +167,8 @@ func TestImportValidation(t *testing.T) {
 		{"empty", []byte(""), RowError{1, "file", CodeFile}},
 		{"binary", []byte{0xff, 0xfe, 0x00}, RowError{1, "file", CodeFile}},
 		{"no rows", []byte("email,display_name,city,games\n"), RowError{2, "email", CodeRequired}},
+		{"blank lines", []byte("email,display_name,city,games\n\nok@example.com,Ok,,\n\r\n\nbad,Bad,,\n"), RowError{6, "email", CodeInvalid}},
+		{"quoted games", []byte("email,display_name,city,games\n\"a@example.com\",A,\"Rome\",\"chess, go\"\nx,X,,\n"), RowError{3, "email", CodeInvalid}},
 		{"too many", []byte("email,display_name,city,games\n" + strings.Repeat("a@example.com,A,,\n", MaxImportRows+1)), RowError{MaxImportRows + 2, "file", CodeTooMany}},
 	} {
 		_, err := f.svc.Import(ctx, agency, c.data, false)
