@@ -159,6 +159,10 @@ func TestAdsFlow(t *testing.T) {
 	pkg := n.do("POST", "/api/v1/ads/packages", root, pkgBody)
 	expect(t, pkg, 201, "")
 	pkgID := pkg.body["id"].(string)
+	if a := n.do("GET", "/api/v1/admin/audit?module=ads", root, nil); !strings.Contains(a.raw, `"operation":"package:create"`) ||
+		!strings.Contains(a.raw, pkgID) {
+		t.Fatalf("package creation not audited: %s", a.raw)
+	}
 	list := n.do("GET", "/api/v1/ads/packages", "", nil)
 	expect(t, list, 200, "")
 	if !strings.Contains(list.raw, pkgID) {
