@@ -8,11 +8,14 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/onstagehq/onstage/internal/config"
 )
 
 // register makes an account of role over HTTP and returns its access token and id.
@@ -307,4 +310,81 @@ func TestAdsFlow(t *testing.T) {
 		t.Fatalf("paused %s", paused.raw)
 	}
 	expect(t, n.do("GET", "/api/v1/ads/"+agAdID+"/stats", agency, nil), 200, "")
+}
+
+// TestAdsTwoNodes: two nodes share PostgreSQL and Redis. Sponsored cards served by both are
+// counted once each, a token served by one node is clicked on the other, its replay is refused
+// on either, and both nodes read the same totals.
+func TestAdsTwoNodes(t *testing.T) {
+	dsn, redisURL := os.Getenv("ONSTAGE_TEST_POSTGRES_DSN"), os.Getenv("ONSTAGE_TEST_REDIS_URL")
+	if dsn == "" || redisURL == "" {
+		t.Skip("set ONSTAGE_TEST_POSTGRES_DSN and ONSTAGE_TEST_REDIS_URL to run two nodes")
+	}
+	schemaDSN := freshSchema(t, dsn)
+	cfgFor := func(id string) config.Config {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		cfg := testConfig(t, t.TempDir())
+		cfg.NodeID = id
+		cfg.HTTP.Addr, cfg.HTTP.PublicURL = addr, "http://"+addr
+		cfg.Database.DSN = schemaDSN
+		cfg.Redis.URL = redisURL
+		cfg.Auth.JWTSecret = "a-shared-secret-of-at-least-32-characters"
+		cfg.Ads.FlushInterval = 200 * time.Millisecond
+		if u := os.Getenv("ONSTAGE_TEST_NATS_URL"); u != "" {
+			cfg.NATS.URL = u
+		}
+		return cfg
+	}
+	cfg1 := cfgFor(fmt.Sprintf("ads-a-%d", time.Now().UnixNano()))
+	n1 := startNode(t, cfg1)
+	n2 := startNode(t, cfgFor(fmt.Sprintf("ads-b-%d", time.Now().UnixNano())))
+	root := n1.superAdmin(cfg1, "root")
+	streamer, streamerID, _ := n1.register("sia", "streamer")
+	expect(t, n1.do("PUT", "/api/v1/streamers/profile", streamer, map[string]any{"bio": "Speedruns", "city": "Berlin",
+		"games": []string{"Celeste"}, "languages": []string{"en"}, "price_per_hour": 2000, "currency": "EUR",
+		"time_zone": "Europe/Berlin", "photos": []string{}}), 200, "")
+	expect(t, n1.do("PUT", "/api/v1/admin/streamers/"+streamerID+"/approve", root, nil), 200, "")
+	pkg := n1.do("POST", "/api/v1/ads/packages", root, map[string]any{"name": "Top", "placement": "catalogue_top",
+		"duration_days": 1, "price": 900, "currency": "EUR"})
+	expect(t, pkg, 201, "")
+	ad := n2.do("POST", "/api/v1/ads/purchase", streamer, map[string]any{"package_id": pkg.body["id"]})
+	expect(t, ad, 201, "")
+	adID := ad.body["id"].(string)
+	n1.payInSandbox(streamer, adID)
+
+	served := 0
+	sponsoredToken := func(n *node) string {
+		var tok string
+		n.waitFor(func() bool {
+			r := n.do("GET", "/api/v1/streamers", "", nil)
+			items, _ := r.body["items"].([]any)
+			if len(items) > 0 {
+				if c := items[0].(map[string]any); c["sponsored"] == true && c["ad_id"] == adID {
+					tok = c["ad_token"].(string)
+					served++
+					return true
+				}
+			}
+			return false
+		}, "a sponsored card")
+		return tok
+	}
+	t1, t2 := sponsoredToken(n1), sponsoredToken(n2)
+	sponsoredToken(n1)
+	sponsoredToken(n2)
+	expect(t, n2.do("POST", "/api/v1/ads/click", "", map[string]any{"token": t1}), 200, "")
+	expect(t, n1.do("POST", "/api/v1/ads/click", "", map[string]any{"token": t1}), 409, "token_used")
+	expect(t, n1.do("POST", "/api/v1/ads/click", "", map[string]any{"token": t2}), 200, "")
+	expect(t, n2.do("POST", "/api/v1/ads/click", "", map[string]any{"token": t2}), 409, "token_used")
+	for _, n := range []*node{n1, n2} {
+		n.waitFor(func() bool {
+			st := n.do("GET", "/api/v1/ads/"+adID+"/stats", streamer, nil)
+			return st.body["impressions"] == float64(served) && st.body["clicks"] == 2.0
+		}, fmt.Sprintf("stats of %d impressions and 2 clicks", served))
+	}
 }
