@@ -440,6 +440,10 @@ func (s *Service) sweep(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// Sent notifications are kept a week for support, then dropped.
+	if err := s.db.WithContext(ctx).Where("sent_at < ?", now.Add(-7*24*time.Hour)).Delete(&outboxRow{}).Error; err != nil {
+		return err
+	}
 	if s.p.Meetings == nil {
 		return nil
 	}

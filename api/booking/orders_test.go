@@ -197,6 +197,20 @@ func TestPaidCreatesMeeting(t *testing.T) {
 		if s := e.orderRow(o.ID).Status; s != OrderCompleted {
 			t.Fatalf("after the meeting ended: %s", s)
 		}
+		// The outbox is sent (once) and, a week later, pruned.
+		e.svc.dispatch(ctx)
+		e.db.Model(&outboxRow{}).Where("sent_at IS NULL").Count(&rows)
+		if rows != 0 {
+			t.Fatalf("%d notifications unsent", rows)
+		}
+		e.clock.Advance(8 * 24 * time.Hour)
+		if err := e.svc.sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.db.Model(&outboxRow{}).Count(&rows)
+		if rows != 0 {
+			t.Fatalf("%d notifications kept", rows)
+		}
 	})
 }
 

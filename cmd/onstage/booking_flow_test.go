@@ -212,6 +212,8 @@ func bookingFlow(t *testing.T, configure func(*config.Config)) {
 	// The streamer sees the order; another player does not.
 	expect(t, n.do("GET", "/api/v1/orders/"+oid, st, nil), 200, "")
 	expect(t, n.do("GET", "/api/v1/orders/"+oid, pl2, nil), 404, "")
+	expect(t, n.do("GET", "/api/v1/orders/"+oid, admin, nil), 200, "") // orders:read_any
+	expect(t, n.do("POST", "/api/v1/orders/"+oid+"/cancel", pl2, nil), 404, "")
 	// The schedule cannot drop the booked time.
 	r = n.do("PUT", "/api/v1/streamers/schedule", st, map[string]any{"weekly": []any{}})
 	expect(t, r, 409, "schedule_conflict")
