@@ -22,6 +22,8 @@ type Handler struct {
 	svc        *Service
 	storage    Storage
 	idempotent func(http.Handler) http.Handler
+	// sponsors places a sponsored card on catalogue pages; nil places none (SetSponsors).
+	sponsors Sponsors
 }
 
 // NewHandler returns the booking handler; idempotent wraps POST /orders (Idempotency-Key).
@@ -110,6 +112,7 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
+	out = h.sponsored(r, lq, out)
 	w.Header().Set("X-Cache", map[bool]string{true: "hit", false: "miss"}[hit])
 	httpx.JSON(w, http.StatusOK, out)
 }

@@ -189,6 +189,10 @@ type Card struct {
 	Rating       float64    `json:"rating"`
 	ReviewCount  int64      `json:"review_count"`
 	NextFreeSlot *time.Time `json:"next_free_slot"`
+	// Sponsored marks the one card a live ad placed on this page (AdToken counts its click).
+	Sponsored bool   `json:"sponsored,omitempty"`
+	AdID      string `json:"ad_id,omitempty"`
+	AdToken   string `json:"ad_token,omitempty"`
 }
 
 func (p *Profile) card(next *time.Time) Card {

@@ -586,8 +586,7 @@ func (s *Service) Catalog(ctx context.Context, q ListQuery) (page CatalogPage, h
 	if len(bad) > 0 {
 		return CatalogPage{}, false, apperr.Invalidf(bad)
 	}
-	q.City, q.Game, q.Lang = strings.ToLower(strings.TrimSpace(q.City)), strings.ToLower(strings.TrimSpace(q.Game)), strings.ToLower(strings.TrimSpace(q.Lang))
-	q.Q = strings.ToLower(strings.TrimSpace(q.Q))
+	q = q.normalized()
 	ver, verr := s.versions.Get(ctx, catalogVersion)
 	keyRaw, _ := json.Marshal(q)
 	sum := sha256.Sum256(keyRaw)
@@ -611,7 +610,15 @@ func (s *Service) Catalog(ctx context.Context, q ListQuery) (page CatalogPage, h
 	return page, false, nil
 }
 
-func (s *Service) catalog(ctx context.Context, q ListQuery) (CatalogPage, error) {
+// normalized is q as the catalogue filters and caches it.
+func (q ListQuery) normalized() ListQuery {
+	q.City, q.Game, q.Lang = strings.ToLower(strings.TrimSpace(q.City)), strings.ToLower(strings.TrimSpace(q.Game)), strings.ToLower(strings.TrimSpace(q.Lang))
+	q.Q = strings.ToLower(strings.TrimSpace(q.Q))
+	return q
+}
+
+// listed selects the profiles the catalogue lists for the (normalized) filters of q.
+func (s *Service) listed(ctx context.Context, q ListQuery) *gorm.DB {
 	tx := s.db.WithContext(ctx).Model(&Profile{}).Where("status = ? AND active = ?", ProfileApproved, true)
 	if q.City != "" {
 		tx = tx.Where("city_key = ?", q.City)
@@ -632,6 +639,11 @@ func (s *Service) catalog(ctx context.Context, q ListQuery) (CatalogPage, error)
 		like := "%" + escapeLike(q.Q) + "%"
 		tx = tx.Where(`(LOWER(display_name) LIKE ? ESCAPE '!' OR city_key LIKE ? ESCAPE '!' OR games LIKE ? ESCAPE '!')`, like, like, like)
 	}
+	return tx
+}
+
+func (s *Service) catalog(ctx context.Context, q ListQuery) (CatalogPage, error) {
+	tx := s.listed(ctx, q)
 	var total int64
 	if err := tx.Count(&total).Error; err != nil {
 		return CatalogPage{}, err

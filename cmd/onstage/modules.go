@@ -14,6 +14,7 @@ import (
 
 	"github.com/onstagehq/onstage/api"
 	"github.com/onstagehq/onstage/api/admin"
+	"github.com/onstagehq/onstage/api/ads"
 	"github.com/onstagehq/onstage/api/auth"
 	"github.com/onstagehq/onstage/api/booking"
 	"github.com/onstagehq/onstage/api/cards"
@@ -47,6 +48,7 @@ func allMigrations() []db.Migration {
 	migs = append(migs, idempotency.Migrations()...)
 	migs = append(migs, booking.Migrations()...)
 	migs = append(migs, cards.Migrations()...)
+	migs = append(migs, ads.Migrations()...)
 	return migs
 }
 
@@ -200,7 +202,7 @@ func provideNodeLoad(reg *rooms.Registry, hub *signaling.Hub, engine *sfu.Engine
 }
 
 func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh *meetings.Handler, nh *nodes.Handler,
-	ph *payments.Handler, adm *admin.Handler, bh *booking.Handler, ch *cards.Handler, az *authz.Service, al *audit.Log, c cache.Cache, log *slog.Logger,
+	ph *payments.Handler, adm *admin.Handler, bh *booking.Handler, ch *cards.Handler, adh *ads.Handler, az *authz.Service, al *audit.Log, c cache.Cache, log *slog.Logger,
 	hub *signaling.Hub, _ nodeLoad, checks map[string]api.Check, reg *prometheus.Registry) (http.Handler, error) {
 	trusted, err := api.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
 	if err != nil {
@@ -208,7 +210,7 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 	}
 	return api.NewRouter(api.RouterParams{
 		TrustedProxies: trusted,
-		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm, bh, ch}, Checks: checks, Registry: reg,
+		Auth:           mw, Modules: []api.Module{ah, mh, nh, ph, adm, bh, ch, adh}, Checks: checks, Registry: reg,
 		Pages:     map[string]http.Handler{"/pay/*": ph.Page()},
 		WebSocket: hub, Web: web.WithCaptcha(captchaWidget(cfg)), OpenAPI: api.OpenAPI(), Pprof: cfg.HTTP.Pprof,
 		SeparateMetrics: cfg.HTTP.MetricsAddr != "",
@@ -218,14 +220,14 @@ func provideRouter(cfg config.Config, mw authn.Middleware, ah *auth.Handler, mh 
 }
 
 func provideApp(cfg config.Config, srv *http.Server, ms metricsServer, hub *signaling.Hub, reg *rooms.Registry, pl *rooms.Placer,
-	pay *payments.Service, log *slog.Logger) *App {
+	pay *payments.Service, placer *ads.Placer, log *slog.Logger) *App {
 	drain := func(ctx context.Context) {
 		if err := hub.Shutdown(ctx); err != nil {
 			slog.Warn("signaling shutdown", "err", err)
 		}
 	}
 	return &App{NodeID: nodeID(cfg), Server: srv, Metrics: ms.Server, hub: hub, drain: drainNode(cfg, reg, pl, hub, log), drainers: []func(context.Context){drain},
-		Payments: pay}
+		Payments: pay, Ads: placer}
 }
 
 func sfuConfig(m config.Media) sfu.Config {

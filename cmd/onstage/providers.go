@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/onstagehq/onstage/api"
+	"github.com/onstagehq/onstage/api/ads"
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/bus"
 	"github.com/onstagehq/onstage/internal/cache"
@@ -36,6 +37,8 @@ type App struct {
 	drain func()
 	// Payments is the payment service; selling domains register their purposes with it.
 	Payments *payments.Service
+	// Ads places sponsored streamers into pages and counts their impressions and clicks.
+	Ads *ads.Placer
 }
 
 // Drain runs the cluster drain step, if any.

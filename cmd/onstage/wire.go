@@ -30,6 +30,7 @@ func initApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, fu
 		provideNodeRegistry, provideNodeLoad, nodes.NewHandler,
 		provideCards, provideCardGate, provideCardsHandler,
 		provideIdempotency, providePaymentsSandbox, providePayments, providePaymentsHandler,
+		provideAds, provideAdsPlacer, provideAdsHandler,
 		provideNotifier, provideStorage, provideBooking, provideBookingHandler,
 		provideRouter, provideServer, provideMetricsServer, provideApp,
 	)

@@ -52,6 +52,8 @@ type Config struct {
 	Signaling Signaling `yaml:"signaling"`
 	// Cards configures card keys, the quota ledger and the signed verify API.
 	Cards Cards `yaml:"cards"`
+	// Ads configures the ads domain's background work.
+	Ads Ads `yaml:"ads"`
 }
 
 // Cards configures the card-key domain. Zero fields take the defaults.
@@ -67,6 +69,17 @@ type Cards struct {
 	MinAmount int64 `yaml:"min_amount"`
 	// CallbackAttempts bounds the deliveries of one activation notification.
 	CallbackAttempts int `yaml:"callback_attempts"`
+}
+
+// Ads configures the ads domain's background work.
+type Ads struct {
+	// FlushInterval is how often a node adds its in-memory impression and click counts to
+	// the database; stats are at most this (plus a flush) old, so it must stay under 10 s.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// ExpireInterval is how often ads whose paid time is over are expired.
+	ExpireInterval time.Duration `yaml:"expire_interval"`
+	// TokenTTL is how long a served ad_token may be clicked.
+	TokenTTL time.Duration `yaml:"token_ttl"`
 }
 
 // Audit configures the admin audit log.
@@ -312,6 +325,7 @@ func Default() Config {
 			ReconcileInterval: time.Minute, WebhookRatePerMinute: 600, Sandbox: PaymentsSandbox{DuplicatePercent: 20}},
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Audit:       Audit{Retention: 90 * 24 * time.Hour},
+		Ads:         Ads{FlushInterval: 2 * time.Second, ExpireInterval: 10 * time.Second, TokenTTL: time.Hour},
 		Booking:     Booking{HoldTTL: 15 * time.Minute, CatalogTTL: time.Minute, SweepInterval: 30 * time.Second},
 		Storage:     Storage{Driver: "local", S3: StorageS3{Region: "us-east-1"}},
 
@@ -416,6 +430,9 @@ func (c Config) Validate() error {
 	}
 	if c.Idempotency.TTL <= 0 {
 		return fmt.Errorf("%w: idempotency.ttl must be positive", ErrInvalid)
+	}
+	if c.Ads.FlushInterval <= 0 || c.Ads.FlushInterval > 8*time.Second || c.Ads.ExpireInterval <= 0 || c.Ads.TokenTTL <= 0 {
+		return fmt.Errorf("%w: ads.flush_interval must be within (0, 8s], ads.expire_interval and ads.token_ttl positive", ErrInvalid)
 	}
 	switch c.Log.Format {
 	case "text", "json":
