@@ -309,10 +309,13 @@ describe('portal and console', { concurrency: false }, () => {
     await ad.fill('#rc-user', agent.id);
     await ad.fill('#rc-amount', '1000');
     await ad.click('#rc-submit');
-    await ad.waitForFunction(() => document.getElementById('ledger-table').textContent.includes('recharge'));
+    await ad.waitForFunction(() => document.getElementById('rc-done').textContent.includes('Recharged 1000'));
 
     const ag = await page('agent');
-    await signInBrowser(ag, agentEmail, '/admin/keys');
+    await signInBrowser(ag, agentEmail, '/admin/quota');
+    await ag.waitForFunction(() => document.getElementById('ledger-table').textContent.includes('recharge')
+      && document.getElementById('quota-balance').textContent.includes('1000'));
+    await ag.goto('/admin/keys');
     await ag.waitForSelector('#batch-form');
     await ag.fill('#kb-count', '5');
     await ag.fill('#kb-days', '30');

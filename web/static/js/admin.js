@@ -405,8 +405,9 @@ async function quota(body, me) {
     const user = input('rc-user', { placeholder: 'user id' });
     const amount = h('input', { type: 'number', id: 'rc-amount', min: '1', value: '1000' });
     const err = h('p', { class: 'error', role: 'alert' });
+    const done = h('p', { class: 'ok', role: 'status', id: 'rc-done' });
     const form = h('form', { class: 'card', novalidate: true, id: 'recharge-form' }, h('h2', { text: 'Recharge a user' }),
-      formRow(field('User', user).wrap, field('Amount', amount).wrap), err,
+      formRow(field('User', user).wrap, field('Amount', amount).wrap), err, done,
       h('button', { type: 'submit', class: 'btn btn-primary', id: 'rc-submit', text: 'Recharge' }));
     let key = idempotencyKey();
     form.addEventListener('submit', async (e) => {
@@ -415,7 +416,7 @@ async function quota(body, me) {
       try {
         const t = await request('POST', '/quota/recharges', { user_id: user.value.trim(), amount: Number(amount.value) }, { headers: { 'Idempotency-Key': key } });
         key = idempotencyKey();
-        toast(`Recharged ${t.amount}.`, 'success');
+        done.textContent = `Recharged ${t.amount} (transfer ${t.id}, ${t.status}).`;
         loadBal();
         entries.reload();
       } catch (x) { err.textContent = errText(x); }
