@@ -271,10 +271,39 @@ describe('portal and console', { concurrency: false }, () => {
     const ad = state.admin;
     await ad.goto('/admin/ads');
     await ad.fill('#pk-name', 'Front page week');
+    await ad.selectOption('#pk-placement', 'search');
     await ad.fill('#pk-price', '5');
+    await ad.fill('#pk-currency', 'EUR');
     await ad.fill('#pk-days', '7');
     await ad.click('#pk-create');
     await ad.waitForFunction(() => document.getElementById('packages-list').textContent.includes('Front page week'));
+
+    // The streamer buys it and pays in the sandbox.
+    const st = state.streamer;
+    await st.goto('/me/ads');
+    await st.locator('#packages li', { hasText: 'Front page week' }).locator('button').click();
+    await st.waitForSelector('#ads-list [data-status=pending_payment] button:has-text("Pay now")');
+    const [checkout] = await Promise.all([st.context().waitForEvent('page'), st.click('#ads-list button:has-text("Pay now")')]);
+    await checkout.waitForLoadState();
+    await checkout.click('button:has-text("Pay")');
+    await checkout.close();
+    await st.waitForSelector('#ads-list [data-status=active]', { timeout: 30000 });
+
+    // A player's filtered search shows her card first, marked sponsored; a click is counted.
+    const pl = state.player;
+    await pl.goto('/?game=chess');
+    await pl.waitForSelector('#streamer-list .streamer-card[data-sponsored=true]', { timeout: 15000 });
+    const first = pl.locator('#streamer-list .streamer-card').first();
+    assert.equal(await first.getAttribute('data-sponsored'), 'true');
+    assert.match(await first.textContent(), /Sponsored/);
+    assert.match(await first.textContent(), /Sara Streams/);
+    await shoot(pl, 'catalogue-sponsored');
+    await Promise.all([pl.waitForURL(/\/streamers\//), first.locator('a').click()]);
+    await st.goto('/me/ads');
+    await st.click('#ads-list button:has-text("Stats")');
+    await st.waitForSelector('#ads-list figure svg rect');
+    await st.waitForFunction(() => /[1-9]\d* impressions, [1-9]\d* clicks/.test(document.querySelector('#ads-list figure figcaption').textContent), null, { timeout: 15000 });
+    await shoot(st, 'my-ads');
   }));
 
   it('an agent generates keys and sees them in the table', { timeout: 90000 }, withDiagnostics(async () => {

@@ -9,6 +9,7 @@ import {
   shell, loading, empty, failure, errText, money, dateTime, pill, pagedTable, qs, can, hasRole, consoleAllowed,
 } from './ui.js';
 import { dailyBars, totals, lastDays } from './charts.js';
+import { adPackages, agency, adChart } from './ads.js';
 
 const PAGES = [
   { path: 'approvals', label: 'Streamer approvals', perm: 'streamers:approve', render: approvals },
@@ -16,7 +17,7 @@ const PAGES = [
   { path: 'roles', label: 'Roles & permissions', perm: 'roles:manage', render: roles },
   { path: 'audit', label: 'Audit log', perm: 'audit:read', render: audit },
   { path: 'ads', label: 'Ad packages', perm: 'ads:packages', render: adPackages },
-  { path: 'agency', label: 'Agency', role: 'agency', render: agency },
+  { path: 'agency', label: 'Agency: streamers and ads', role: 'agency', render: agency },
   { path: 'projects', label: 'Card projects', perm: 'cards:projects', render: projects },
   { path: 'grants', label: 'Grants', perm: 'cards:quota', render: grants },
   { path: 'quota', label: 'Quota & ledger', any: true, render: quota },
@@ -117,7 +118,7 @@ async function approvals(body) {
         err.textContent = errText(e);
       }
     };
-    clear(detail).append(
+    clear(detail).append(...[
       h('div', { class: 'gallery small-gallery' }, (p.photos || []).map((u, i) => h('img', { src: u, alt: `${p.display_name}, photo ${i + 1}`, class: 'gallery-photo' }))),
       h('h2', { text: p.display_name }),
       h('dl', { class: 'facts' },
@@ -132,7 +133,7 @@ async function approvals(body) {
       p.status === 'pending' ? h('div', { class: 'decide' },
         h('button', { type: 'button', class: 'btn btn-primary', id: 'approve-button', text: 'Approve', onclick: () => decide(true) }),
         field('Reason to reject', reason).wrap,
-        h('button', { type: 'button', class: 'btn btn-danger', id: 'reject-button', text: 'Reject', onclick: () => decide(false) }), err) : null);
+        h('button', { type: 'button', class: 'btn btn-danger', id: 'reject-button', text: 'Reject', onclick: () => decide(false) }), err) : null].filter(Boolean));
   }
   statusSel.addEventListener('change', load);
   await load();
@@ -548,16 +549,10 @@ async function stats(body, me) {
     }
     figs.push(dailyBars({ id: 'chart-bookings', title: 'My bookings per day', days, series: [{ name: 'booked by me', values: per.buyer }, { name: 'booked with me', values: per.streamer }] }));
   } catch (e) { figs.push(failure(e, 'load the bookings')); }
-  // Ads, when the ads API is present.
+  // Ads the caller owns (or its sub-accounts own), when the server has the ads API.
   try {
     const ads = await request('GET', '/ads?page_size=20');
-    for (const ad of (ads.items || []).slice(0, 3)) {
-      const st = await request('GET', `/ads/${encodeURIComponent(ad.id)}/stats`);
-      const imp = {};
-      const clk = {};
-      for (const d of st.days || st.items || []) { imp[d.day] = d.impressions || 0; clk[d.day] = d.clicks || 0; }
-      figs.push(dailyBars({ id: `chart-ad-${ad.id}`, title: `Ad ${ad.package_name || ad.id}: impressions and clicks per day`, days, series: [{ name: 'impressions', values: imp }, { name: 'clicks', values: clk }] }));
-    }
+    for (const ad of (ads.items || []).filter((a) => a.status !== 'pending_payment').slice(0, 4)) figs.push(await adChart(ad));
   } catch { /* no ads API or no ads: nothing to chart */ }
   void me;
   clear(box).append(...figs);
@@ -588,54 +583,4 @@ async function giveaways(body) {
     } catch (x) { clear(out).append(failure(x, 'load the giveaways')); }
   });
   body.append(h('p', { class: 'muted', text: 'Each draw is verifiable: the commitment was published before the entries closed (docs/giveaways.md).' }), form, out);
-}
-
-// ---- ads (the ads API) ---------------------------------------------------------------------------
-
-async function adPackages(body) {
-  const list = h('div', { id: 'packages-list' });
-  async function load() {
-    clear(list).append(loading());
-    try {
-      const r = await request('GET', '/ads/packages');
-      const items = r.items || [];
-      clear(list).append(items.length ? h('table', { class: 'table' },
-        h('thead', {}, h('tr', {}, ['Package', 'Price', 'Days', 'Active'].map((t) => h('th', { scope: 'col', text: t })))),
-        h('tbody', {}, items.map((p) => h('tr', {}, h('td', { text: p.name }), h('td', { text: money(p.price, p.currency) }),
-          h('td', { text: String(p.duration_days ?? p.days ?? '') }), h('td', { text: p.active === false ? 'no' : 'yes' }))))) : empty('No packages yet.'));
-    } catch (e) { clear(list).append(e.status === 404 ? empty('Ads are not available on this server.') : failure(e, 'load the packages')); }
-  }
-  const name = input('pk-name');
-  const price = h('input', { type: 'number', id: 'pk-price', min: '0', step: '0.01', value: '10' });
-  const currency = input('pk-currency', { value: 'EUR', maxlength: '3' });
-  const days = h('input', { type: 'number', id: 'pk-days', min: '1', value: '7' });
-  const err = h('p', { class: 'error', role: 'alert' });
-  const form = h('form', { class: 'card', novalidate: true, id: 'package-form' }, h('h2', { text: 'New ad package' }),
-    formRow(field('Name', name).wrap, field('Price', price).wrap, field('Currency', currency).wrap, field('Days', days).wrap), err,
-    h('button', { type: 'submit', class: 'btn btn-primary', id: 'pk-create', text: 'Create package' }));
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    err.textContent = '';
-    try {
-      await request('POST', '/ads/packages', { name: name.value.trim(), price: Math.round(Number(price.value) * 100), currency: currency.value.trim().toUpperCase(), duration_days: Number(days.value) });
-      toast('Package created.', 'success');
-      load();
-    } catch (x) { err.textContent = errText(x); }
-  });
-  body.append(form, list);
-  await load();
-}
-
-async function agency(body) {
-  const list = h('div', { id: 'agency-ads' });
-  body.append(h('h2', { text: 'Sub-accounts’ ads' }), list);
-  try {
-    const r = await request('GET', '/ads?page_size=50');
-    const items = r.items || [];
-    clear(list).append(items.length ? h('table', { class: 'table' },
-      h('thead', {}, h('tr', {}, ['Ad', 'Owner', 'Status', ''].map((t) => h('th', { scope: 'col', text: t })))),
-      h('tbody', {}, items.map((a) => h('tr', {}, h('td', { text: a.package_name || a.id }), h('td', { text: a.owner_name || a.owner_id || '' }), h('td', {}, pill(a.status)),
-        h('td', {}, actionButton(a.status === 'paused' ? 'Resume' : 'Pause', async () => { await request('PUT', `/agency/ads/${encodeURIComponent(a.id)}/toggle`, {}); toast('Done.', 'success'); }))))))
-      : empty('No ads yet.'));
-  } catch (e) { clear(list).append(e.status === 404 ? empty('Ads are not available on this server.') : failure(e, 'load the ads')); }
 }

@@ -3,6 +3,7 @@
 
 import { h, clear, field, toast } from './dom.js';
 import { request } from './api.js';
+import { myAds } from './ads.js';
 import { shell, loading, empty, failure, errText, pill, hasRole, minorUnits, viewerZone } from './ui.js';
 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
@@ -10,7 +11,8 @@ const CURRENCIES = ['EUR', 'USD', 'GBP', 'CNY', 'JPY', 'KRW', 'BRL', 'INR'];
 
 export async function renderMe(app, path) {
   const page = path === '/me/schedule' ? 'schedule' : path === '/me/ads' ? 'ads' : 'profile';
-  const { main, user } = await shell(app, { title: page === 'schedule' ? 'My schedule' : 'My profile', current: `/me/${page}` });
+  const titles = { schedule: 'My schedule', ads: 'My ads', profile: 'My profile' };
+  const { main, user } = await shell(app, { title: titles[page], current: `/me/${page}` });
   if (!user) {
     main.append(empty('Sign in to edit your profile.', h('a', { class: 'btn btn-primary', href: `/login?next=${encodeURIComponent(path)}`, text: 'Sign in' })));
     return;
@@ -20,6 +22,7 @@ export async function renderMe(app, path) {
     return;
   }
   if (page === 'schedule') await scheduleEditor(main);
+  else if (page === 'ads') await myAds(main);
   else await profileEditor(main, user);
 }
 

@@ -25,9 +25,19 @@ function avatar(url, name, cls = 'card-photo') {
   return h('div', { class: `${cls} photo-none`, 'aria-hidden': 'true', text: (name || '?').slice(0, 1).toUpperCase() });
 }
 
+/** Counts a click on a sponsored card with its served token (once; the server refuses replays). */
+function countAdClick(token) {
+  try {
+    fetch('/api/v1/ads/click', { method: 'POST', keepalive: true, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }) }).catch(() => {});
+  } catch { /* counting never blocks the visit */ }
+}
+
 function streamerCard(c) {
-  return h('li', { class: `streamer-card ${c.sponsored ? 'sponsored' : ''}`, dataset: { id: c.id } },
-    h('a', { href: `/streamers/${encodeURIComponent(c.id)}`, class: 'streamer-link' },
+  return h('li', { class: `streamer-card ${c.sponsored ? 'sponsored' : ''}`, dataset: { id: c.id, sponsored: c.sponsored ? 'true' : 'false' } },
+    h('a', {
+      href: `/streamers/${encodeURIComponent(c.id)}`, class: 'streamer-link',
+      onclick: c.sponsored && c.ad_token ? () => countAdClick(c.ad_token) : null,
+    },
       avatar(c.avatar, c.display_name),
       h('div', { class: 'streamer-body' },
         c.sponsored ? h('span', { class: 'badge-sponsored', text: 'Sponsored' }) : null,
@@ -84,13 +94,13 @@ export async function renderCatalogue(app) {
   }
   const pages = Math.max(1, Math.ceil(res.total / res.page_size));
   const link = (p) => { const q = new URLSearchParams(location.search); q.set('page', String(p)); return `/?${q}`; };
-  clear(results).append(
+  clear(results).append(...[
     h('p', { class: 'muted small', id: 'result-count', text: `${res.total} streamer${res.total === 1 ? '' : 's'}` }),
     h('ul', { class: 'streamer-grid', id: 'streamer-list' }, items.map(streamerCard)),
     pages > 1 ? h('nav', { class: 'pager', 'aria-label': 'Pages' },
       page > 1 ? h('a', { class: 'btn btn-small', href: link(page - 1), text: 'Previous' }) : null,
       h('span', { class: 'muted small', text: `Page ${page} of ${pages}` }),
-      page < pages ? h('a', { class: 'btn btn-small', href: link(page + 1), text: 'Next' }) : null) : null);
+      page < pages ? h('a', { class: 'btn btn-small', href: link(page + 1), text: 'Next' }) : null) : null].filter(Boolean));
 }
 
 // ---- streamer page -------------------------------------------------------------------------

@@ -46,7 +46,7 @@ function navLinks(user, current) {
   if (user) {
     links.push(['/orders', 'My orders', 'nav-orders']);
     if (hasRole(user, 'streamer')) {
-      links.push(['/me/profile', 'My profile', 'nav-profile'], ['/me/schedule', 'Schedule', 'nav-schedule']);
+      links.push(['/me/profile', 'My profile', 'nav-profile'], ['/me/schedule', 'Schedule', 'nav-schedule'], ['/me/ads', 'My ads', 'nav-ads']);
     }
     links.push(['/meet', 'Meetings', 'nav-meet']);
     if (consoleAllowed(user)) links.push(['/admin', 'Console', 'nav-console']);
