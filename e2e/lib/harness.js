@@ -136,8 +136,8 @@ export async function launchBrowser() {
   return {
     browser,
     /** A page in its own context (own storage), with camera and microphone allowed. */
-    async newPage(baseURL, name = 'page') {
-      const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 }, permissions: ['camera', 'microphone'] });
+    async newPage(baseURL, name = 'page', contextOptions = {}) {
+      const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 }, permissions: ['camera', 'microphone'], ...contextOptions });
       contexts.push(context);
       const page = await context.newPage();
       page.consoleLog = [];

@@ -31,7 +31,7 @@ export async function adChart(ad) {
   for (const d of st.days || []) { imp[d.date] = d.impressions; clk[d.date] = d.clicks; }
   return dailyBars({
     id: `chart-ad-${ad.id}`,
-    title: `${placementName(ad.placement)} ad: ${st.impressions} impressions, ${st.clicks} clicks`,
+    title: `${placementName(ad.placement)} ad: ${st.impressions} impressions, ${st.clicks} clicks${st.bot_impressions ? ` (robots: ${st.bot_impressions} views, ${st.bot_clicks} clicks, not counted)` : ''}`,
     days: lastDays(14),
     series: [{ name: 'impressions', values: imp }, { name: 'clicks', values: clk }],
   });
