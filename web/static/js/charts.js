@@ -28,7 +28,8 @@ export function dailyBars({ id, title, days, series, unit = '' }) {
   const W = 640;
   const H = 220;
   const pad = { l: 40, r: 8, t: 10, b: 28 };
-  const max = niceMax(Math.max(0, ...series.flatMap((s) => days.map((d) => s.values[d] || 0))));
+  // Counts are whole numbers: at least 4 so that the four grid steps are whole too.
+  const max = Math.max(4, niceMax(Math.max(0, ...series.flatMap((s) => days.map((d) => s.values[d] || 0)))));
   const iw = W - pad.l - pad.r;
   const ih = H - pad.t - pad.b;
   const group = days.length ? iw / days.length : iw;
@@ -60,17 +61,17 @@ export function dailyBars({ id, title, days, series, unit = '' }) {
 
 /** Horizontal bars for totals: items [{label, value}]. */
 export function totals({ id, title, items }) {
-  const W = 640;
+  const W = 360;
   const row = 28;
   const H = Math.max(row, items.length * row) + 8;
-  const max = niceMax(Math.max(0, ...items.map((i) => i.value)));
+  const max = Math.max(4, niceMax(Math.max(0, ...items.map((i) => i.value))));
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': title });
   items.forEach((it, i) => {
     const y = 4 + i * row;
-    const w = ((W - 220) * it.value) / max;
+    const w = ((W - 130) * it.value) / max;
     root.append(svg('text', { x: 0, y: y + 17, class: 'chart-label' }, it.label),
-      svg('rect', { x: 140, y: y + 4, width: Math.max(1, w), height: row - 10, class: `chart-s${i % 6}` }),
-      svg('text', { x: 146 + w, y: y + 17, class: 'chart-label' }, String(it.value)));
+      svg('rect', { x: 80, y: y + 4, width: Math.max(1, w), height: row - 10, class: `chart-s${i % 6}` }),
+      svg('text', { x: 86 + w, y: y + 17, class: 'chart-label' }, String(it.value)));
   });
   return h('figure', { class: 'chart-figure', id }, h('figcaption', { text: title }), root);
 }
