@@ -25,7 +25,7 @@ function goTo(path) {
 
 function afterAuth() {
   const next = new URLSearchParams(location.search).get('next');
-  if (next && /^\/(?!\/)[^\s]*$/.test(next)) goTo(next);
+  if (next && /^\/(?![/\\])[^\s\\]*$/.test(next)) goTo(next);
   else renderHome(document.getElementById('app'));
 }
 

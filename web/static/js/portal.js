@@ -360,7 +360,7 @@ export async function renderOrders(app) {
 
 function safeNext() {
   const next = new URLSearchParams(location.search).get('next') || '';
-  return /^\/(?!\/)[^\s]*$/.test(next) ? next : '/';
+  return /^\/(?![/\\])[^\s\\]*$/.test(next) ? next : '/';
 }
 
 export async function renderLogin(app, tab) {
