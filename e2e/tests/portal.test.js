@@ -321,6 +321,37 @@ describe('portal and console', { concurrency: false }, () => {
     await shoot(st, 'my-ads');
   }));
 
+  it('an agency imports streamers from a file and sees the per-row report', { timeout: 60000 }, withDiagnostics(async (t) => {
+    const probe = await fetch(`${server.url}/api/v1/ads/packages`);
+    if (probe.status === 404) {
+      t.skip('this server has no ads API');
+      return;
+    }
+    const ag = await page('agency');
+    await registerInBrowser(ag, 'Ana Agency', `ana-${stamp}@example.test`, 'agency');
+    await ag.goto('/admin/agency');
+    const bad = `email,display_name,city,games\nkim-${stamp}@example.test,Kim,Seoul,StarCraft\nnot-an-email,Lee,Busan,Go\n`;
+    await ag.setInputFiles('#imp-file', { name: 'streamers.csv', mimeType: 'text/csv', buffer: Buffer.from(bad) });
+    await ag.click('#imp-check');
+    await ag.waitForSelector('#imp-errors');
+    const report = await ag.textContent('#imp-errors');
+    assert.match(report, /3/, report);
+    assert.match(report, /email/, report);
+    const good = `email,display_name,city,games\nkim-${stamp}@example.test,Kim,Seoul,StarCraft\nlee-${stamp}@example.test,Lee,Busan,Go;Chess\n`;
+    await ag.setInputFiles('#imp-file', { name: 'streamers.csv', mimeType: 'text/csv', buffer: Buffer.from(good) });
+    await ag.click('#imp-submit');
+    await ag.waitForSelector('#imp-done');
+    assert.match(await ag.textContent('#imp-done'), /Imported 2/);
+    await ag.waitForFunction(() => /Kim[\s\S]*Lee|Lee[\s\S]*Kim/.test(document.getElementById('subs-table').textContent));
+    // The admin's package (previous test) is on sale: the agency orders it for Kim.
+    await ag.reload();
+    await ag.waitForSelector('#agency-buy-form');
+    await ag.click('#ab-submit');
+    await ag.waitForSelector('#agency-ads [data-status=pending_payment]');
+    assert.match(await ag.textContent('#agency-ads'), /Pay now/);
+    await shoot(ag, 'console-agency');
+  }));
+
   it('an agent generates keys and sees them in the table', { timeout: 90000 }, withDiagnostics(async () => {
     const ad = state.admin;
     const agentEmail = `alex-${stamp}@example.test`;

@@ -243,7 +243,32 @@ export async function agency(body) {
   body.append(h('h2', { text: 'Sub-accounts' }), subs.el);
 
   const adsBox = h('div', { id: 'agency-ads' }, loading());
-  body.append(h('h2', { text: 'Their ads' }), adsBox);
+  const buyBox = h('div', { id: 'agency-buy' });
+  body.append(h('h2', { text: 'Their ads' }), buyBox, adsBox);
+  // Buying for a sub-account: the agency pays, the sub-account's card is the one shown.
+  (async () => {
+    try {
+      const [pk, sa] = await Promise.all([request('GET', '/ads/packages'), request('GET', '/agency/sub-accounts?page_size=100')]);
+      if (!(pk.items || []).length || !(sa.items || []).length) return;
+      const who = h('select', { id: 'ab-sub' }, sa.items.map((u) => h('option', { value: u.id, text: `${u.display_name} (${u.email})` })));
+      const what = h('select', { id: 'ab-package' }, pk.items.map((p) => h('option', { value: p.id, text: `${p.name}: ${placementName(p.placement)}, ${p.duration_days} days, ${money(p.price, p.currency)}` })));
+      const err = h('p', { class: 'error', role: 'alert' });
+      const key = idempotencyKey();
+      const form = h('form', { class: 'card', novalidate: true, id: 'agency-buy-form' }, h('h3', { text: 'Buy an ad for a sub-account' }),
+        h('div', { class: 'row' }, field('Sub-account', who).wrap, field('Package', what).wrap), err,
+        h('button', { type: 'submit', class: 'btn btn-primary', id: 'ab-submit', text: 'Order the ad' }));
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        err.textContent = '';
+        try {
+          await request('POST', '/agency/ads/purchase', { sub_account_id: who.value, package_id: what.value }, { headers: { 'Idempotency-Key': `${key}-${who.value}-${what.value}` } });
+          toast('Ad ordered. Pay for it to go live.', 'success');
+          drawAds();
+        } catch (x) { err.textContent = errText(x); }
+      });
+      buyBox.append(form);
+    } catch { /* without packages or sub-accounts there is nothing to buy */ }
+  })();
   async function drawAds() {
     try {
       const r = await request('GET', '/ads?page_size=100');
