@@ -86,3 +86,23 @@ func TestTokenInQueryOnlyForWebSocket(t *testing.T) {
 		t.Fatalf("/ws did not read ?token=: %q", rec.Body)
 	}
 }
+
+// TestClientPagesServeTheApp: every page of the browser client (portal and console) answers
+// the app's index.html through the router, so a reload or a shared link works; unknown paths
+// and the API's own 404s stay 404.
+func TestClientPagesServeTheApp(t *testing.T) {
+	h, _ := testRouter(t)
+	for _, p := range []string{"/", "/meet", "/login", "/register", "/forgot-password", "/reset-password?code=x",
+		"/verify-email?code=x", "/orders", "/me", "/me/profile", "/me/schedule", "/streamers/u1", "/admin",
+		"/admin/approvals", "/admin/audit", "/m/ABC123"} {
+		rec := serve(h, p, "")
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `id="app"`) {
+			t.Errorf("%s: %d, want the client's page", p, rec.Code)
+		}
+	}
+	for _, p := range []string{"/nothing", "/streamers/", "/adminx", "/api/v1/nothing"} {
+		if rec := serve(h, p, ""); rec.Code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, rec.Code)
+		}
+	}
+}

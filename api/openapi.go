@@ -94,6 +94,7 @@ var routes = []route{
 	{"PUT", "/api/v1/streamers/schedule", "Replace the calling streamer's schedule (409 when it drops booked time)", "member", 200, []int{400, 401, 403, 409}},
 	{"GET", "/api/v1/streamers/{id}", "A streamer's public page: reviews and free slots for 14 days", "public", 200, []int{400, 404}},
 	{"GET", "/api/v1/streamers/{id}/reviews", "A streamer's reviews, newest first", "public", 200, []int{400, 404}},
+	{"GET", "/api/v1/admin/streamers", "Streamer profiles in one state (pending by default), for approval", "streamers:approve", 200, []int{400, 401, 403}},
 	{"PUT", "/api/v1/admin/streamers/{id}/approve", "Approve a pending streamer profile", "streamers:approve", 200, []int{401, 403, 404, 409, 429}},
 	{"PUT", "/api/v1/admin/streamers/{id}/reject", "Reject a pending streamer profile with a reason", "streamers:approve", 200, []int{400, 401, 403, 404, 409, 429}},
 	{"POST", "/api/v1/orders", "Order a streamer's time; held 15 minutes until paid (Idempotency-Key honoured)", "member", 201, []int{400, 401, 403, 404, 409, 422}},

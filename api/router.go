@@ -17,6 +17,7 @@ import (
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/authz"
 	"github.com/onstagehq/onstage/internal/httpx"
+	"github.com/onstagehq/onstage/web"
 )
 
 // Module is a REST domain that mounts its routes relative to /api/v1.
@@ -116,8 +117,12 @@ func NewRouter(p RouterParams) http.Handler {
 		}
 	}
 	if p.Web != nil {
-		r.Handle("/", p.Web)
-		r.Handle("/m/*", p.Web)
+		for _, page := range web.ClientPages {
+			r.Handle(page, p.Web)
+		}
+		for _, prefix := range web.ClientPrefixes {
+			r.Handle(prefix+"*", p.Web)
+		}
 		r.Handle("/static/*", p.Web)
 	}
 	return r

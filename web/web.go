@@ -4,8 +4,9 @@
 //
 // Handler answers three kinds of paths:
 //
-//   - "/" and "/m/{anything}" return index.html with Cache-Control: no-cache, so a deploy is
-//     picked up by the next page load. The page decides what to show from its own URL.
+//   - the client's pages ("/", "/m/{code}", "/streamers/{id}", "/admin/…", see ClientPages)
+//     return index.html with Cache-Control: no-cache, so a deploy is picked up by the next
+//     page load. The page decides what to show from its own URL.
 //   - "/static/…" returns an embedded asset with its MIME type, an ETag and caching headers.
 //     index.html is served with its asset URLs rewritten to "/static/_v{hash}/…", where hash
 //     is a digest of every embedded file; those versioned URLs are immutable and cached for a
@@ -170,7 +171,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	p := r.URL.Path
 	switch {
-	case p == "/" || p == "/index.html" || isMeetingPath(p):
+	case IsClientPath(p):
 		hdr.Set("Content-Security-Policy", h.csp)
 		h.serve(w, r, h.index, cacheIndex)
 	case strings.HasPrefix(p, staticPrefix):
@@ -186,10 +187,28 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// isMeetingPath reports whether p is "/m/{anything}": a meeting link opened in the client.
-func isMeetingPath(p string) bool {
-	rest, ok := strings.CutPrefix(p, "/m/")
-	return ok && rest != ""
+// ClientPages are the client's own routes served as index.html, exactly; ClientPrefixes are
+// those served for anything below them ("/m/K7MPQ2", "/streamers/{id}", "/admin/audit").
+// The router mounts the same list (api/router.go), so a page that the client knows is never a
+// 404 on reload, and everything else still is.
+var (
+	ClientPages    = []string{"/", "/index.html", "/meet", "/login", "/register", "/forgot-password", "/reset-password", "/verify-email", "/orders", "/me", "/admin"}
+	ClientPrefixes = []string{"/m/", "/streamers/", "/me/", "/admin/"}
+)
+
+// IsClientPath reports whether p is a page of the client (see ClientPages).
+func IsClientPath(p string) bool {
+	for _, c := range ClientPages {
+		if p == c {
+			return true
+		}
+	}
+	for _, c := range ClientPrefixes {
+		if rest, ok := strings.CutPrefix(p, c); ok && rest != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // assetName strips a version segment from an asset path and picks the cache policy: a

@@ -31,7 +31,7 @@ func body(t *testing.T, res *http.Response) string {
 
 func TestIndexServedForRootAndMeetingLinks(t *testing.T) {
 	h := Handler()
-	for _, p := range []string{"/", "/m/ABC123", "/m/ABC123?name=Ann&autojoin=1", "/m/abc/extra"} {
+	for _, p := range []string{"/", "/m/ABC123", "/m/ABC123?name=Ann&autojoin=1", "/m/abc/extra", "/login", "/streamers/x", "/admin/audit", "/me/profile"} {
 		res := get(t, h, p)
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("%s: status %d", p, res.StatusCode)

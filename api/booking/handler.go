@@ -48,6 +48,7 @@ func (h *Handler) Mount(r chi.Router) {
 		r.Get("/{id}", h.detail)
 		r.Get("/{id}/reviews", h.reviews)
 	})
+	r.Get("/admin/streamers", h.profiles)
 	r.Put("/admin/streamers/{id}/approve", h.approve)
 	r.Put("/admin/streamers/{id}/reject", h.reject)
 	r.Route("/orders", func(r chi.Router) {
@@ -147,6 +148,20 @@ func (h *Handler) reviews(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.JSON(w, http.StatusOK, httpx.Page[ReviewView]{Items: items, Page: page, PageSize: size, Total: total})
+}
+
+func (h *Handler) profiles(w http.ResponseWriter, r *http.Request) {
+	page, size, err := paging(r, 20)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	items, total, err := h.svc.Profiles(r.Context(), caller(r), ProfileStatus(r.URL.Query().Get("status")), page, size)
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusOK, httpx.Page[ProfileView]{Items: items, Page: page, PageSize: size, Total: total})
 }
 
 func (h *Handler) myProfile(w http.ResponseWriter, r *http.Request) {

@@ -757,3 +757,34 @@ func (s *Service) countView(ctx context.Context, id, viewer string) {
 	default: // a full queue drops the view rather than slowing the page
 	}
 }
+
+// Profiles lists streamer profiles in one state (pending by default), oldest change first, for
+// the admins who decide them.
+func (s *Service) Profiles(ctx context.Context, caller authn.Identity, status ProfileStatus, page, size int) ([]ProfileView, int64, error) {
+	if s.p.Authz == nil {
+		return nil, 0, apperr.ErrForbidden
+	}
+	if err := s.p.Authz.Can(ctx, caller, authz.StreamersApprove, nil); err != nil {
+		return nil, 0, err
+	}
+	if status == "" {
+		status = ProfilePending
+	}
+	if status != ProfilePending && status != ProfileApproved && status != ProfileRejected {
+		return nil, 0, apperr.Invalidf(map[string]string{"status": "must be pending, approved or rejected"})
+	}
+	q := s.db.WithContext(ctx).Model(&Profile{}).Where("status = ?", status)
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var rows []Profile
+	if err := q.Order("updated_at, user_id").Offset((page - 1) * size).Limit(size).Find(&rows).Error; err != nil {
+		return nil, 0, err
+	}
+	out := make([]ProfileView, 0, len(rows))
+	for i := range rows {
+		out = append(out, rows[i].view())
+	}
+	return out, total, nil
+}

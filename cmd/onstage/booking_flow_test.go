@@ -129,6 +129,12 @@ func bookingFlow(t *testing.T, configure func(*config.Config)) {
 	if r := n.do("GET", search, "", nil); r.body["total"] != float64(0) {
 		t.Fatalf("pending profile listed: %s", r.raw)
 	}
+	// Admins list what waits for them; a player may not.
+	if r := n.do("GET", "/api/v1/admin/streamers", admin, nil); r.status != 200 || r.body["total"] != float64(1) || !strings.Contains(r.raw, stID) {
+		t.Fatalf("pending profiles: %s", r.raw)
+	}
+	expect(t, n.do("GET", "/api/v1/admin/streamers", pl, nil), 403, "")
+	expect(t, n.do("GET", "/api/v1/admin/streamers?status=nope", admin, nil), 400, "validation_failed")
 	// Approval needs streamers:approve, and is audited.
 	expect(t, n.do("PUT", "/api/v1/admin/streamers/"+stID+"/approve", pl, nil), 403, "")
 	expect(t, n.do("PUT", "/api/v1/admin/streamers/"+stID+"/approve", admin, nil), 200, "")

@@ -65,9 +65,12 @@ export async function startServer(extraEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'onstage-e2e-data-'));
   const logPath = join(dataDir, 'server.log');
   const log = createWriteStream(logPath);
+  // The public URL is the server itself: mailed links and the payment sandbox's checkout
+  // page and webhooks point there.
   const env = {
     ...process.env,
     ONSTAGE_HTTP_ADDR: `127.0.0.1:${port}`,
+    ONSTAGE_HTTP_PUBLIC_URL: `http://127.0.0.1:${port}`,
     ONSTAGE_DATA_DIR: dataDir,
     ...extraEnv,
   };
@@ -100,6 +103,10 @@ export async function startServer(extraEnv = {}) {
   return {
     url,
     logs: () => tail,
+    /** Runs the binary's command line against this server's data (e.g. user create --admin). */
+    cli(args) {
+      return execFileSync(bin, args, { cwd: dataDir, env, encoding: 'utf8' });
+    },
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');
@@ -129,8 +136,8 @@ export async function launchBrowser() {
   return {
     browser,
     /** A page in its own context (own storage), with camera and microphone allowed. */
-    async newPage(baseURL, name = 'page') {
-      const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 }, permissions: ['camera', 'microphone'] });
+    async newPage(baseURL, name = 'page', contextOptions = {}) {
+      const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 }, permissions: ['camera', 'microphone'], ...contextOptions });
       contexts.push(context);
       const page = await context.newPage();
       page.consoleLog = [];

@@ -56,7 +56,7 @@ describe('human verification on sign-in', () => {
     const page = await browser.newPage(server.url, 'vera');
     await page.context().route('https://challenges.cloudflare.com/**', (route) =>
       route.fulfill({ status: 200, contentType: 'text/javascript', body: fakeWidget }));
-    await page.goto('/');
+    await page.goto('/login');
     await page.fill('#signin-email', user.email);
     await page.fill('#signin-password', user.password);
     await page.click('#signin-submit');

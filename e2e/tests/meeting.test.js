@@ -77,7 +77,7 @@ describe('onstage browser client', { concurrency: false }, () => {
   it('host and guest see and hear each other', { timeout: 120000 }, withDiagnostics(async () => {
     // The host registers, signs in and creates the meeting through the home page.
     const host = await page('host');
-    await host.goto('/');
+    await host.goto('/meet');
     await host.click('#tab-register');
     const email = `host-${Date.now()}@example.test`;
     await host.fill('#register-name', 'Hana Host');

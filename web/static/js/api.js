@@ -32,16 +32,17 @@ export function tokenExpiring(token, marginSeconds = 60) {
   return c.exp * 1000 - Date.now() < marginSeconds * 1000;
 }
 
-async function rawRequest(method, path, body, token) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+async function rawRequest(method, path, body, token, extra) {
+  const headers = { Accept: 'application/json', ...(extra || {}) };
+  const binary = body instanceof Blob;
+  if (body !== undefined && !binary) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
   let res;
   try {
     res = await fetch(`/api/v1${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || binary ? body : JSON.stringify(body),
       credentials: 'same-origin',
     });
   } catch (e) {
@@ -91,17 +92,36 @@ export async function accessToken() {
   return a.access_token || null;
 }
 
-export async function request(method, path, body, { anonymous = false } = {}) {
+export async function request(method, path, body, { anonymous = false, headers } = {}) {
   const token = anonymous ? null : await accessToken();
   try {
-    return await rawRequest(method, path, body, token);
+    return await rawRequest(method, path, body, token, headers);
   } catch (e) {
     if (e.status === 401 && !anonymous && token) {
       const fresh = await refreshAuth();
-      if (fresh) return rawRequest(method, path, body, fresh);
+      if (fresh) return rawRequest(method, path, body, fresh, headers);
     }
     throw e;
   }
+}
+
+/** A fresh Idempotency-Key for one user action (a retry of the same action reuses it). */
+export function idempotencyKey() {
+  return crypto.randomUUID ? crypto.randomUUID() : `k-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** GETs a file with the caller's token; resolves with {blob, name}. */
+export async function download(path) {
+  const token = await accessToken();
+  const res = await fetch(`/api/v1${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  if (!res.ok) {
+    let err = {};
+    try { err = (await res.json()).error || {}; } catch { /* not JSON */ }
+    throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText, err.fields);
+  }
+  const cd = res.headers.get('Content-Disposition') || '';
+  const m = cd.match(/filename="?([^";]+)"?/);
+  return { blob: await res.blob(), name: m ? m[1] : 'download' };
 }
 
 export const api = {
@@ -151,6 +171,26 @@ export function errorText(code, fallback) {
     case 'unauthorized': return 'Your session has expired. Please sign in again.';
     case 'card_required': return 'This meeting needs a card key to join.';
     case 'network': return fallback || 'Cannot reach the server.';
+    case 'slot_unavailable': return 'That time was just taken or is no longer bookable. Pick another slot.';
+    case 'hold_expired': return 'The 15-minute hold on this booking ran out. Book the slot again.';
+    case 'already_paid': return 'This order is already paid.';
+    case 'cancel_too_late': return 'A paid booking can only be cancelled until 24 hours before it starts.';
+    case 'order_not_completed': return 'You can review the session once it has taken place.';
+    case 'already_reviewed': return 'You have already reviewed this session.';
+    case 'not_a_player': return 'Only player accounts can book sessions.';
+    case 'not_a_streamer': return 'Only streamer accounts have a streamer profile.';
+    case 'schedule_conflict': return 'This schedule would drop time that is already booked. Keep those hours or cancel the orders first.';
+    case 'profile_missing': return 'Save your profile first; the schedule uses its time zone.';
+    case 'streamer_not_found': return fallback || 'No streamer profile yet.';
+    case 'not_pending': return 'This profile was already decided.';
+    case 'insufficient_quota': return 'Not enough quota for this. Ask for a recharge.';
+    case 'project_not_granted': return 'This project is not granted to you (or the grant expired).';
+    case 'key_not_active': return 'Only an active key bound to a device can be unbound.';
+    case 'unbind_limit': return 'This key was unbound too often in the last 30 days.';
+    case 'invalid_token': return 'This link is invalid or has expired. Ask for a new one.';
+    case 'grant_beyond_own': return 'You can only grant permissions you hold yourself.';
+    case 'last_super_admin': return 'The last super admin cannot be locked or lose the role.';
+    case 'validation_failed': return fallback || 'Some fields need attention.';
     default: return fallback || 'Something went wrong. Please try again.';
   }
 }

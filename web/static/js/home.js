@@ -25,7 +25,7 @@ function goTo(path) {
 
 function afterAuth() {
   const next = new URLSearchParams(location.search).get('next');
-  if (next && /^\/m\/[A-Za-z0-9_-]+$/.test(next)) goTo(next);
+  if (next && /^\/(?![/\\])[^\s\\]*$/.test(next)) goTo(next);
   else renderHome(document.getElementById('app'));
 }
 
@@ -34,8 +34,12 @@ function fieldErrors(e) {
   return Object.entries(e.fields).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`).join('; ');
 }
 
-function authSection() {
-  const tabs = ['signin', 'register', 'guest'];
+/**
+ * The sign-in / register / guest tabs. initial picks the first tab, guest:false leaves the
+ * guest tab out, onDone runs after a successful sign-in or registration.
+ */
+export function authSection({ initial = 'signin', guest = true, onDone = afterAuth } = {}) {
+  const tabs = guest ? ['signin', 'register', 'guest'] : ['signin', 'register'];
   const labels = { signin: 'Sign in', register: 'Register', guest: 'Continue as guest' };
   let current = 'signin';
   const tabButtons = {};
@@ -81,7 +85,7 @@ function authSection() {
       btn.disabled = true;
       try {
         await api.login(email.value.trim(), pw.value, captchaToken);
-        afterAuth();
+        onDone();
       } catch (x) {
         err.textContent = errorText(x.code, x.message);
         if (x.code === 'captcha_required' && x.fields && x.fields.site_key) {
@@ -103,7 +107,7 @@ function authSection() {
     const pw = h('input', { type: 'password', id: 'register-password', autocomplete: 'new-password', required: true, minlength: '8' });
     const role = h('select', { id: 'register-role' },
       h('option', { value: 'streamer', text: 'Streamer — I host sessions' }),
-      h('option', { value: '', text: 'Viewer — I join sessions' }),
+      h('option', { value: 'player', text: 'Player — I book sessions' }),
       h('option', { value: 'agency', text: 'Agency' }));
     const err = h('p', { class: 'error', role: 'alert' });
     const btn = h('button', { type: 'submit', class: 'btn btn-primary', id: 'register-submit', text: 'Create account' });
@@ -121,7 +125,7 @@ function authSection() {
         await api.register(body);
         await api.login(body.email, body.password);
         toast('Welcome to onstage!', 'success');
-        afterAuth();
+        onDone();
       } catch (x) {
         err.textContent = fieldErrors(x) || errorText(x.code, x.message);
       } finally {
@@ -132,7 +136,7 @@ function authSection() {
   }
 
   // Guest.
-  {
+  if (guest) {
     const name = h('input', { type: 'text', id: 'guest-name', autocomplete: 'name', required: true, maxlength: '64' });
     const err = h('p', { class: 'error', role: 'alert' });
     const btn = h('button', { type: 'submit', class: 'btn btn-primary', id: 'guest-submit', text: 'Continue' });
@@ -155,7 +159,7 @@ function authSection() {
   }
 
   for (const t of tabs) body.append(panels[t]);
-  select('signin', false);
+  select(tabs.includes(initial) ? initial : 'signin', false);
   return h('section', { class: 'card', 'aria-labelledby': 'auth-title' },
     h('h2', { id: 'auth-title', text: 'Get started' }), tablist, body);
 }

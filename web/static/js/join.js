@@ -40,7 +40,9 @@ async function enter(app, code, { name, password, media }) {
   await ensureAuth(name);
   const info = await lookup(code, name);
   if (info.status === 'ended' || info.status === 'cancelled') throw new ApiError(409, 'meeting_ended', 'This meeting has ended.');
-  if (info.has_password && !password) throw new ApiError(403, 'password_required', 'This meeting needs a password.');
+  // A password-protected meeting still lets its creator and invited accounts (a booked
+  // session's player) in without one: the server decides, and a refusal without a password
+  // reads as "needs a password".
   const a = auth.get();
   const displayName = name || (a && a.user && a.user.display_name) || 'Guest';
   const room = new Room({ app, code, meetingId: info.id, title: info.title, displayName, password, media });
@@ -50,6 +52,7 @@ async function enter(app, code, { name, password, media }) {
     // The join screen keeps its preview tracks for the next try.
     room.dispose(true);
     if (room.terminal) return;
+    if (e && e.code === 'wrong_password' && !password) throw new ApiError(403, 'password_required', 'This meeting needs a password.');
     throw e;
   }
 }
@@ -226,7 +229,7 @@ export function renderJoin(app, code, opts = {}) {
   const whoFields = signedIn
     ? h('p', { class: 'muted' }, `Joining as ${a.user.display_name}. `, h('a', { href: '/', text: 'Not you?' }))
     : [field('Your name', nameInput).wrap,
-      h('p', { class: 'muted small' }, 'Have an account? ', h('a', { href: `/?next=${encodeURIComponent('/m/' + code)}`, text: 'Sign in' }))];
+      h('p', { class: 'muted small' }, 'Have an account? ', h('a', { href: `/login?next=${encodeURIComponent('/m/' + code)}`, text: 'Sign in' }))];
 
   pwField.wrap.hidden = !st.needPassword;
   form.append(

@@ -1,5 +1,11 @@
 // Entry point: picks the screen from the URL.
-//   /                     home (sign in, register, guest; create or join a meeting)
+//   /                     the portal's streamer catalogue (portal.js)
+//   /streamers/{id}       a streamer's page: photos, reviews, free slots, booking
+//   /orders               the caller's orders: pay, join, cancel, review
+//   /me/profile, /me/schedule   a streamer's profile and schedule editors (me.js)
+//   /login, /register, /forgot-password, /reset-password, /verify-email   account pages
+//   /admin/...            the console (admin.js), shown by permission
+//   /meet                 meetings home (sign in, register, guest; create or join a meeting)
 //   /m/{code}             join screen, or straight back into the room after a reload
 //   /m/{code}?name=Ann&autojoin=1   joins at once as a guest named Ann with default devices
 
@@ -16,16 +22,30 @@ function meetingCode() {
   return m ? decodeURIComponent(m[1]).trim().toUpperCase() : null;
 }
 
+async function portalPage(path) {
+  const portal = () => import('./portal.js');
+  if (path === '/' || path === '/index.html') return (await portal()).renderCatalogue(app);
+  const streamer = path.match(/^\/streamers\/([^/]+)\/?$/);
+  if (streamer) return (await portal()).renderStreamer(app, decodeURIComponent(streamer[1]));
+  if (path === '/orders') return (await portal()).renderOrders(app);
+  if (path === '/login') return (await portal()).renderLogin(app, 'signin');
+  if (path === '/register') return (await portal()).renderLogin(app, 'register');
+  if (path === '/forgot-password') return (await portal()).renderForgot(app);
+  if (path === '/reset-password') return (await portal()).renderReset(app);
+  if (path === '/verify-email') return (await portal()).renderVerify(app);
+  if (path === '/me' || path.startsWith('/me/')) return (await import('./me.js')).renderMe(app, path);
+  if (path === '/admin' || path.startsWith('/admin/')) return (await import('./admin.js')).renderAdmin(app, path);
+  if (path === '/meet') return renderHome(app);
+  clear(app).append(h('section', { class: 'card narrow' },
+    h('h1', { text: 'Page not found' }),
+    h('p', {}, h('a', { href: '/', text: 'Go to the home page' }))));
+  return null;
+}
+
 async function start() {
   const code = meetingCode();
   if (!code) {
-    if (location.pathname !== '/' && location.pathname !== '/index.html') {
-      clear(app).append(h('section', { class: 'card narrow' },
-        h('h1', { text: 'Page not found' }),
-        h('p', {}, h('a', { href: '/', text: 'Go to the home page' }))));
-      return;
-    }
-    renderHome(app);
+    await portalPage(location.pathname.replace(/\/+$/, '') || '/');
     return;
   }
   const saved = session.get();
