@@ -5,10 +5,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/pion/transport/v2/packetio"
+	"github.com/pion/webrtc/v3"
 )
 
 // RTP read buffers hold a fraction of a second of media, not Pion's 1 MB.
@@ -59,5 +61,54 @@ func TestMuxReadBuffer(t *testing.T) {
 	}
 	if size < muxReadBuffer {
 		t.Fatalf("receive buffer %d, want at least %d", size, muxReadBuffer)
+	}
+}
+
+// Both kinds of server connection are ICE-lite, so that the client is the
+// controlling agent and nominates without waiting for a server check tick.
+func TestConnectionsAreICELite(t *testing.T) {
+	e := newTestEngine(t)
+	sub, _, _, err := e.newSubscriberPC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if _, err := sub.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := sub.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(offer.SDP, "a=ice-lite") {
+		t.Fatalf("subscriber offer is not ICE-lite:\n%s", offer.SDP)
+	}
+
+	pub, err := e.newPublisherPC(&rtcpDrain{wg: &sync.WaitGroup{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	client, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, err := client.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	coffer, err := client.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.SetRemoteDescription(coffer); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := pub.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(answer.SDP, "a=ice-lite") {
+		t.Fatalf("publisher answer is not ICE-lite:\n%s", answer.SDP)
 	}
 }
