@@ -310,7 +310,8 @@ func (e *Engine) newPublisherPC(drain *rtcpDrain) (*webrtc.PeerConnection, error
 	reg.Add(e.nackGen)
 	reg.Add(e.twccSender)
 	reg.Add(e.reportRecv)
-	reg.Add(e.reportSend)
+	// No sender reports: the server sends no media on this connection, and
+	// the interceptor's ticker would be one more goroutine per publisher.
 	reg.Add(drain)
 	return e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 }
@@ -343,7 +344,9 @@ func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimato
 	gf := &estimateGateFactory{cc: ccf, ext: ext}
 	reg := &interceptor.Registry{}
 	reg.Add(gf)
-	reg.Add(e.reportRecv)
+	// Sender reports only: the connection receives no media, so receiver
+	// reports would have nothing to report and cost a ticker goroutine per
+	// subscriber.
 	reg.Add(e.reportSend)
 	pc, err := e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 	if err != nil {

@@ -2,12 +2,15 @@ package sfu
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pion/transport/v2/packetio"
 	"github.com/pion/webrtc/v3"
@@ -111,4 +114,53 @@ func TestConnectionsAreICELite(t *testing.T) {
 	if !strings.Contains(answer.SDP, "a=ice-lite") {
 		t.Fatalf("publisher answer is not ICE-lite:\n%s", answer.SDP)
 	}
+}
+
+// A connection runs only the report interceptor of its direction: a
+// subscriber connection sends media and receives none, a publisher
+// connection the reverse. Each unused one would be a ticker goroutine per
+// connection.
+func TestConnectionsRunOnlyTheirReportLoop(t *testing.T) {
+	e := newTestEngine(t)
+	sub, _, _, err := e.newSubscriberPC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if n := goroutinesIn("report.(*ReceiverInterceptor).loop"); n != 0 {
+			return fmt.Errorf("subscriber connection runs %d receiver-report loops", n)
+		}
+		if n := goroutinesIn("report.(*SenderInterceptor).loop"); n != 1 {
+			return fmt.Errorf("subscriber connection runs %d sender-report loops, want 1", n)
+		}
+		return nil
+	})
+	_ = sub.Close()
+	pub, err := e.newPublisherPC(&rtcpDrain{wg: &sync.WaitGroup{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if n := goroutinesIn("report.(*SenderInterceptor).loop"); n != 0 {
+			return fmt.Errorf("publisher connection runs %d sender-report loops", n)
+		}
+		if n := goroutinesIn("report.(*ReceiverInterceptor).loop"); n != 1 {
+			return fmt.Errorf("publisher connection runs %d receiver-report loops, want 1", n)
+		}
+		return nil
+	})
+}
+
+// goroutinesIn counts the goroutines whose stack contains fn.
+func goroutinesIn(fn string) int {
+	var b strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+	n := 0
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
 }
