@@ -103,7 +103,7 @@ type Engine struct {
 	batch *batchConn          // the mux's socket, nil without one
 
 	// Stateless interceptor factories shared by every connection.
-	nackGen, twccSender, reportRecv, reportSend interceptor.Factory
+	nackGen, twccSender, reportRecv interceptor.Factory
 
 	mu      sync.Mutex // guards routers and closed
 	routers map[*Router]struct{}
@@ -230,10 +230,6 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		e.closeMux()
 		return nil, err
 	}
-	if e.reportSend, err = report.NewSenderInterceptor(); err != nil {
-		e.closeMux()
-		return nil, err
-	}
 	e.se = se
 	return e, nil
 }
@@ -343,11 +339,11 @@ func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimato
 	}
 	gf := &estimateGateFactory{cc: ccf, ext: ext}
 	reg := &interceptor.Registry{}
+	// No report interceptors: the connection receives no media, so receiver
+	// reports would have nothing to report, and the sender reports come from
+	// the down-tracks' own counters (Participant.sendSenderReports) instead
+	// of an interceptor that locks and reads the clock on every packet.
 	reg.Add(gf)
-	// Sender reports only: the connection receives no media, so receiver
-	// reports would have nothing to report and cost a ticker goroutine per
-	// subscriber.
-	reg.Add(e.reportSend)
 	pc, err := e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 	if err != nil {
 		return nil, nil, nil, err
