@@ -57,6 +57,11 @@ type DownTrack struct {
 	extBuf     [4]rtp.Extension // backing array for hdr.Extensions
 	levelByte  [1]byte
 	lastKeyReq int64
+	// lastTS is the subscriber-side timestamp of the last packet sent and
+	// lastAt the arrival (unix ns) of its source packet: the anchor of the
+	// down-track's sender reports. lastAt is 0 before the first packet.
+	lastTS uint32
+	lastAt int64
 
 	packets     atomic.Uint64
 	bytes       atomic.Uint64
@@ -267,8 +272,45 @@ func (d *DownTrack) writeLocked(b *downBinding, p *packet) (askKey bool) {
 	if d.sendLocked(b, p, seq, ts) {
 		d.packets.Add(1)
 		d.bytes.Add(uint64(len(p.payload)))
+		d.lastTS, d.lastAt = ts, p.arrival
 	}
 	return false
+}
+
+// senderReport is the RTCP sender report of the down-track at now (unix
+// ns): the RTP time of now, extrapolated from the last packet sent at the
+// codec's clock rate, and the packets and payload octets sent. It is false
+// before the first packet or while the down-track is not bound. The
+// participant sends these (Participant.sendSenderReports) instead of Pion's
+// sender-report interceptor, which took a lock and read the clock for every
+// packet written.
+func (d *DownTrack) senderReport(now int64) (rtcp.SenderReport, bool) {
+	b := d.binding.Load()
+	if b == nil {
+		return rtcp.SenderReport{}, false
+	}
+	d.mu.Lock()
+	ts, at := d.lastTS, d.lastAt
+	d.mu.Unlock()
+	if at == 0 {
+		return rtcp.SenderReport{}, false
+	}
+	elapsed := max(now-at, 0) / int64(time.Microsecond)
+	return rtcp.SenderReport{
+		SSRC:        b.ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     ts + uint32(elapsed*int64(d.track.codec.ClockRate)/1e6),
+		PacketCount: uint32(d.packets.Load()),
+		OctetCount:  uint32(d.bytes.Load()),
+	}, true
+}
+
+// ntpTime converts unix nanoseconds to the 64-bit NTP format of RFC 3550.
+func ntpTime(unixNano int64) uint64 {
+	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
+	sec := uint64(unixNano/1e9) + ntpEpochOffset
+	frac := (uint64(unixNano%1e9) << 32) / 1e9
+	return sec<<32 | frac
 }
 
 // sendLocked writes p with the subscriber's SSRC, payload type, extension

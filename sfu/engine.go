@@ -17,6 +17,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/stun"
 	"github.com/pion/transport/v2/packetio"
 	"github.com/pion/webrtc/v3"
 )
@@ -102,7 +103,7 @@ type Engine struct {
 	batch *batchConn          // the mux's socket, nil without one
 
 	// Stateless interceptor factories shared by every connection.
-	nackGen, twccSender, reportRecv, reportSend interceptor.Factory
+	nackGen, twccSender, reportRecv interceptor.Factory
 
 	mu      sync.Mutex // guards routers and closed
 	routers map[*Router]struct{}
@@ -162,12 +163,29 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	// GCM first: it is about twice as cheap per packet as AES-CM-HMAC.
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
-	// Clients trickle their candidates after the SDP, so the server (the controlling side of
-	// every subscriber connection) often sees a client's check before its candidate and
-	// learns the pair as peer-reflexive. Pion waits 1 s before nominating such a pair by
-	// default, which added a second to a sizeable share of joins in load runs; the pair is
-	// authenticated by ICE credentials either way, so take it at once.
-	se.SetPrflxAcceptanceMinWait(0)
+	// The server is ICE-lite: it gathers host candidates only (its own or
+	// NAT 1:1 addresses, never STUN or TURN), answers checks, and leaves
+	// checking and nomination to the client, the controlling agent of every
+	// connection (RFC 8445 6.1.1). As the full, controlling agent of the
+	// subscriber connections it often saw a trickling client's check before
+	// that client's candidate, checked the new peer-reflexive pair only on its
+	// own 200 ms connectivity tick and nominated after that, which made offer
+	// to "connected" about 200 ms longer for a share of joins. A lite agent
+	// answers a check with a triggered check back at once, so the client can
+	// nominate as soon as both directions have succeeded.
+	se.SetLite(true)
+	// RFC 8445 7.3.1.5: a lite agent, which sends no checks of its own,
+	// takes the pair a controlling agent nominates (an authenticated binding
+	// request carrying USE-CANDIDATE) as selected. Pion's lite agent instead
+	// waits until its own triggered check on that pair succeeds; behind the
+	// single port, which listens on every address, the answer to that check
+	// is often read by the agent's candidate for another local address and
+	// credited to a different pair, and the nominated pair is never
+	// selected (the client believes it is connected, the server stays in
+	// "checking"). Selecting on the nomination itself is what the RFC asks.
+	se.SetICEBindingRequestHandler(func(m *stun.Message, _, _ ice.Candidate, _ *ice.CandidatePair) bool {
+		return m.Contains(stun.AttrUseCandidate)
+	})
 	se.BufferFactory = newReadBuffer
 	// Pion's default opens an mDNS socket, joined to the multicast group on
 	// every interface, with its reader goroutine, per ICE agent: for every
@@ -209,10 +227,6 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		return nil, err
 	}
 	if e.reportRecv, err = report.NewReceiverInterceptor(); err != nil {
-		e.closeMux()
-		return nil, err
-	}
-	if e.reportSend, err = report.NewSenderInterceptor(); err != nil {
 		e.closeMux()
 		return nil, err
 	}
@@ -292,7 +306,8 @@ func (e *Engine) newPublisherPC(drain *rtcpDrain) (*webrtc.PeerConnection, error
 	reg.Add(e.nackGen)
 	reg.Add(e.twccSender)
 	reg.Add(e.reportRecv)
-	reg.Add(e.reportSend)
+	// No sender reports: the server sends no media on this connection, and
+	// the interceptor's ticker would be one more goroutine per publisher.
 	reg.Add(drain)
 	return e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 }
@@ -324,9 +339,11 @@ func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimato
 	}
 	gf := &estimateGateFactory{cc: ccf, ext: ext}
 	reg := &interceptor.Registry{}
+	// No report interceptors: the connection receives no media, so receiver
+	// reports would have nothing to report, and the sender reports come from
+	// the down-tracks' own counters (Participant.sendSenderReports) instead
+	// of an interceptor that locks and reads the clock on every packet.
 	reg.Add(gf)
-	reg.Add(e.reportRecv)
-	reg.Add(e.reportSend)
 	pc, err := e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 	if err != nil {
 		return nil, nil, nil, err

@@ -2,13 +2,18 @@ package sfu
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pion/transport/v2/packetio"
+	"github.com/pion/webrtc/v3"
 )
 
 // RTP read buffers hold a fraction of a second of media, not Pion's 1 MB.
@@ -60,4 +65,103 @@ func TestMuxReadBuffer(t *testing.T) {
 	if size < muxReadBuffer {
 		t.Fatalf("receive buffer %d, want at least %d", size, muxReadBuffer)
 	}
+}
+
+// Both kinds of server connection are ICE-lite, so that the client is the
+// controlling agent and nominates without waiting for a server check tick.
+func TestConnectionsAreICELite(t *testing.T) {
+	e := newTestEngine(t)
+	sub, _, _, err := e.newSubscriberPC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if _, err := sub.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := sub.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(offer.SDP, "a=ice-lite") {
+		t.Fatalf("subscriber offer is not ICE-lite:\n%s", offer.SDP)
+	}
+
+	pub, err := e.newPublisherPC(&rtcpDrain{wg: &sync.WaitGroup{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	client, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, err := client.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	coffer, err := client.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.SetRemoteDescription(coffer); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := pub.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(answer.SDP, "a=ice-lite") {
+		t.Fatalf("publisher answer is not ICE-lite:\n%s", answer.SDP)
+	}
+}
+
+// A publisher connection runs only the receiver-report interceptor: it
+// receives media and sends none. A subscriber connection runs neither: it
+// receives no media, and its sender reports come from the down-tracks
+// (TestSenderReportsFromDownTrack). Each would be a ticker goroutine per
+// connection.
+func TestConnectionsRunOnlyTheirReportLoop(t *testing.T) {
+	e := newTestEngine(t)
+	sub, _, _, err := e.newSubscriberPC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if n := goroutinesIn("report.(*ReceiverInterceptor).loop"); n != 0 {
+			return fmt.Errorf("subscriber connection runs %d receiver-report loops", n)
+		}
+		if n := goroutinesIn("report.(*SenderInterceptor).loop"); n != 0 {
+			return fmt.Errorf("subscriber connection runs %d sender-report loops", n)
+		}
+		return nil
+	})
+	_ = sub.Close()
+	pub, err := e.newPublisherPC(&rtcpDrain{wg: &sync.WaitGroup{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if n := goroutinesIn("report.(*SenderInterceptor).loop"); n != 0 {
+			return fmt.Errorf("publisher connection runs %d sender-report loops", n)
+		}
+		if n := goroutinesIn("report.(*ReceiverInterceptor).loop"); n != 1 {
+			return fmt.Errorf("publisher connection runs %d receiver-report loops, want 1", n)
+		}
+		return nil
+	})
+}
+
+// goroutinesIn counts the goroutines whose stack contains fn.
+func goroutinesIn(fn string) int {
+	var b strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+	n := 0
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
 }

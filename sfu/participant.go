@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
@@ -18,6 +19,10 @@ import (
 // allocInterval is how often a participant re-evaluates the simulcast layers
 // it receives against its bandwidth estimate.
 const allocInterval = 500 * time.Millisecond
+
+// senderReportInterval is how often a participant sends the sender reports
+// of its down-tracks (Pion's interceptor used the same).
+const senderReportInterval = time.Second
 
 // ParticipantParams are the callbacks of one participant. All are optional.
 type ParticipantParams struct {
@@ -621,6 +626,8 @@ func (p *Participant) loop() {
 	defer p.wg.Done()
 	t := time.NewTicker(allocInterval)
 	defer t.Stop()
+	sr := time.NewTicker(senderReportInterval)
+	defer sr.Stop()
 	for {
 		select {
 		case <-p.quit:
@@ -629,7 +636,35 @@ func (p *Participant) loop() {
 			p.negotiate()
 		case <-t.C:
 			p.allocateLayers()
+		case <-sr.C:
+			p.sendSenderReports()
 		}
+	}
+}
+
+// sendSenderReports writes one sender report per down-track that has sent
+// media, all in one compound packet per call, on the subscriber connection.
+func (p *Participant) sendSenderReports() {
+	if !p.subConnected.Load() {
+		return
+	}
+	p.mu.Lock()
+	dts := make([]*DownTrack, 0, len(p.downs))
+	for _, s := range p.downs {
+		if !s.removed {
+			dts = append(dts, s.dt)
+		}
+	}
+	p.mu.Unlock()
+	now := time.Now().UnixNano()
+	pkts := make([]rtcp.Packet, 0, len(dts))
+	for _, d := range dts {
+		if r, ok := d.senderReport(now); ok {
+			pkts = append(pkts, &r)
+		}
+	}
+	if len(pkts) > 0 {
+		_ = p.sub.WriteRTCP(pkts)
 	}
 }
 

@@ -544,3 +544,67 @@ func TestSimulcastRTCPWithoutTopLayer(t *testing.T) {
 		return nil
 	})
 }
+
+// A subscriber gets sender reports for what it receives, built from the
+// down-track's own counters: its SSRC, a packet count that follows what
+// arrived, and an RTP time that maps the report's wall clock onto the
+// stream's timestamps.
+func TestSenderReportsFromDownTrack(t *testing.T) {
+	r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
+	defer r.Close()
+	a := newTestClient(t, r, "alice", clientOpts{})
+	video := newTestTrack(webrtc.RTPCodecTypeVideo, "v", "s", "", 0, 200)
+	a.publish([][]*testTrack{{video}})
+	a.startSending(20*time.Millisecond, video)
+	b := newTestClient(t, r, "bob", clientOpts{})
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if len(b.received()) != 1 || len(b.received()[0].packets()) == 0 {
+			return errors.New("no media yet")
+		}
+		return nil
+	})
+	recv := b.sub.GetReceivers()
+	if len(recv) != 1 || recv[0].Track() == nil {
+		t.Fatalf("bob has %d receivers", len(recv))
+	}
+	ssrc := uint32(recv[0].Track().SSRC())
+	srs := make(chan rtcp.SenderReport, 16)
+	go func() {
+		for {
+			pkts, _, err := recv[0].ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if sr, ok := p.(*rtcp.SenderReport); ok {
+					select {
+					case srs <- *sr:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	var sr rtcp.SenderReport
+	select {
+	case sr = <-srs:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no sender report within 5 s")
+	}
+	if sr.SSRC != ssrc {
+		t.Fatalf("sender report for SSRC %d, receiving %d", sr.SSRC, ssrc)
+	}
+	pkts := b.received()[0].packets()
+	last := pkts[len(pkts)-1]
+	if sr.PacketCount == 0 || int(sr.PacketCount) > len(pkts)+5 {
+		t.Fatalf("sender report counts %d packets, %d received", sr.PacketCount, len(pkts))
+	}
+	// The report's NTP time and RTP time name the same instant: mapped back
+	// to the last received packet, they must agree within a few frames.
+	ntpSec := float64(sr.NTPTime>>32) - 2208988800 + float64(sr.NTPTime&0xffffffff)/(1<<32)
+	srAt := time.Unix(0, int64(ntpSec*1e9))
+	wantTS := int64(last.ts) + int64(srAt.Sub(last.at).Seconds()*90000)
+	if d := int64(sr.RTPTime) - wantTS; d > 9000 || d < -9000 {
+		t.Fatalf("sender report RTP time %d, %d from the received stream's clock", sr.RTPTime, d)
+	}
+}
