@@ -282,23 +282,29 @@ func (cc *connCaps) release(user, addr string) {
 	}
 }
 
-// admitSocket counts an accepted socket against the caps. Over a cap, the socket gets an
-// error with code rate_limited and is closed with 1008 (policy violation), and ok is false.
-// Otherwise the caller runs release when the socket is gone.
-func (h *Hub) admitSocket(ctx context.Context, ws *websocket.Conn, who authn.Identity, r *http.Request) (release func(), ok bool) {
+// takeSocket counts a socket against the caps before its upgrade, so that the count is exact
+// the moment the client sees the upgrade answer (a client's next dial is counted after this
+// one). Over a cap it returns the refusal, which refuseSocket sends once the socket is
+// accepted; otherwise the caller runs release when the socket is gone.
+func (h *Hub) takeSocket(who authn.Identity, r *http.Request) (release func(), refused *protoError) {
 	addr := clientAddr(r)
 	if err := h.caps.take(who.UserID, addr, h.p.MaxConnsPerUser, h.p.MaxConnsPerAddress); err != nil {
 		h.stats.refused.Add(1)
 		h.log.Debug("socket refused", "user_id", who.UserID, "addr", addr, "err", err)
-		if b, e := EncodeMessage(TypeError, nil, ErrorData{Code: err.Code, Message: err.Message}); e == nil {
-			wctx, cancel := context.WithTimeout(ctx, h.writeTimeout)
-			_ = ws.Write(wctx, websocket.MessageText, b)
-			cancel()
-		}
-		_ = ws.Close(websocket.StatusPolicyViolation, "too many connections")
-		return nil, false
+		return nil, err
 	}
-	return func() { h.caps.release(who.UserID, addr) }, true
+	return func() { h.caps.release(who.UserID, addr) }, nil
+}
+
+// refuseSocket sends a socket over a cap an error with code rate_limited and closes it with
+// 1008 (policy violation).
+func (h *Hub) refuseSocket(ctx context.Context, ws *websocket.Conn, err *protoError) {
+	if b, e := EncodeMessage(TypeError, nil, ErrorData{Code: err.Code, Message: err.Message}); e == nil {
+		wctx, cancel := context.WithTimeout(ctx, h.writeTimeout)
+		_ = ws.Write(wctx, websocket.MessageText, b)
+		cancel()
+	}
+	_ = ws.Close(websocket.StatusPolicyViolation, "too many connections")
 }
 
 // clientAddr is the request's client address without its port (RemoteAddr, which the HTTP

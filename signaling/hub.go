@@ -239,6 +239,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.wg.Done()
 
+	release, refused := h.takeSocket(who, r) // connection caps (conn.go)
+	if release != nil {
+		defer release()
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		OriginPatterns:  h.p.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
@@ -249,11 +253,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(MaxMessageBytes)
-	release, ok := h.admitSocket(r.Context(), ws, who, r) // connection caps (conn.go)
-	if !ok {
+	if refused != nil {
+		h.refuseSocket(r.Context(), ws, refused)
 		return
 	}
-	defer release()
 	c := newConn(h, ws, h.nextConn.Add(1), who)
 
 	h.mu.Lock()
