@@ -203,6 +203,7 @@ func (c *conn) readLoop(ctx context.Context) {
 			return
 		}
 		c.hub.stats.messagesIn.Add(1)
+		c.waitSendRoom(ctx)
 		if typ != websocket.MessageText {
 			c.sendError(nil, badRequest("frames must be text"))
 			continue
@@ -210,6 +211,33 @@ func (c *conn) readLoop(ctx context.Context) {
 		c.hub.handle(ctx, c, b)
 		if c.closed() {
 			return
+		}
+	}
+}
+
+// waitSendRoom holds the reader while the client's send queue is three quarters full: a
+// client that sends faster than the writer delivers its own replies is slowed down through
+// its TCP window instead of overflowing its queue and being closed as a slow reader. The wait
+// is bounded by the write timeout; a client that reads nothing at all still fills the queue
+// and is closed.
+func (c *conn) waitSendRoom(ctx context.Context) {
+	high := cap(c.send) * 3 / 4
+	if len(c.send) < high {
+		return
+	}
+	deadline := time.NewTimer(c.hub.writeTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for len(c.send) >= high {
+		select {
+		case <-c.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
 		}
 	}
 }
