@@ -33,6 +33,7 @@ func NewHandler(svc *Service, st Storage, idempotent func(http.Handler) http.Han
 
 // AdminOperations name the booking admin routes for the audit log.
 var AdminOperations = map[string]audit.Operation{
+	"GET /api/v1/admin/streamers":              {Name: "streamer:list"},
 	"PUT /api/v1/admin/streamers/{id}/approve": {Name: "streamer:approve", TargetType: "user", TargetParam: "id"},
 	"PUT /api/v1/admin/streamers/{id}/reject":  {Name: "streamer:reject", TargetType: "user", TargetParam: "id"},
 }
