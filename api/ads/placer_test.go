@@ -160,9 +160,17 @@ func TestClickTokens(t *testing.T) {
 	ctx := context.Background()
 	f.liveAd(f.pkg(PlacementCatalogueTop, 1))
 	_, _, tok, _ := f.a.Sponsor(ctx, PlacementCatalogueTop, "v", "", nil)
+	// flip changes the character at i to another one, so the token really is altered.
+	flip := func(i int) string {
+		c := byte('0')
+		if tok[i] == c {
+			c = '1'
+		}
+		return tok[:i] + string(c) + tok[i+1:]
+	}
 	other, _ := NewPlacer(PlacerParams{DB: f.gdb, Cache: cachetest.Memory(t), Key: []byte("another key, also sixteen bytes+"), Now: f.clock.Now})
 	for name, bad := range map[string]string{
-		"empty": "", "garbage": "x.y", "altered ad": tok[:4] + "0" + tok[5:], "altered mac": tok[:len(tok)-1] + "A",
+		"empty": "", "garbage": "x.y", "altered ad": flip(4), "altered mac": flip(len(tok) - 3),
 		"long": tok + string(make([]byte, 300)),
 	} {
 		if _, err := f.a.Click(ctx, bad, ""); !errors.Is(err, ErrBadToken) {
