@@ -75,7 +75,7 @@ func TestVerifyEmail(t *testing.T) {
 
 		e.register("ada@example.com", "password1", "Ada")
 		tok := e.mailedToken("ada@example.com", "Confirm")
-		if !strings.Contains(e.mustMail(t, "ada@example.com"), "https://onstage.test/api/v1/auth/verify?code="+tok) {
+		if !strings.Contains(e.mustMail(t, "ada@example.com"), "https://onstage.test/verify-email?code="+tok) {
 			t.Fatal("the mail lacks the absolute verification link")
 		}
 		var got map[string]bool

@@ -135,7 +135,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*User, error)
 		To:      u.Email,
 		Subject: "Confirm your email address",
 		Text: fmt.Sprintf("Hello %s,\n\nconfirm your email address for onstage by opening this link within 24 hours:\n\n%s\n\nIf you did not sign up, ignore this message.\n",
-			u.DisplayName, s.link("/api/v1/auth/verify?code="+tok)),
+			u.DisplayName, s.link("/verify-email?code="+tok)),
 	})
 	return u, nil
 }
