@@ -216,7 +216,12 @@ func TestSMTPSend(t *testing.T) {
 				}
 				return
 			}
+			// The relay records a session when its connection ends, which may be just after
+			// Send has returned (Send returns on the 221 reply).
 			got := relay.all()
+			for deadline := time.Now().Add(5 * time.Second); len(got) == 0 && time.Now().Before(deadline); got = relay.all() {
+				time.Sleep(5 * time.Millisecond)
+			}
 			if len(got) != 1 {
 				t.Fatalf("relay saw %d sessions, want 1", len(got))
 			}
