@@ -229,12 +229,9 @@ func (s *Service) CloseGiveaway(ctx context.Context, caller authn.Identity, meet
 	)
 	err := s.store.Tx(ctx, func(tx *Store) error {
 		evs = nil
-		g, err := tx.lockGiveaway(meetingID, giveawayID)
+		g, err := s.lockForModerator(tx, caller, meetingID, giveawayID)
 		if err != nil {
-			return s.hideGiveaway(tx, caller, meetingID, err)
-		}
-		if _, err := moderator(tx, meetingID, caller, RoleHost, RoleCohost); err != nil {
-			return s.hideGiveaway(tx, caller, meetingID, err)
+			return err
 		}
 		if g.Status != GiveawayOpen {
 			return ErrEntriesClosed.WithMessage("the giveaway is closed already")
@@ -322,12 +319,9 @@ func (s *Service) DrawGiveaway(ctx context.Context, caller authn.Identity, meeti
 	)
 	err := s.store.Tx(ctx, func(tx *Store) error {
 		evs = nil
-		g, err := tx.lockGiveaway(meetingID, giveawayID)
+		g, err := s.lockForModerator(tx, caller, meetingID, giveawayID)
 		if err != nil {
-			return s.hideGiveaway(tx, caller, meetingID, err)
-		}
-		if _, err := moderator(tx, meetingID, caller, RoleHost, RoleCohost); err != nil {
-			return s.hideGiveaway(tx, caller, meetingID, err)
+			return err
 		}
 		switch g.Status {
 		case GiveawayDrawn:
@@ -389,12 +383,9 @@ func (s *Service) RerollGiveaway(ctx context.Context, caller authn.Identity, mee
 	)
 	err := s.store.Tx(ctx, func(tx *Store) error {
 		evs = nil
-		g, err := tx.lockGiveaway(meetingID, giveawayID)
+		g, err := s.lockForModerator(tx, caller, meetingID, giveawayID)
 		if err != nil {
-			return s.hideGiveaway(tx, caller, meetingID, err)
-		}
-		if _, err := moderator(tx, meetingID, caller, RoleHost, RoleCohost); err != nil {
-			return s.hideGiveaway(tx, caller, meetingID, err)
+			return err
 		}
 		if g.Status != GiveawayDrawn {
 			return ErrNotDrawn
@@ -659,4 +650,17 @@ func (s *Service) GiveawayProof(ctx context.Context, caller authn.Identity, meet
 		p.Rounds = append(p.Rounds, r)
 	}
 	return p, nil
+}
+
+// lockForModerator locks the giveaway for a change only a host or co-host may make; a caller
+// who may not even see it gets the same answer as for a missing one (hideGiveaway).
+func (s *Service) lockForModerator(tx *Store, caller authn.Identity, meetingID, giveawayID string) (*Giveaway, error) {
+	g, err := tx.lockGiveaway(meetingID, giveawayID)
+	if err != nil {
+		return nil, s.hideGiveaway(tx, caller, meetingID, err)
+	}
+	if _, err := moderator(tx, meetingID, caller, RoleHost, RoleCohost); err != nil {
+		return nil, s.hideGiveaway(tx, caller, meetingID, err)
+	}
+	return g, nil
 }
