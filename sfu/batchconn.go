@@ -11,29 +11,35 @@ import (
 // maxBatch is the most datagrams one sendmmsg carries.
 const maxBatch = 64
 
-// batchConn is the UDP socket under the single-port ICE mux. While a fan-out
-// pass runs on any goroutine, datagrams written to it are copied into a batch
-// and sent with one sendmmsg when a pass ends (or the batch is full), instead
-// of one sendto each: the system call, not SRTP, is most of the cost of a
-// forwarded packet. Writes made while no pass runs (ICE, DTLS, RTCP outside
-// the forwarding path) go out at once.
+// batchConn is a UDP socket under the ICE mux. While a fan-out pass runs on
+// any goroutine, datagrams written to it are copied into a batch and sent
+// with one sendmmsg when a pass ends (or the batch is full), instead of one
+// sendto each. Writes made while no pass runs (ICE, DTLS, RTCP outside the
+// forwarding path) go out at once.
+//
+// On Linux the socket's system calls bypass the Go runtime's syscall
+// bookkeeping (see rawSocket): for a socket that never blocks, that
+// bookkeeping cost more than the calls themselves.
 //
 // The batch is swapped out under mu and sent after it, so no lock is held
-// across the system call. Order is kept per socket: a batch is sent before
-// any later write can be, since a write that finds the batch full or too
-// small sends what is queued first.
+// across the system call but sendMu, which orders sends. Order is kept per
+// socket: a batch is sent before any later write can be, since a write that
+// finds the batch full sends what is queued first, and a write outside a
+// pass sends the queue before itself.
+//
+// Lock order: sendMu, then mu.
 type batchConn struct {
 	*net.UDPConn
-	pc *ipv4.PacketConn // sendmmsg; also carries IPv6 destinations on a dual-stack socket
+	sock *rawSocket
 
-	passes atomic.Int32 // fan-out passes running now
+	passes *atomic.Int32 // fan-out passes running now, shared by a group's sockets
 
 	mu   sync.Mutex
 	cur  *batch   // being filled
 	full []*batch // filled, waiting to be sent, oldest first
 
-	// sendMu orders the sending of taken batches with each other; sending
-	// is the list flush works through, reused.
+	// sendMu orders the sending of taken batches and of single writes;
+	// sending is the list flush works through, reused.
 	sendMu  sync.Mutex
 	sending []*batch
 
@@ -50,8 +56,17 @@ var batchPool = sync.Pool{New: func() any {
 	return b
 }}
 
-func newBatchConn(c *net.UDPConn) *batchConn {
-	return &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c)}
+// newBatchConn wraps c; passes counts the fan-out passes of every socket
+// that flushes together (nil: this socket's own).
+func newBatchConn(c *net.UDPConn, passes *atomic.Int32) (*batchConn, error) {
+	if passes == nil {
+		passes = new(atomic.Int32)
+	}
+	s, err := newRawSocket(c)
+	if err != nil {
+		return nil, err
+	}
+	return &batchConn{UDPConn: c, sock: s, passes: passes}, nil
 }
 
 // beginPass and endPass bracket a fan-out pass; the last pass to end sends
@@ -63,11 +78,16 @@ func (c *batchConn) endPass() {
 	c.flush()
 }
 
+// ReadFrom reads one datagram. Only the mux's reader calls it.
+func (c *batchConn) ReadFrom(b []byte) (int, net.Addr, error) { return c.sock.readFrom(b) }
+
 // WriteTo queues b while a pass runs, else sends it.
 func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if c.passes.Load() == 0 || len(b) > packetMTU {
-		c.flush() // what is queued goes first
-		return c.UDPConn.WriteTo(b, addr)
+		c.sendMu.Lock()
+		defer c.sendMu.Unlock()
+		c.sendLocked(true) // what is queued goes first
+		return c.sock.writeTo(b, addr)
 	}
 	c.mu.Lock()
 	if c.cur != nil && len(c.cur.msgs) == maxBatch {
@@ -100,7 +120,12 @@ func (c *batchConn) flush() { c.send(true) }
 // order.
 func (c *batchConn) send(partial bool) {
 	c.sendMu.Lock()
-	defer c.sendMu.Unlock()
+	c.sendLocked(partial)
+	c.sendMu.Unlock()
+}
+
+// sendLocked is send with sendMu held.
+func (c *batchConn) sendLocked(partial bool) {
 	c.mu.Lock()
 	if (c.cur == nil || !partial) && len(c.full) == 0 {
 		c.mu.Unlock()
@@ -124,10 +149,11 @@ func (c *batchConn) send(partial bool) {
 func (c *batchConn) write(bt *batch) {
 	msgs := bt.msgs
 	for len(msgs) > 0 {
-		n, err := c.pc.WriteBatch(msgs, 0)
+		n, err := c.sock.writeBatch(msgs)
 		if err != nil || n <= 0 {
-			// A datagram the kernel refused (an unreachable address, a full
-			// buffer) is lost, as a sendto of it would be; go on with the rest.
+			// A datagram the kernel refused (an unreachable address, a
+			// destination of the wrong family) is lost, as a sendto of it
+			// would be; go on with the rest.
 			n = max(n, 1)
 		}
 		c.batches.Add(1)

@@ -21,7 +21,10 @@ func TestBatchConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer recv.Close()
-	c := newBatchConn(send)
+	c, err := newBatchConn(send, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c.Close()
 	to := recv.LocalAddr()
 	read := func(want []byte) {
@@ -73,7 +76,10 @@ func TestBatchConnConcurrentWriters(t *testing.T) {
 	}
 	defer recv.Close()
 	_ = recv.SetReadBuffer(4 << 20)
-	c := newBatchConn(send)
+	c, err := newBatchConn(send, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c.Close()
 	const writers, each = 8, 500
 	var wg sync.WaitGroup
@@ -92,5 +98,78 @@ func TestBatchConnConcurrentWriters(t *testing.T) {
 	wg.Wait()
 	if d := c.datagrams.Load(); d != 2*writers*each {
 		t.Fatalf("%d datagrams sent, want %d", d, 2*writers*each)
+	}
+}
+
+// Both socket families send singly and in batches, read with the sender's
+// address, and refuse a destination of the other family without losing the
+// datagrams around it.
+func TestBatchConnFamilies(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		network string
+		laddr   *net.UDPAddr
+	}{
+		{"ipv4 only", "udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}},
+		{"dual stack", "udp", &net.UDPAddr{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock, err := net.ListenUDP(tc.network, tc.laddr)
+			if err != nil {
+				t.Skip(err)
+			}
+			c, err := newBatchConn(sock, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			to := peer.LocalAddr()
+			v6 := &net.UDPAddr{IP: net.IPv6loopback, Port: 9}
+			if tc.network == "udp4" {
+				if _, err := c.WriteTo([]byte("x"), v6); err == nil {
+					t.Fatal("an IPv6 destination was accepted by an IPv4 socket")
+				}
+				c.beginPass()
+				_, _ = c.WriteTo([]byte("a"), to)
+				_, _ = c.WriteTo([]byte("bad"), v6)
+				_, _ = c.WriteTo([]byte("b"), to)
+				c.endPass()
+			} else {
+				c.beginPass()
+				_, _ = c.WriteTo([]byte("a"), to)
+				_, _ = c.WriteTo([]byte("b"), to)
+				c.endPass()
+			}
+			buf := make([]byte, 100)
+			for _, want := range []string{"a", "b"} {
+				_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, _, err := peer.ReadFrom(buf)
+				if err != nil || string(buf[:n]) != want {
+					t.Fatalf("read %q, %v; want %q", buf[:n], err, want)
+				}
+			}
+			port := c.LocalAddr().(*net.UDPAddr).Port
+			if _, err := peer.WriteTo([]byte("reply"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := c.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "reply" {
+				t.Fatalf("read %q, %v", buf[:n], err)
+			}
+			ua, ok := from.(*net.UDPAddr)
+			if !ok || !ua.IP.Equal(net.IPv4(127, 0, 0, 1)) || ua.Port != to.(*net.UDPAddr).Port {
+				t.Fatalf("read from %v, want %v", from, to)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, _, err := c.ReadFrom(buf); err == nil {
+				t.Fatal("a read with nothing sent returned")
+			}
+		})
 	}
 }

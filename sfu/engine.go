@@ -196,6 +196,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
+	var err error
 	if cfg.UDPMuxPort > 0 || (cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0) {
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: max(cfg.UDPMuxPort, 0)})
 		if err != nil {
@@ -205,7 +206,10 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		// give it room for a scheduling hiccup at many connections' rates
 		// (the kernel caps this at net.core.rmem_max).
 		_ = conn.SetReadBuffer(muxReadBuffer)
-		e.batch = newBatchConn(conn)
+		if e.batch, err = newBatchConn(conn, nil); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("sfu: udp mux socket: %w", err)
+		}
 		mux := webrtc.NewICEUDPMux(nil, e.batch)
 		se.SetICEUDPMux(mux)
 		e.mux = mux
@@ -213,7 +217,6 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		return nil, fmt.Errorf("sfu: udp port range: %w", err)
 	}
 
-	var err error
 	if e.media, err = newMediaEngine(); err != nil {
 		e.closeMux()
 		return nil, err
