@@ -19,6 +19,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/stun"
 	"github.com/pion/transport/v2/packetio"
+	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -187,6 +188,17 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		return m.Contains(stun.AttrUseCandidate)
 	})
 	se.BufferFactory = newReadBuffer
+	// Without a Net, Pion builds one per ICE agent, and building one lists
+	// the host's interfaces and addresses (a netlink dump on Linux): memory
+	// held by every connection and CPU on every join. One list, read when
+	// the engine starts, serves them all; the single-port mux reads its
+	// addresses once at start too.
+	sharedNet, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: list interfaces: %w", err)
+	}
+	se.SetNet(sharedNet)
+	se.LoggerFactory = newPionLoggers()
 	// Pion's default opens an mDNS socket, joined to the multicast group on
 	// every interface, with its reader goroutine, per ICE agent: for every
 	// peer connection, to resolve clients' ".local" candidates. The server
@@ -213,7 +225,6 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		return nil, fmt.Errorf("sfu: udp port range: %w", err)
 	}
 
-	var err error
 	if e.media, err = newMediaEngine(); err != nil {
 		e.closeMux()
 		return nil, err
@@ -312,32 +323,14 @@ func (e *Engine) newPublisherPC(drain *rtcpDrain) (*webrtc.PeerConnection, error
 	return e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 }
 
-// newSubscriberPC creates a server-offered peer connection with its own
-// bandwidth estimator and the gate in front of it.
-func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimator, *estimateGate, error) {
-	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(bweInitialBitrate),
-			gcc.SendSideBWEMinBitrate(bweMinBitrate),
-			gcc.SendSideBWEMaxBitrate(bweMaxBitrate),
-			// Pacing would add a goroutine and queueing per
-			// subscriber; the SFU forwards at the publisher's pace.
-			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-		)
-	})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	// The factory belongs to this connection alone, and Pion builds the
-	// interceptors inside NewPeerConnection: the estimator reported here is
-	// this connection's.
-	var bwe cc.BandwidthEstimator
-	ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { bwe = est })
+// newSubscriberPC creates a server-offered peer connection with the gate
+// that makes and feeds its bandwidth estimator.
+func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, *estimateGate, error) {
 	ext, err := twcc.NewHeaderExtensionInterceptor()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	gf := &estimateGateFactory{cc: ccf, ext: ext}
+	gf := &estimateGateFactory{newEstimator: newEstimator, ext: ext}
 	reg := &interceptor.Registry{}
 	// No report interceptors: the connection receives no media, so receiver
 	// reports would have nothing to report, and the sender reports come from
@@ -346,9 +339,23 @@ func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimato
 	reg.Add(gf)
 	pc, err := e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return pc, bwe, gf.gate, nil
+	// The factory belongs to this connection alone, and Pion builds the
+	// interceptors inside NewPeerConnection: the gate is this connection's.
+	return pc, gf.gate, nil
+}
+
+// newEstimator makes a subscriber connection's send-side estimator.
+func newEstimator() (cc.BandwidthEstimator, error) {
+	return gcc.NewSendSideBWE(
+		gcc.SendSideBWEInitialBitrate(bweInitialBitrate),
+		gcc.SendSideBWEMinBitrate(bweMinBitrate),
+		gcc.SendSideBWEMaxBitrate(bweMaxBitrate),
+		// Pacing would add a goroutine and queueing per subscriber; the
+		// SFU forwards at the publisher's pace.
+		gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+	)
 }
 
 // NewRouter creates a Router for one room. Routers still open when the

@@ -71,7 +71,7 @@ func TestMuxReadBuffer(t *testing.T) {
 // controlling agent and nominates without waiting for a server check tick.
 func TestConnectionsAreICELite(t *testing.T) {
 	e := newTestEngine(t)
-	sub, _, _, err := e.newSubscriberPC()
+	sub, _, err := e.newSubscriberPC()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestConnectionsAreICELite(t *testing.T) {
 // connection.
 func TestConnectionsRunOnlyTheirReportLoop(t *testing.T) {
 	e := newTestEngine(t)
-	sub, _, _, err := e.newSubscriberPC()
+	sub, _, err := e.newSubscriberPC()
 	if err != nil {
 		t.Fatal(err)
 	}

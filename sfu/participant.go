@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
@@ -62,8 +61,7 @@ type Participant struct {
 
 	pub  atomic.Pointer[webrtc.PeerConnection] // nil until the first publisher offer
 	sub  *webrtc.PeerConnection
-	bwe  cc.BandwidthEstimator // subscriber-side estimate, may be nil
-	gate *estimateGate         // the subscriber connection's estimator gate, may be nil
+	gate *estimateGate // the subscriber connection's estimator gate, may be nil
 
 	// subConnected is set while the subscriber connection is connected;
 	// Pion silently drops what is written before, so down-tracks wait.
@@ -109,11 +107,11 @@ func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Par
 		kick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 	}
-	sub, bwe, gate, err := r.engine.newSubscriberPC()
+	sub, gate, err := r.engine.newSubscriberPC()
 	if err != nil {
 		return nil, err
 	}
-	p.sub, p.bwe, p.gate = sub, bwe, gate
+	p.sub, p.gate = sub, gate
 	// The publisher connection is made by the first publisher offer: most
 	// participants of a large room never publish, and an idle Pion peer
 	// connection still runs its interceptors' timers.
@@ -748,7 +746,7 @@ func (p *Participant) negotiate() {
 // layerBudget splits the subscriber's bandwidth estimate over its simulcast
 // down-tracks; 0 means no estimate yet.
 func (p *Participant) layerBudget() int64 {
-	if p.bwe == nil {
+	if p.gate == nil {
 		return 0
 	}
 	n := 0
@@ -759,7 +757,7 @@ func (p *Participant) layerBudget() int64 {
 		}
 	}
 	p.mu.Unlock()
-	return int64(p.bwe.GetTargetBitrate()) / int64(max(n, 1))
+	return int64(p.gate.targetBitrate()) / int64(max(n, 1))
 }
 
 func (p *Participant) allocateLayers() {
