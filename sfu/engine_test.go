@@ -165,3 +165,31 @@ func goroutinesIn(fn string) int {
 	}
 	return n
 }
+
+// A subscriber that receives no simulcast track runs no estimator, and an
+// idle participant no goroutine of its own: both add up over a large room.
+func TestIdleSubscriberRunsNoEstimatorOrLoop(t *testing.T) {
+	e := newTestEngine(t)
+	r := e.NewRouter(RouterParams{})
+	defer r.Close()
+	pub := newTestClient(t, r, "pub", clientOpts{})
+	sub := newTestClient(t, r, "sub", clientOpts{})
+	publishAV(pub)
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		received := 0
+		for _, rt := range sub.received() {
+			if len(rt.packets()) >= 10 {
+				received++
+			}
+		}
+		if received != 2 {
+			return fmt.Errorf("subscriber receives %d of 2 tracks", received)
+		}
+		for _, fn := range []string{"interceptor/pkg/gcc.", "sfu.(*Participant).negotiateWhileKicked"} {
+			if n := goroutinesIn(fn); n != 0 {
+				return fmt.Errorf("%d goroutines in %s", n, fn)
+			}
+		}
+		return nil
+	})
+}
