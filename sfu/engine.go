@@ -1,12 +1,16 @@
 package sfu
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/dtls/v2"
 	"github.com/pion/ice/v2"
@@ -105,6 +109,9 @@ type Engine struct {
 
 	// Stateless interceptor factories shared by every connection.
 	nackGen, twccSender, reportRecv interceptor.Factory
+
+	certMu sync.Mutex          // guards cert
+	cert   *webrtc.Certificate // DTLS identity of every connection; see certificates
 
 	mu      sync.Mutex // guards routers and closed
 	routers map[*Router]struct{}
@@ -245,6 +252,43 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	return e, nil
 }
 
+// certRenewBefore is how long before its expiry the shared DTLS certificate
+// is replaced: Pion refuses to make a connection with an expired one.
+const certRenewBefore = 24 * time.Hour
+
+// certificates returns the DTLS certificate every connection presents.
+// Without one, Pion makes a key pair and a self-signed certificate for each
+// connection: a P-256 key generation and a signature on every join, and the
+// key and parsed certificate held for the connection's life. One identity per
+// server is as good: clients authenticate it by the fingerprint in the
+// description it comes with, never by its name or chain.
+func (e *Engine) certificates() ([]webrtc.Certificate, error) {
+	e.certMu.Lock()
+	defer e.certMu.Unlock()
+	if e.cert == nil || time.Until(e.cert.Expires()) < certRenewBefore {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("sfu: dtls key: %w", err)
+		}
+		cert, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return nil, fmt.Errorf("sfu: dtls certificate: %w", err)
+		}
+		e.cert = cert
+	}
+	return []webrtc.Certificate{*e.cert}, nil
+}
+
+// newPC makes a peer connection with the engine's settings, reg's
+// interceptors and the shared DTLS certificate.
+func (e *Engine) newPC(reg *interceptor.Registry) (*webrtc.PeerConnection, error) {
+	certs, err := e.certificates()
+	if err != nil {
+		return nil, err
+	}
+	return e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan, Certificates: certs})
+}
+
 func (e *Engine) api(reg *interceptor.Registry) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(e.media), webrtc.WithInterceptorRegistry(reg),
 		webrtc.WithSettingEngine(e.se))
@@ -320,7 +364,7 @@ func (e *Engine) newPublisherPC(drain *rtcpDrain) (*webrtc.PeerConnection, error
 	// No sender reports: the server sends no media on this connection, and
 	// the interceptor's ticker would be one more goroutine per publisher.
 	reg.Add(drain)
-	return e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	return e.newPC(reg)
 }
 
 // newSubscriberPC creates a server-offered peer connection with the gate
@@ -337,7 +381,7 @@ func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, *estimateGate, error
 	// the down-tracks' own counters (Participant.sendSenderReports) instead
 	// of an interceptor that locks and reads the clock on every packet.
 	reg.Add(gf)
-	pc, err := e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	pc, err := e.newPC(reg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,8 +1,13 @@
 package sfu
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"runtime/pprof"
 	"strconv"
@@ -192,4 +197,50 @@ func TestIdleSubscriberRunsNoEstimatorOrLoop(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Every connection presents the engine's one DTLS certificate, replaced
+// before it expires.
+func TestConnectionsShareRenewedCertificate(t *testing.T) {
+	e := newTestEngine(t)
+	fingerprint := func() string {
+		t.Helper()
+		pc, _, err := e.newSubscriberPC()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		fps, err := pc.GetConfiguration().Certificates[0].GetFingerprints()
+		if err != nil || len(fps) == 0 {
+			t.Fatal(fps, err)
+		}
+		return fps[0].Value
+	}
+	first := fingerprint()
+	if again := fingerprint(); again != first {
+		t.Fatalf("second connection's fingerprint %s, want the shared %s", again, first)
+	}
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiring, err := webrtc.NewCertificate(key, x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(certRenewBefore / 2),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.certMu.Lock()
+	e.cert = expiring
+	e.certMu.Unlock()
+	renewed := fingerprint()
+	if fps, _ := expiring.GetFingerprints(); renewed == first || renewed == fps[0].Value {
+		t.Fatal("certificate close to expiry not replaced")
+	}
+	if e.cert.Expires().Before(time.Now().Add(certRenewBefore)) {
+		t.Fatalf("renewed certificate expires at %v", e.cert.Expires())
+	}
 }
