@@ -1,12 +1,16 @@
 package sfu
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/dtls/v2"
 	"github.com/pion/ice/v2"
@@ -19,6 +23,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/stun"
 	"github.com/pion/transport/v2/packetio"
+	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -105,6 +110,9 @@ type Engine struct {
 	// Stateless interceptor factories shared by every connection.
 	nackGen, twccSender, reportRecv interceptor.Factory
 
+	certMu sync.Mutex          // guards cert
+	cert   *webrtc.Certificate // DTLS identity of every connection; see certificates
+
 	mu      sync.Mutex // guards routers and closed
 	routers map[*Router]struct{}
 	closed  bool
@@ -187,6 +195,17 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		return m.Contains(stun.AttrUseCandidate)
 	})
 	se.BufferFactory = newReadBuffer
+	// Without a Net, Pion builds one per ICE agent, and building one lists
+	// the host's interfaces and addresses (a netlink dump on Linux): memory
+	// held by every connection and CPU on every join. One list, read when
+	// the engine starts, serves them all; the single-port mux reads its
+	// addresses once at start too.
+	sharedNet, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: list interfaces: %w", err)
+	}
+	se.SetNet(sharedNet)
+	se.LoggerFactory = newPionLoggers()
 	// Pion's default opens an mDNS socket, joined to the multicast group on
 	// every interface, with its reader goroutine, per ICE agent: for every
 	// peer connection, to resolve clients' ".local" candidates. The server
@@ -235,6 +254,43 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	}
 	e.se = se
 	return e, nil
+}
+
+// certRenewBefore is how long before its expiry the shared DTLS certificate
+// is replaced: Pion refuses to make a connection with an expired one.
+const certRenewBefore = 24 * time.Hour
+
+// certificates returns the DTLS certificate every connection presents.
+// Without one, Pion makes a key pair and a self-signed certificate for each
+// connection: a P-256 key generation and a signature on every join, and the
+// key and parsed certificate held for the connection's life. One identity per
+// server is as good: clients authenticate it by the fingerprint in the
+// description it comes with, never by its name or chain.
+func (e *Engine) certificates() ([]webrtc.Certificate, error) {
+	e.certMu.Lock()
+	defer e.certMu.Unlock()
+	if e.cert == nil || time.Until(e.cert.Expires()) < certRenewBefore {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("sfu: dtls key: %w", err)
+		}
+		cert, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return nil, fmt.Errorf("sfu: dtls certificate: %w", err)
+		}
+		e.cert = cert
+	}
+	return []webrtc.Certificate{*e.cert}, nil
+}
+
+// newPC makes a peer connection with the engine's settings, reg's
+// interceptors and the shared DTLS certificate.
+func (e *Engine) newPC(reg *interceptor.Registry) (*webrtc.PeerConnection, error) {
+	certs, err := e.certificates()
+	if err != nil {
+		return nil, err
+	}
+	return e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan, Certificates: certs})
 }
 
 func (e *Engine) api(reg *interceptor.Registry) *webrtc.API {
@@ -312,46 +368,42 @@ func (e *Engine) newPublisherPC(drain *rtcpDrain) (*webrtc.PeerConnection, error
 	// No sender reports: the server sends no media on this connection, and
 	// the interceptor's ticker would be one more goroutine per publisher.
 	reg.Add(drain)
-	return e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	return e.newPC(reg)
 }
 
-// newSubscriberPC creates a server-offered peer connection with its own
-// bandwidth estimator and the gate in front of it.
-func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimator, *estimateGate, error) {
-	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(bweInitialBitrate),
-			gcc.SendSideBWEMinBitrate(bweMinBitrate),
-			gcc.SendSideBWEMaxBitrate(bweMaxBitrate),
-			// Pacing would add a goroutine and queueing per
-			// subscriber; the SFU forwards at the publisher's pace.
-			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-		)
-	})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	// The factory belongs to this connection alone, and Pion builds the
-	// interceptors inside NewPeerConnection: the estimator reported here is
-	// this connection's.
-	var bwe cc.BandwidthEstimator
-	ccf.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { bwe = est })
+// newSubscriberPC creates a server-offered peer connection with the gate
+// that makes and feeds its bandwidth estimator.
+func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, *estimateGate, error) {
 	ext, err := twcc.NewHeaderExtensionInterceptor()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	gf := &estimateGateFactory{cc: ccf, ext: ext}
+	gf := &estimateGateFactory{newEstimator: newEstimator, ext: ext}
 	reg := &interceptor.Registry{}
 	// No report interceptors: the connection receives no media, so receiver
 	// reports would have nothing to report, and the sender reports come from
 	// the down-tracks' own counters (Participant.sendSenderReports) instead
 	// of an interceptor that locks and reads the clock on every packet.
 	reg.Add(gf)
-	pc, err := e.api(reg).NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	pc, err := e.newPC(reg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return pc, bwe, gf.gate, nil
+	// The factory belongs to this connection alone, and Pion builds the
+	// interceptors inside NewPeerConnection: the gate is this connection's.
+	return pc, gf.gate, nil
+}
+
+// newEstimator makes a subscriber connection's send-side estimator.
+func newEstimator() (cc.BandwidthEstimator, error) {
+	return gcc.NewSendSideBWE(
+		gcc.SendSideBWEInitialBitrate(bweInitialBitrate),
+		gcc.SendSideBWEMinBitrate(bweMinBitrate),
+		gcc.SendSideBWEMaxBitrate(bweMaxBitrate),
+		// Pacing would add a goroutine and queueing per subscriber; the
+		// SFU forwards at the publisher's pace.
+		gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+	)
 }
 
 // NewRouter creates a Router for one room. Routers still open when the

@@ -1,8 +1,13 @@
 package sfu
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"runtime/pprof"
 	"strconv"
@@ -71,7 +76,7 @@ func TestMuxReadBuffer(t *testing.T) {
 // controlling agent and nominates without waiting for a server check tick.
 func TestConnectionsAreICELite(t *testing.T) {
 	e := newTestEngine(t)
-	sub, _, _, err := e.newSubscriberPC()
+	sub, _, err := e.newSubscriberPC()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +128,7 @@ func TestConnectionsAreICELite(t *testing.T) {
 // connection.
 func TestConnectionsRunOnlyTheirReportLoop(t *testing.T) {
 	e := newTestEngine(t)
-	sub, _, _, err := e.newSubscriberPC()
+	sub, _, err := e.newSubscriberPC()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,4 +169,78 @@ func goroutinesIn(fn string) int {
 		}
 	}
 	return n
+}
+
+// A subscriber that receives no simulcast track runs no estimator, and an
+// idle participant no goroutine of its own: both add up over a large room.
+func TestIdleSubscriberRunsNoEstimatorOrLoop(t *testing.T) {
+	e := newTestEngine(t)
+	r := e.NewRouter(RouterParams{})
+	defer r.Close()
+	pub := newTestClient(t, r, "pub", clientOpts{})
+	sub := newTestClient(t, r, "sub", clientOpts{})
+	publishAV(pub)
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		received := 0
+		for _, rt := range sub.received() {
+			if len(rt.packets()) >= 10 {
+				received++
+			}
+		}
+		if received != 2 {
+			return fmt.Errorf("subscriber receives %d of 2 tracks", received)
+		}
+		for _, fn := range []string{"interceptor/pkg/gcc.", "sfu.(*Participant).negotiateWhileKicked"} {
+			if n := goroutinesIn(fn); n != 0 {
+				return fmt.Errorf("%d goroutines in %s", n, fn)
+			}
+		}
+		return nil
+	})
+}
+
+// Every connection presents the engine's one DTLS certificate, replaced
+// before it expires.
+func TestConnectionsShareRenewedCertificate(t *testing.T) {
+	e := newTestEngine(t)
+	fingerprint := func() string {
+		t.Helper()
+		pc, _, err := e.newSubscriberPC()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		fps, err := pc.GetConfiguration().Certificates[0].GetFingerprints()
+		if err != nil || len(fps) == 0 {
+			t.Fatal(fps, err)
+		}
+		return fps[0].Value
+	}
+	first := fingerprint()
+	if again := fingerprint(); again != first {
+		t.Fatalf("second connection's fingerprint %s, want the shared %s", again, first)
+	}
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiring, err := webrtc.NewCertificate(key, x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(certRenewBefore / 2),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.certMu.Lock()
+	e.cert = expiring
+	e.certMu.Unlock()
+	renewed := fingerprint()
+	if fps, _ := expiring.GetFingerprints(); renewed == first || renewed == fps[0].Value {
+		t.Fatal("certificate close to expiry not replaced")
+	}
+	if e.cert.Expires().Before(time.Now().Add(certRenewBefore)) {
+		t.Fatalf("renewed certificate expires at %v", e.cert.Expires())
+	}
 }

@@ -10,18 +10,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
 
 // allocInterval is how often a participant re-evaluates the simulcast layers
-// it receives against its bandwidth estimate.
+// it receives against its bandwidth estimate (a multiple of speakerInterval:
+// the router's housekeeping drives it).
 const allocInterval = 500 * time.Millisecond
 
 // senderReportInterval is how often a participant sends the sender reports
-// of its down-tracks (Pion's interceptor used the same).
+// of its down-tracks (Pion's interceptor used the same); a multiple of
+// speakerInterval, like allocInterval.
 const senderReportInterval = time.Second
 
 // ParticipantParams are the callbacks of one participant. All are optional.
@@ -62,8 +63,7 @@ type Participant struct {
 
 	pub  atomic.Pointer[webrtc.PeerConnection] // nil until the first publisher offer
 	sub  *webrtc.PeerConnection
-	bwe  cc.BandwidthEstimator // subscriber-side estimate, may be nil
-	gate *estimateGate         // the subscriber connection's estimator gate, may be nil
+	gate *estimateGate // the subscriber connection's estimator gate, may be nil
 
 	// subConnected is set while the subscriber connection is connected;
 	// Pion silently drops what is written before, so down-tracks wait.
@@ -84,17 +84,18 @@ type Participant struct {
 	published   map[string]*publishedTrack // live tracks by publisher mid
 	downs       map[TrackID]*subscription
 	negotiating bool // a subscriber offer waits for its answer
-	dirty       bool // the subscriber needs a new offer
-	restartICE  bool // the next offer restarts ICE
+	// kicked asks for a negotiate pass; negotiator is set while the
+	// goroutine that runs them (see kickLocked) is alive.
+	kicked, negotiator bool
+	dirty              bool // the subscriber needs a new offer
+	restartICE         bool // the next offer restarts ICE
 	// fresh marks a replacement (see Router.ReplaceParticipant) whose
 	// subscriber connection has not been answered yet: its first offer
 	// already starts ICE and DTLS from scratch, so a restart request adds
 	// nothing to it.
 	fresh bool
 
-	kick chan struct{} // wakes the negotiation loop; capacity 1
-	quit chan struct{}
-	wg   sync.WaitGroup // every goroutine the participant owns
+	wg sync.WaitGroup // every goroutine the participant owns
 }
 
 func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Participant, error) {
@@ -106,14 +107,12 @@ func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Par
 		sources:   map[string]Source{},
 		published: map[string]*publishedTrack{},
 		downs:     map[TrackID]*subscription{},
-		kick:      make(chan struct{}, 1),
-		quit:      make(chan struct{}),
 	}
-	sub, bwe, gate, err := r.engine.newSubscriberPC()
+	sub, gate, err := r.engine.newSubscriberPC()
 	if err != nil {
 		return nil, err
 	}
-	p.sub, p.bwe, p.gate = sub, bwe, gate
+	p.sub, p.gate = sub, gate
 	// The publisher connection is made by the first publisher offer: most
 	// participants of a large room never publish, and an idle Pion peer
 	// connection still runs its interceptors' timers.
@@ -122,8 +121,6 @@ func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Par
 	sub.OnICECandidate(p.subSig.onLocalCandidate)
 	sub.OnConnectionStateChange(p.onSubscriberState)
 	sub.OnICEConnectionStateChange(p.onSubscriberICEState)
-	p.wg.Add(1)
-	go p.loop()
 	return p, nil
 }
 
@@ -613,32 +610,35 @@ func (p *Participant) markDirtyLocked() {
 	p.kickLocked()
 }
 
+// kickLocked asks for a negotiate pass. The passes run on a goroutine that
+// lives only while there are some to run: a participant holds no goroutine
+// or timer of its own while its negotiation is idle (allocation and sender
+// reports are driven by the router's housekeeping). Called with mu held.
 func (p *Participant) kickLocked() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
+	p.kicked = true
+	if p.negotiator || p.closed {
+		return
 	}
+	p.negotiator = true
+	p.wg.Add(1)
+	go p.negotiateWhileKicked()
 }
 
-// loop is the participant's housekeeping goroutine: subscriber offers and
-// periodic simulcast allocation. It ends with Close.
-func (p *Participant) loop() {
+// negotiateWhileKicked runs negotiate until no kick is pending. A kick that
+// arrives during a pass is served by the next one, as by the loop it
+// replaces.
+func (p *Participant) negotiateWhileKicked() {
 	defer p.wg.Done()
-	t := time.NewTicker(allocInterval)
-	defer t.Stop()
-	sr := time.NewTicker(senderReportInterval)
-	defer sr.Stop()
 	for {
-		select {
-		case <-p.quit:
+		p.mu.Lock()
+		if !p.kicked || p.closed {
+			p.negotiator = false
+			p.mu.Unlock()
 			return
-		case <-p.kick:
-			p.negotiate()
-		case <-t.C:
-			p.allocateLayers()
-		case <-sr.C:
-			p.sendSenderReports()
 		}
+		p.kicked = false
+		p.mu.Unlock()
+		p.negotiate()
 	}
 }
 
@@ -691,7 +691,7 @@ func (p *Participant) negotiate() {
 		return
 	}
 	if !p.restartICE && !p.subICEStarted.Load() && p.sub.LocalDescription() != nil {
-		// onSubscriberICEState kicks the loop; dirty stays set.
+		// onSubscriberICEState kicks again; dirty stays set.
 		p.mu.Unlock()
 		return
 	}
@@ -748,7 +748,7 @@ func (p *Participant) negotiate() {
 // layerBudget splits the subscriber's bandwidth estimate over its simulcast
 // down-tracks; 0 means no estimate yet.
 func (p *Participant) layerBudget() int64 {
-	if p.bwe == nil {
+	if p.gate == nil {
 		return 0
 	}
 	n := 0
@@ -759,7 +759,7 @@ func (p *Participant) layerBudget() int64 {
 		}
 	}
 	p.mu.Unlock()
-	return int64(p.bwe.GetTargetBitrate()) / int64(max(n, 1))
+	return int64(p.gate.targetBitrate()) / int64(max(n, 1))
 }
 
 func (p *Participant) allocateLayers() {
@@ -809,7 +809,6 @@ func (p *Participant) close() {
 
 	p.pubSig.stop()
 	p.subSig.stop()
-	close(p.quit)
 	for _, t := range tracks {
 		t.end()
 	}

@@ -16,7 +16,9 @@ func TestSubscribeRacesRemoval(t *testing.T) {
 	tr, _ := newBenchTrack(0, nil)
 	defer tr.fan.close()
 	r := &Router{}
-	p := &Participant{router: r, downs: map[TrackID]*subscription{}, kick: make(chan struct{}, 1)}
+	// negotiating: an offer is outstanding, so the removal's negotiate pass
+	// (there is no peer connection here) returns at once.
+	p := &Participant{router: r, downs: map[TrackID]*subscription{}, negotiating: true}
 	for i := 0; i < 100; i++ {
 		d := newDownTrack(tr, &p.subConnected, nil)
 		p.mu.Lock()
@@ -34,6 +36,7 @@ func TestSubscribeRacesRemoval(t *testing.T) {
 		}()
 		wg.Wait()
 	}
+	p.wg.Wait()
 }
 
 // offerFrom returns an offer of a fresh Pion peer connection sending the

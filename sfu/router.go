@@ -302,12 +302,19 @@ func (r *Router) retire(d *DownTrack) {
 	r.retiredRetx.Add(d.retransmits.Load())
 }
 
-// housekeeping runs speaker detection every speakerInterval and samples
-// layer bitrates every other tick. It ends with Close.
+// housekeeping runs speaker detection every speakerInterval, samples layer
+// bitrates every other tick, and drives every participant's simulcast
+// allocation (allocInterval) and sender reports (senderReportInterval): one
+// ticker per room rather than two per participant. It ends with Close.
 func (r *Router) housekeeping() {
 	defer r.wg.Done()
 	tick := time.NewTicker(speakerInterval)
 	defer tick.Stop()
+	const (
+		allocEvery = int(allocInterval / speakerInterval)
+		srEvery    = int(senderReportInterval / speakerInterval)
+	)
+	var parts []*Participant
 	for n := 0; ; n++ {
 		select {
 		case <-r.quit:
@@ -315,6 +322,13 @@ func (r *Router) housekeeping() {
 		case now := <-tick.C:
 			r.mu.RLock()
 			tracks := append([]*publishedTrack(nil), r.tracks...)
+			alloc, sr := n%allocEvery == 0, n%srEvery == srEvery/2
+			if alloc || sr {
+				parts = parts[:0]
+				for _, p := range r.participants {
+					parts = append(parts, p)
+				}
+			}
 			r.mu.RUnlock()
 			samples := map[ParticipantID]float64{}
 			for _, t := range tracks {
@@ -327,6 +341,21 @@ func (r *Router) housekeeping() {
 			}
 			if list, changed := r.speakers.tick(now, samples); changed && r.params.OnSpeakers != nil {
 				r.params.OnSpeakers(list)
+			}
+			// Allocation follows the rate sample of the same tick; sender
+			// reports fall on other ticks than most allocations.
+			if alloc {
+				for _, p := range parts {
+					p.allocateLayers()
+				}
+			}
+			if sr {
+				for _, p := range parts {
+					p.sendSenderReports()
+				}
+			}
+			if alloc || sr {
+				clear(parts) // hold no closed participant until the next pass
 			}
 		}
 	}

@@ -271,7 +271,8 @@ func BenchmarkRoomBroadcastChat(b *testing.B) {
 	for range b.N {
 		r.onEvent(ev)
 		for _, c := range conns {
-			<-c.send
+			<-c.send.ready
+			c.send.pop()
 		}
 	}
 }
@@ -340,13 +341,11 @@ func TestBroadcastEncodesOnce(t *testing.T) {
 		out := map[string][][]byte{}
 		for pid, c := range conns {
 			for {
-				select {
-				case fs := <-c.send:
-					out[pid] = append(out[pid], fs...)
-					continue
-				default:
+				fs, ok := c.send.pop()
+				if !ok {
+					break
 				}
-				break
+				out[pid] = append(out[pid], fs...)
 			}
 		}
 		return out

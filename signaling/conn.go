@@ -35,7 +35,7 @@ type conn struct {
 	who authn.Identity
 	log *slog.Logger
 
-	send chan [][]byte
+	send *sendQueue
 	// done is closed by fail; the writer then closes the socket with closeCode.
 	done      chan struct{}
 	closeOnce sync.Once
@@ -53,7 +53,7 @@ func newConn(h *Hub, ws *websocket.Conn, id uint64, who authn.Identity) *conn {
 	return &conn{
 		hub: h, ws: ws, id: id, who: who,
 		log:    h.log.With("conn", id, "user_id", who.UserID),
-		send:   make(chan [][]byte, sendQueueSize),
+		send:   newSendQueue(sendQueueSize),
 		done:   make(chan struct{}),
 		bucket: tokenBucket{rate: rateLimit, burst: rateBurst, tokens: rateBurst},
 	}
@@ -93,15 +93,13 @@ func (c *conn) enqueue(frames ...[]byte) bool {
 		return false
 	default:
 	}
-	select {
-	case c.send <- frames:
+	if c.send.push(frames) {
 		c.hub.stats.messagesOut.Add(uint64(len(frames)))
 		return true
-	default:
-		c.hub.stats.slowClosed.Add(1)
-		c.fail(websocket.StatusPolicyViolation, "send queue full")
-		return false
 	}
+	c.hub.stats.slowClosed.Add(1)
+	c.fail(websocket.StatusPolicyViolation, "send queue full")
+	return false
 }
 
 // sendMsg encodes and enqueues one message.
@@ -158,7 +156,8 @@ func (c *conn) writeLoop(ctx context.Context) {
 			// Frames still queued are dropped: the close frame goes out next.
 			_ = c.ws.Close(c.closeCode, c.closeMsg)
 			return
-		case frames := <-c.send:
+		case <-c.send.ready:
+			frames, _ := c.send.pop()
 			for _, f := range frames {
 				if err := c.write(ctx, f); err != nil {
 					c.fail(websocket.StatusAbnormalClosure, "write failed")
@@ -221,15 +220,15 @@ func (c *conn) readLoop(ctx context.Context) {
 // is bounded by the write timeout; a client that reads nothing at all still fills the queue
 // and is closed.
 func (c *conn) waitSendRoom(ctx context.Context) {
-	high := cap(c.send) * 3 / 4
-	if len(c.send) < high {
+	high := c.send.limit * 3 / 4
+	if c.send.len() < high {
 		return
 	}
 	deadline := time.NewTimer(c.hub.writeTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
-	for len(c.send) >= high {
+	for c.send.len() >= high {
 		select {
 		case <-c.done:
 			return

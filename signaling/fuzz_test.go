@@ -82,8 +82,10 @@ func FuzzHandleMessage(f *testing.F) {
 			select {
 			case <-stop:
 				return
-			case <-joined.send:
-			case <-loose.send:
+			case <-joined.send.ready:
+				joined.send.pop()
+			case <-loose.send.ready:
+				loose.send.pop()
 			}
 		}
 	}()

@@ -712,15 +712,13 @@ func (rc *remoteConn) writeLoop() {
 		select {
 		case <-rc.c.done:
 			for {
-				select {
-				case frames := <-rc.c.send:
-					for _, f := range frames {
-						_ = nc.Publish(down, frameMsg(f))
-					}
-					continue
-				default:
+				frames, ok := rc.c.send.pop()
+				if !ok {
+					break
 				}
-				break
+				for _, f := range frames {
+					_ = nc.Publish(down, frameMsg(f))
+				}
 			}
 			switch {
 			case rc.peerGone.Load():
@@ -730,7 +728,8 @@ func (rc *remoteConn) writeLoop() {
 				_ = nc.Publish(down, closeMsg(rc.c.closeCode, rc.c.closeMsg))
 			}
 			return
-		case frames := <-rc.c.send:
+		case <-rc.c.send.ready:
+			frames, _ := rc.c.send.pop()
 			for _, f := range frames {
 				if err := nc.Publish(down, frameMsg(f)); err != nil {
 					rc.c.fail(statusServiceRestart, "signaling relay lost")
