@@ -215,7 +215,6 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
-	var err error
 	if cfg.UDPMuxPort > 0 || (cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0) {
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: max(cfg.UDPMuxPort, 0)})
 		if err != nil {
