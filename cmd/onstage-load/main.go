@@ -159,6 +159,8 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 	fs.BoolVar(&o.loopbackOnly, "loopback-only", false, "gather ICE candidates on the loopback interface only")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "wait after everyone has joined before measuring")
+	fs.DurationVar(&o.boundVideoP99, "bound-video-p99", 0, "report whether video p99 latency stayed below this (an overload run; 0: no check)")
+	fs.Float64Var(&o.boundLoss, "bound-loss", 0, "report whether loss after NACK recovery stayed below this percentage (0: no check)")
 	fs.DurationVar(&o.joinTimeout, "join-timeout", 0, "give up waiting for joins after this long (default 30 s + participants/ramp)")
 	switch scenario {
 	case "livestream":

@@ -246,6 +246,7 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 		p.chat.startOnce.Do(func() { close(p.chat.start) })
 	}
 	cpu0, cpuErr := probe.sample(ctx)
+	sfu0 := probe.sfuCounters(ctx)
 	self0, _ := readProc(os.Getpid())
 	winStart := time.Now()
 	type sysResult struct {
@@ -272,6 +273,7 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 		sleepCtx(ctx, o.duration)
 	}
 	cpu1, cpuErr1 := probe.sample(ctx)
+	sfu1 := probe.sfuCounters(ctx)
 	self1, _ := readProc(os.Getpid())
 	window := time.Since(winStart)
 	stopProg()
@@ -286,6 +288,8 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 	} else {
 		res.Server.Error = cpuErr1.Error()
 	}
+	res.Server.SFU = newSFUResult(sfu0, sfu1)
+	res.Bound = checkBound(o, res)
 	if sysc != nil {
 		if sr := <-sysc; sr.err == nil {
 			res.Server.fillSyscalls(sr.c, res)
