@@ -225,16 +225,20 @@ func runMain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
+		subAPI, err := newSubscriberAPI(o.loopbackOnly || bare, o.simulcast)
+		if err != nil {
+			return nil, err
+		}
 		var tgt target
 		if bare {
 			bt, err := startBareChild(ctx)
 			if err != nil {
 				return nil, err
 			}
-			bt.api, bt.g = api, g
+			bt.api, bt.subAPI, bt.g = api, subAPI, g
 			tgt = bt
 		} else {
-			tgt = &onstageTarget{base: o.url, nodes: o.urls, api: api, pid: o.serverPID, g: g}
+			tgt = &onstageTarget{base: o.url, nodes: o.urls, api: api, subAPI: subAPI, pid: o.serverPID, g: g}
 		}
 		defer tgt.close()
 		fmt.Fprintf(stderr, "running %s against %s\n", o.scenario, tgt.name())
