@@ -104,5 +104,7 @@ if [ "${BENCH_OVERLOAD:-1}" != 0 ]; then
 	stop_server
 	[ ! -f "$out/overload-200.json" ] || overload=("$out/overload-200.json")
 fi
-"$load" summary "$out"/livestream-*.json "$out"/audio-*.json "${overload[@]}"
+shopt -s nullglob
+files=("$out"/livestream-*.json "$out"/audio-*.json "${overload[@]}")
+[ "${#files[@]}" -eq 0 ] || "$load" summary "${files[@]}"
 exit "$status"

@@ -283,8 +283,9 @@ type result struct {
 	PerSubscriberKbs float64        `json:"per_subscriber_kbps"`
 	Server           serverResult   `json:"server"`
 	Client           struct {
-		CPUCores float64 `json:"cpu_cores"`
-		RSSMB    float64 `json:"rss_mb"`
+		CPUCores   float64 `json:"cpu_cores"`
+		RSSMB      float64 `json:"rss_mb"`
+		Goroutines int     `json:"goroutines"` // at the end of the window: mostly Pion's, per connection
 	} `json:"client"`
 	Bound *boundResult        `json:"bound,omitempty"`
 	Chat  *chatResult         `json:"chat,omitempty"`
@@ -516,7 +517,9 @@ func printTable(w io.Writer, results []*result, ratio float64) {
 	row("server RSS (per participant)", func(r *result) string {
 		return fmt.Sprintf("%.0f MB (%.0f KB)", r.Server.RSSMB, r.Server.RSSPerParticipantKB)
 	})
-	row("load generator CPU (cores)", func(r *result) string { return fmt.Sprintf("%.2f", r.Client.CPUCores) })
+	row("load generator CPU (cores), goroutines", func(r *result) string {
+		return fmt.Sprintf("%.2f, %d", r.Client.CPUCores, r.Client.Goroutines)
+	})
 	row("machine load avg / CPU pressure", func(r *result) string {
 		return fmt.Sprintf("%.1f / %.0f%%", r.Machine.LoadAvg1, r.Machine.CPUPressure60)
 	})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -275,6 +276,7 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 	cpu1, cpuErr1 := probe.sample(ctx)
 	sfu1 := probe.sfuCounters(ctx)
 	self1, _ := readProc(os.Getpid())
+	goroutines := runtime.NumGoroutine()
 	window := time.Since(winStart)
 	stopProg()
 	res.Machine.readContention()
@@ -300,6 +302,7 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 	if self1.CPU > 0 {
 		res.Client.CPUCores = round((self1.CPU-self0.CPU).Seconds()/window.Seconds(), 3)
 		res.Client.RSSMB = round(float64(self1.RSSBytes)/(1<<20), 1)
+		res.Client.Goroutines = goroutines
 	}
 	if p.chat != nil {
 		res.Chat = newChatResult(p.chat, window)
