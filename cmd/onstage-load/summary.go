@@ -80,6 +80,10 @@ func writeSummary(files []string, w io.Writer) error {
 		}
 		return a.target > b.target
 	})
+	if len(keys) == 0 {
+		writeOverload(w, overload)
+		return nil
+	}
 	fmt.Fprintln(w, "medians over repeated runs")
 	fmt.Fprintln(w, "| run | target | runs | µs/pkt | cost ratio | RSS MB | loss % | video p99 ms | audio p99 ms | join→media p99 ms | syscalls/pkt (send) |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
