@@ -302,13 +302,14 @@ func serveBaseline(ctx context.Context, addr string, stdout io.Writer) error {
 // bareTarget drives a bare forwarder, either a child process (so that its CPU is its own) or,
 // in tests, an in-process one.
 type bareTarget struct {
-	base  string
-	api   *webrtc.API
-	pid   int
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	g     *counters
-	plan  *plan
+	base   string
+	api    *webrtc.API // publisher connections
+	subAPI *webrtc.API // subscriber connections (newSubscriberAPI)
+	pid    int
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	g      *counters
+	plan   *plan
 }
 
 // startBareChild starts `<this binary> baseline-server` and waits for its address.
@@ -459,7 +460,7 @@ func (t *bareTarget) runPeer(ctx context.Context, spec *peerSpec, st *peerStats)
 		if err != nil {
 			return fmt.Errorf("subscribe: %w", err)
 		}
-		pc, err := t.api.NewPeerConnection(webrtc.Configuration{})
+		pc, err := t.subAPI.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
 			return err
 		}

@@ -246,8 +246,12 @@ func TestBaselineForwarder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	subAPI, err := newSubscriberAPI(true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g := &counters{}
-	tgt := &bareTarget{base: srv.URL, api: api, g: g}
+	tgt := &bareTarget{base: srv.URL, api: api, subAPI: subAPI, g: g}
 	o := &options{scenario: "livestream", subscribers: 3, duration: 2 * time.Second, ramp: 50,
 		videoBitrate: 300_000, codec: codecVP8, meetings: 1, quiet: true, joinTimeout: 20 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -316,5 +320,129 @@ func TestMedian(t *testing.T) {
 		if got := median(tc.in); got != tc.want {
 			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestParseCounters(t *testing.T) {
+	metrics := `# HELP onstage_sfu_retransmitted_packets_total Packets resent.
+# TYPE onstage_sfu_retransmitted_packets_total counter
+onstage_sfu_retransmitted_packets_total 1234
+onstage_sfu_fanout_queue_dropped_total 5
+onstage_sfu_forwarded_packets_total 99
+onstage_http_requests_total{route="/metrics"} 7
+`
+	m, err := parseCounters(strings.NewReader(metrics), sfuCounterNames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 || m["onstage_sfu_retransmitted_packets_total"] != 1234 || m["onstage_sfu_fanout_queue_dropped_total"] != 5 {
+		t.Fatalf("parseCounters = %v", m)
+	}
+	end := map[string]float64{sfuCounterNames[0]: 1300, sfuCounterNames[1]: 5, sfuCounterNames[2]: 2}
+	if got := newSFUResult(m, end); *got != (sfuResult{Retransmitted: 66, QueueDropped: 0, StaleDropped: 2}) {
+		t.Fatalf("newSFUResult = %+v", got)
+	}
+	if newSFUResult(nil, end) != nil {
+		t.Fatal("a window without a first scrape gave figures")
+	}
+}
+
+func TestCheckBound(t *testing.T) {
+	run := func(p99, loss float64, videoSamples uint64) *result {
+		r := &result{}
+		r.Video.Latency = latencyResult{Samples: videoSamples, P99Ms: p99}
+		r.Media.LossPct = loss
+		return r
+	}
+	for _, tc := range []struct {
+		name     string
+		p99      time.Duration
+		loss     float64
+		r        *result
+		held     bool
+		nMissed  int
+		noResult bool
+	}{
+		{name: "no bound", r: run(900, 5, 10), noResult: true},
+		{name: "within", p99: 400 * time.Millisecond, loss: 1, r: run(31, 0.2, 10), held: true},
+		{name: "slow", p99: 400 * time.Millisecond, loss: 1, r: run(627, 0.26, 10), nMissed: 1},
+		{name: "slow and lossy", p99: 400 * time.Millisecond, loss: 1, r: run(627, 1.5, 10), nMissed: 2},
+		{name: "at the limit", p99: 400 * time.Millisecond, r: run(400, 0, 10), nMissed: 1},
+		{name: "no video", p99: 400 * time.Millisecond, r: run(0, 0, 0), nMissed: 1},
+		{name: "loss only", loss: 1, r: run(900, 0.5, 10), held: true},
+	} {
+		b := checkBound(&options{boundVideoP99: tc.p99, boundLoss: tc.loss}, tc.r)
+		if tc.noResult {
+			if b != nil {
+				t.Errorf("%s: bound %+v without limits", tc.name, b)
+			}
+			continue
+		}
+		if b == nil || b.Held != tc.held || len(b.Missed) != tc.nMissed {
+			t.Errorf("%s: checkBound = %+v, want held %v with %d missed", tc.name, b, tc.held, tc.nMissed)
+		}
+	}
+}
+
+// TestSummaryOverload checks that a run made with a bound is listed on its own, with its
+// verdict, and stays out of the medians and the memory slope.
+func TestSummaryOverload(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, subs int, rss float64, b *boundResult) string {
+		on := &result{Target: "onstage", Scenario: "livestream", Subscribers: subs, Bound: b}
+		on.Server.RSSMB = rss
+		on.Video.Latency = latencyResult{Samples: 100, P50Ms: 18, P95Ms: 247, P99Ms: 627}
+		on.Server.SFU = &sfuResult{Retransmitted: 42, QueueDropped: 1, StaleDropped: 3}
+		bare := &result{Target: "bare-pion", Scenario: "livestream", Subscribers: subs, Bound: b}
+		path := dir + "/" + name
+		if err := writeJSON(path, report{Results: []*result{on, bare}, CostRatio: 0.8}); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	files := []string{
+		write("ls-10.json", 10, 60, nil),
+		write("ls-50.json", 50, 80, nil),
+		write("overload.json", 200, 900, &boundResult{VideoP99Ms: 400, LossPct: 1, Missed: []string{"video p99 627 ms ≥ 400 ms"}}),
+	}
+	var out strings.Builder
+	if err := writeSummary(files, &out); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{
+		"memory slope onstage livestream: (RSS at →50 − RSS at →10) ÷ 40 = 512 KB per subscriber",
+		"overload runs",
+		"| livestream 1→200 | onstage | 0.0 | 0.80 | 900.0 | 0.000 (0.000) | 18.0 / 247.0 / 627.0 | 0.0 | 42 / 1 / 3 |",
+		"overload livestream 1→200, onstage: bound (video p99 < 400 ms, loss < 1%) not held: video p99 627 ms ≥ 400 ms",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "| livestream →200 |") {
+		t.Errorf("the overload run is in the medians:\n%s", s)
+	}
+}
+
+// TestOnPacketAllocatesNothing: at 1→200 the receive path runs 35k times a second on the
+// cores the server is measured on.
+func TestOnPacketAllocatesNothing(t *testing.T) {
+	st := newPeerStats("s", 0)
+	g := &counters{}
+	payload := make([]byte, 1+stampLen+60)
+	p := &rtp.Packet{Payload: payload}
+	var n uint32
+	next := func() {
+		n++
+		putStamp(payload[1:], stamp{Kind: kindAudio, Tag: 7, Counter: n, SentUnix: time.Now().UnixNano()})
+		st.onPacket(codecOpus, p, time.Now(), g)
+	}
+	next() // the stream's first packet creates its record
+	if a := testing.AllocsPerRun(1000, next); a != 0 {
+		t.Fatalf("onPacket: %v allocations per packet", a)
+	}
+	if c := st.liveCounts(); c.Received != uint64(n) || c.Lost() != 0 {
+		t.Fatalf("counts %+v", c)
 	}
 }

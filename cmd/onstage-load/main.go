@@ -159,6 +159,8 @@ func parseFlags(scenario string, args []string, stderr io.Writer) (*options, err
 	fs.BoolVar(&o.loopbackOnly, "loopback-only", false, "gather ICE candidates on the loopback interface only")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "wait after everyone has joined before measuring")
+	fs.DurationVar(&o.boundVideoP99, "bound-video-p99", 0, "report whether video p99 latency stayed below this (an overload run; 0: no check)")
+	fs.Float64Var(&o.boundLoss, "bound-loss", 0, "report whether loss after NACK recovery stayed below this percentage (0: no check)")
 	fs.DurationVar(&o.joinTimeout, "join-timeout", 0, "give up waiting for joins after this long (default 30 s + participants/ramp)")
 	switch scenario {
 	case "livestream":
@@ -223,16 +225,20 @@ func runMain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
+		subAPI, err := newSubscriberAPI(o.loopbackOnly || bare, o.simulcast)
+		if err != nil {
+			return nil, err
+		}
 		var tgt target
 		if bare {
 			bt, err := startBareChild(ctx)
 			if err != nil {
 				return nil, err
 			}
-			bt.api, bt.g = api, g
+			bt.api, bt.subAPI, bt.g = api, subAPI, g
 			tgt = bt
 		} else {
-			tgt = &onstageTarget{base: o.url, nodes: o.urls, api: api, pid: o.serverPID, g: g}
+			tgt = &onstageTarget{base: o.url, nodes: o.urls, api: api, subAPI: subAPI, pid: o.serverPID, g: g}
 		}
 		defer tgt.close()
 		fmt.Fprintf(stderr, "running %s against %s\n", o.scenario, tgt.name())

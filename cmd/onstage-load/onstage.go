@@ -15,8 +15,9 @@ import (
 // onstageTarget drives an onstage node over its public REST API and /ws, as browsers would.
 type onstageTarget struct {
 	base     string
-	nodes    []string // participant i joins through nodes[i mod len]; base is nodes[0]
-	api      *webrtc.API
+	nodes    []string    // participant i joins through nodes[i mod len]; base is nodes[0]
+	api      *webrtc.API // publisher connections
+	subAPI   *webrtc.API // subscriber connections (newSubscriberAPI)
 	pid      int
 	creator  string   // the creator's access token
 	meetings []string // meeting ids
@@ -347,7 +348,7 @@ func (p *osPeer) subscriber() (*webrtc.PeerConnection, error) {
 	if p.sub != nil {
 		return p.sub, nil
 	}
-	pc, err := p.t.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := p.t.subAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}

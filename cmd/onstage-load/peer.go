@@ -10,16 +10,69 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	rtcpreport "github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
 
-// newAPI builds the pion API a simulated browser uses: default codecs and interceptors (NACK,
-// RTCP reports, TWCC), simulcast header extensions, loopback host candidates, no mDNS, and no
-// wait before a peer-reflexive pair is used.
+// newAPI builds the pion API of a simulated browser's publisher connection: default codecs and
+// interceptors (NACK, RTCP reports, TWCC), simulcast header extensions, loopback host
+// candidates, no mDNS, and no wait before a peer-reflexive pair is used.
 func newAPI(loopbackOnly bool) (*webrtc.API, error) {
+	m, err := newMediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
+		webrtc.WithSettingEngine(newSettingEngine(loopbackOnly))), nil
+}
+
+// newSubscriberAPI builds the pion API of the receiving connections. At 1→200 the load
+// generator's subscribers share the machine's cores with the server, so they run only the
+// interceptors whose output the server acts on: the NACK generator (the server resends from
+// its packet cache) and receiver reports. TWCC feedback is negotiated only with simulcast,
+// the one case in which the server stamps transport-wide sequence numbers and feeds its
+// bandwidth estimate from the feedback (sfu/bwe.go); without it the server stamps nothing
+// and the client's TWCC interceptor would only run a 100 ms feedback ticker over empty
+// records. A receive-only connection has no use for the NACK responder or sender reports
+// (the latter a 1 s ticker goroutine per connection). The bare-Pion baseline is driven by the
+// same subscribers, so comparisons stay fair.
+func newSubscriberAPI(loopbackOnly, simulcast bool) (*webrtc.API, error) {
+	m, err := newMediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(gen)
+	rr, err := rtcpreport.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(rr)
+	if simulcast {
+		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+			return nil, err
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
+		webrtc.WithSettingEngine(newSettingEngine(loopbackOnly))), nil
+}
+
+// newMediaEngine registers the default codecs and the mid and rid header extensions.
+func newMediaEngine() (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -29,10 +82,10 @@ func newAPI(loopbackOnly bool) (*webrtc.API, error) {
 			return nil, err
 		}
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		return nil, err
-	}
+	return m, nil
+}
+
+func newSettingEngine(loopbackOnly bool) webrtc.SettingEngine {
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetPrflxAcceptanceMinWait(0)
@@ -41,7 +94,7 @@ func newAPI(loopbackOnly bool) (*webrtc.API, error) {
 	if loopbackOnly {
 		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	return se
 }
 
 // mediaOptions is what a publisher sends.

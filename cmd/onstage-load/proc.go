@@ -149,6 +149,43 @@ func parseMetrics(r io.Reader) (procSample, error) {
 	return s, nil
 }
 
+// sfuCounterNames are the onstage forwarder's counters read over the measurement window:
+// retransmissions in answer to NACKs, and the two kinds of fan-out drop that bound latency
+// under overload.
+var sfuCounterNames = []string{
+	"onstage_sfu_retransmitted_packets_total",
+	"onstage_sfu_fanout_queue_dropped_total",
+	"onstage_sfu_fanout_stale_dropped_total",
+}
+
+// parseCounters reads the named unlabelled samples from a Prometheus text exposition; names
+// that are missing are absent from the map.
+func parseCounters(r io.Reader, names []string) (map[string]float64, error) {
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 4<<20)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !want[name] {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics %s: %w", name, err)
+		}
+		out[name] = v
+	}
+	return out, sc.Err()
+}
+
 // costProbe samples a server's CPU and memory, from /proc when the pid is known and otherwise
 // from its /metrics endpoint.
 type costProbe struct {
@@ -174,22 +211,40 @@ func (p *costProbe) sample(ctx context.Context) (procSample, error) {
 	if p.metricsURL == "" {
 		return procSample{}, fmt.Errorf("no server pid and no metrics URL")
 	}
+	var s procSample
+	at := time.Now()
+	err := p.scrape(ctx, func(r io.Reader) (err error) { s, err = parseMetrics(r); return err })
+	s.At = at
+	return s, err
+}
+
+// sfuCounters reads the forwarder's counters (sfuCounterNames) from /metrics; nil when the
+// server has no metrics URL (the bare forwarder) or exposes none of them.
+func (p *costProbe) sfuCounters(ctx context.Context) map[string]float64 {
+	if p.metricsURL == "" {
+		return nil
+	}
+	var m map[string]float64
+	if err := p.scrape(ctx, func(r io.Reader) (err error) { m, err = parseCounters(r, sfuCounterNames); return err }); err != nil || len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func (p *costProbe) scrape(ctx context.Context, parse func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metricsURL, nil)
 	if err != nil {
-		return procSample{}, err
+		return err
 	}
-	at := time.Now()
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return procSample{}, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return procSample{}, fmt.Errorf("GET %s: %s", p.metricsURL, resp.Status)
+		return fmt.Errorf("GET %s: %s", p.metricsURL, resp.Status)
 	}
-	s, err := parseMetrics(resp.Body)
-	s.At = at
-	return s, err
+	return parse(resp.Body)
 }

@@ -79,6 +79,83 @@ type serverResult struct {
 	SendSyscalls          uint64  `json:"send_syscalls,omitempty"`
 	SyscallsPerPacket     float64 `json:"syscalls_per_forwarded_packet,omitempty"`
 	SendSyscallsPerPacket float64 `json:"send_syscalls_per_forwarded_packet,omitempty"`
+	// The forwarder's own counters over the window, from its /metrics when it has them
+	// (onstage does, the bare forwarder does not).
+	SFU *sfuResult `json:"sfu,omitempty"`
+}
+
+// sfuResult is what the forwarder did about loss and overload during the window: packets it
+// resent in answer to subscribers' NACKs, and packets it dropped rather than send late (a full
+// fan-out shard queue, or one that waited there too long).
+type sfuResult struct {
+	Retransmitted uint64 `json:"retransmitted_packets"`
+	QueueDropped  uint64 `json:"fanout_queue_dropped"`
+	StaleDropped  uint64 `json:"fanout_stale_dropped"`
+}
+
+func newSFUResult(a, b map[string]float64) *sfuResult {
+	if a == nil || b == nil {
+		return nil
+	}
+	d := func(name string) uint64 {
+		if b[name] < a[name] {
+			return 0
+		}
+		return uint64(b[name] - a[name])
+	}
+	return &sfuResult{Retransmitted: d(sfuCounterNames[0]), QueueDropped: d(sfuCounterNames[1]),
+		StaleDropped: d(sfuCounterNames[2])}
+}
+
+// boundResult says whether a run stayed within the limits given by --bound-video-p99 and
+// --bound-loss: what an overload run is meant to show.
+type boundResult struct {
+	VideoP99Ms float64  `json:"max_video_p99_ms,omitempty"`
+	LossPct    float64  `json:"max_loss_pct,omitempty"`
+	Held       bool     `json:"held"`
+	Missed     []string `json:"missed,omitempty"` // each limit not met, with the figure
+}
+
+// checkBound compares the run's video p99 and its loss (all media, after NACK recovery: a
+// retransmitted packet counts as received) with the limits; nil when no limit was given.
+func checkBound(o *options, r *result) *boundResult {
+	if o.boundVideoP99 <= 0 && o.boundLoss <= 0 {
+		return nil
+	}
+	b := &boundResult{VideoP99Ms: float64(o.boundVideoP99) / 1e6, LossPct: o.boundLoss}
+	if b.VideoP99Ms > 0 {
+		switch {
+		case r.Video.Latency.Samples == 0:
+			b.Missed = append(b.Missed, "no video received")
+		case r.Video.Latency.P99Ms >= b.VideoP99Ms:
+			b.Missed = append(b.Missed, fmt.Sprintf("video p99 %.0f ms ≥ %.0f ms", r.Video.Latency.P99Ms, b.VideoP99Ms))
+		}
+	}
+	if b.LossPct > 0 && r.Media.LossPct >= b.LossPct {
+		b.Missed = append(b.Missed, fmt.Sprintf("loss %.3f%% ≥ %g%%", r.Media.LossPct, b.LossPct))
+	}
+	b.Held = len(b.Missed) == 0
+	return b
+}
+
+// String is the bound as a condition, for tables: "video p99 < 400 ms, loss < 1%".
+func (b *boundResult) String() string {
+	var parts []string
+	if b.VideoP99Ms > 0 {
+		parts = append(parts, fmt.Sprintf("video p99 < %g ms", b.VideoP99Ms))
+	}
+	if b.LossPct > 0 {
+		parts = append(parts, fmt.Sprintf("loss < %g%%", b.LossPct))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// verdict is "held" or "not held: <what was missed>".
+func (b *boundResult) verdict() string {
+	if b.Held {
+		return "held"
+	}
+	return "not held: " + strings.Join(b.Missed, "; ")
 }
 
 func (s *serverResult) fillSyscalls(c syscallCount, res *result) {
@@ -206,9 +283,11 @@ type result struct {
 	PerSubscriberKbs float64        `json:"per_subscriber_kbps"`
 	Server           serverResult   `json:"server"`
 	Client           struct {
-		CPUCores float64 `json:"cpu_cores"`
-		RSSMB    float64 `json:"rss_mb"`
+		CPUCores   float64 `json:"cpu_cores"`
+		RSSMB      float64 `json:"rss_mb"`
+		Goroutines int     `json:"goroutines"` // at the end of the window: mostly Pion's, per connection
 	} `json:"client"`
+	Bound *boundResult        `json:"bound,omitempty"`
 	Chat  *chatResult         `json:"chat,omitempty"`
 	Peers []participantResult `json:"participants_detail,omitempty"`
 }
@@ -406,6 +485,14 @@ func printTable(w io.Writer, results []*result, ratio float64) {
 			}
 			return fmt.Sprintf("%.2f (%.2f)", r.Server.SyscallsPerPacket, r.Server.SendSyscallsPerPacket)
 		})
+		if anyResult(results, func(r *result) bool { return r.Server.SFU != nil }) {
+			row("server retransmitted / queue-dropped / stale-dropped pkts", func(r *result) string {
+				if r.Server.SFU == nil {
+					return "–"
+				}
+				return fmt.Sprintf("%d / %d / %d", r.Server.SFU.Retransmitted, r.Server.SFU.QueueDropped, r.Server.SFU.StaleDropped)
+			})
+		}
 	} else {
 		row("chat acked / sent (failed)", func(r *result) string {
 			return fmt.Sprintf("%d / %d (%d)", r.Chat.Acked, r.Chat.Sent, r.Chat.Failed)
@@ -430,10 +517,20 @@ func printTable(w io.Writer, results []*result, ratio float64) {
 	row("server RSS (per participant)", func(r *result) string {
 		return fmt.Sprintf("%.0f MB (%.0f KB)", r.Server.RSSMB, r.Server.RSSPerParticipantKB)
 	})
-	row("load generator CPU (cores)", func(r *result) string { return fmt.Sprintf("%.2f", r.Client.CPUCores) })
+	row("load generator CPU (cores), goroutines", func(r *result) string {
+		return fmt.Sprintf("%.2f, %d", r.Client.CPUCores, r.Client.Goroutines)
+	})
 	row("machine load avg / CPU pressure", func(r *result) string {
 		return fmt.Sprintf("%.1f / %.0f%%", r.Machine.LoadAvg1, r.Machine.CPUPressure60)
 	})
+	if anyResult(results, func(r *result) bool { return r.Bound != nil }) {
+		row("bound", func(r *result) string {
+			if r.Bound == nil {
+				return "–"
+			}
+			return r.Bound.String() + ": " + r.Bound.verdict()
+		})
+	}
 	tw.Flush()
 	for _, r := range results {
 		if r.Server.Error != "" {
@@ -447,6 +544,15 @@ func printTable(w io.Writer, results []*result, ratio float64) {
 		fmt.Fprintf(w, "cost ratio = onstage µs/pkt ÷ bare-Pion µs/pkt = %.3f / %.3f = %.2f\n",
 			results[0].Server.USPerPacket, results[1].Server.USPerPacket, ratio)
 	}
+}
+
+func anyResult(results []*result, f func(*result) bool) bool {
+	for _, r := range results {
+		if f(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // report is what --json writes.

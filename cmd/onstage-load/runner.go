@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -246,6 +247,7 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 		p.chat.startOnce.Do(func() { close(p.chat.start) })
 	}
 	cpu0, cpuErr := probe.sample(ctx)
+	sfu0 := probe.sfuCounters(ctx)
 	self0, _ := readProc(os.Getpid())
 	winStart := time.Now()
 	type sysResult struct {
@@ -272,7 +274,9 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 		sleepCtx(ctx, o.duration)
 	}
 	cpu1, cpuErr1 := probe.sample(ctx)
+	sfu1 := probe.sfuCounters(ctx)
 	self1, _ := readProc(os.Getpid())
+	goroutines := runtime.NumGoroutine()
 	window := time.Since(winStart)
 	stopProg()
 	res.Machine.readContention()
@@ -286,6 +290,8 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 	} else {
 		res.Server.Error = cpuErr1.Error()
 	}
+	res.Server.SFU = newSFUResult(sfu0, sfu1)
+	res.Bound = checkBound(o, res)
 	if sysc != nil {
 		if sr := <-sysc; sr.err == nil {
 			res.Server.fillSyscalls(sr.c, res)
@@ -296,6 +302,7 @@ func runScenario(ctx context.Context, o *options, tgt target, g *counters, log i
 	if self1.CPU > 0 {
 		res.Client.CPUCores = round((self1.CPU-self0.CPU).Seconds()/window.Seconds(), 3)
 		res.Client.RSSMB = round(float64(self1.RSSBytes)/(1<<20), 1)
+		res.Client.Goroutines = goroutines
 	}
 	if p.chat != nil {
 		res.Chat = newChatResult(p.chat, window)

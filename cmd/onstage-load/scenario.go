@@ -40,6 +40,9 @@ type options struct {
 	quiet        bool
 	settle       time.Duration
 	joinTimeout  time.Duration
+	// The limits an overload run checks (0: none): video p99 and loss after NACK recovery.
+	boundVideoP99 time.Duration
+	boundLoss     float64 // percent
 }
 
 // peerSpec is one simulated participant.

@@ -11,7 +11,9 @@ import (
 // writeSummary reads --json result files of repeated runs and prints, per target, scenario
 // and subscriber count, the median of the figures that decide the goals; then each target's
 // memory slope (RSS growth per added subscriber between the smallest and the largest
-// livestream run of the same invocation series), and the median cost ratio.
+// livestream run of the same invocation series), and the median cost ratio. Runs made with a
+// bound (--bound-video-p99, --bound-loss: the overload run) are left out of both and listed
+// on their own, each with whether onstage stayed within the bound.
 func writeSummary(files []string, w io.Writer) error {
 	if len(files) == 0 {
 		return fmt.Errorf("no JSON result files given")
@@ -25,6 +27,7 @@ func writeSummary(files []string, w io.Writer) error {
 	}
 	rows := map[key]*figures{}
 	ratios := map[key][]float64{}
+	var overload []overloadRun
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -33,6 +36,10 @@ func writeSummary(files []string, w io.Writer) error {
 		var rep report
 		if err := json.Unmarshal(b, &rep); err != nil {
 			return fmt.Errorf("%s: %w", f, err)
+		}
+		if len(rep.Results) > 0 && rep.Results[0].Bound != nil {
+			overload = append(overload, overloadRun{rep.Results, rep.CostRatio})
+			continue
 		}
 		for _, r := range rep.Results {
 			if r.Subscribers == 0 || r.Chat != nil {
@@ -73,6 +80,10 @@ func writeSummary(files []string, w io.Writer) error {
 		}
 		return a.target > b.target
 	})
+	if len(keys) == 0 {
+		writeOverload(w, overload)
+		return nil
+	}
 	fmt.Fprintln(w, "medians over repeated runs")
 	fmt.Fprintln(w, "| run | target | runs | µs/pkt | cost ratio | RSS MB | loss % | video p99 ms | audio p99 ms | join→media p99 ms | syscalls/pkt (send) |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -105,7 +116,50 @@ func writeSummary(files []string, w io.Writer) error {
 		fmt.Fprintf(w, "memory slope %s %s: (RSS at →%d − RSS at →%d) ÷ %d = %.0f KB per subscriber\n",
 			s.target, s.scenario, hi, lo, hi-lo, (b-a)*1024/float64(hi-lo))
 	}
+	writeOverload(w, overload)
 	return nil
+}
+
+// overloadRun is one invocation made with a bound: onstage and, with --baseline, bare Pion.
+type overloadRun struct {
+	results []*result
+	ratio   float64
+}
+
+// writeOverload lists the overload runs one row per target (they are not repeated), then
+// says for each onstage run whether the bound held.
+func writeOverload(w io.Writer, runs []overloadRun) {
+	if len(runs) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "overload runs")
+	fmt.Fprintln(w, "| run | target | µs/pkt | cost ratio | RSS MB | loss % (video) | video p50 / p95 / p99 ms | audio p99 ms | retransmitted / queue / stale drops | load generator cores | load avg |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, run := range runs {
+		for i, r := range run.results {
+			ratio := "–"
+			if i == 0 && run.ratio > 0 {
+				ratio = fmt.Sprintf("%.2f", run.ratio)
+			}
+			sfu := "–"
+			if r.Server.SFU != nil {
+				sfu = fmt.Sprintf("%d / %d / %d", r.Server.SFU.Retransmitted, r.Server.SFU.QueueDropped, r.Server.SFU.StaleDropped)
+			}
+			v := r.Video.Latency
+			fmt.Fprintf(w, "| %s 1→%d | %s | %.1f | %s | %.1f | %.3f (%.3f) | %.1f / %.1f / %.1f | %.1f | %s | %.2f | %.1f |\n",
+				r.Scenario, r.Subscribers, r.Target, r.Server.USPerPacket, ratio, r.Server.RSSMB, r.Media.LossPct,
+				r.Video.LossPct, v.P50Ms, v.P95Ms, v.P99Ms, r.Audio.Latency.P99Ms, sfu, r.Client.CPUCores, r.Machine.LoadAvg1)
+		}
+	}
+	for _, run := range runs {
+		for _, r := range run.results {
+			if r.Bound == nil || r.Target != "onstage" {
+				continue
+			}
+			fmt.Fprintf(w, "overload %s 1→%d, onstage: bound (%s) %s\n", r.Scenario, r.Subscribers, r.Bound, r.Bound.verdict())
+		}
+	}
 }
 
 func median(v []float64) float64 {
