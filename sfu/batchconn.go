@@ -57,25 +57,13 @@ var batchPool = sync.Pool{New: func() any {
 }}
 
 // newBatchConn wraps c; passes counts the fan-out passes of every socket
-// that flushes together (nil: this socket's own).
+// that flushes together (socketGroup).
 func newBatchConn(c *net.UDPConn, passes *atomic.Int32) (*batchConn, error) {
-	if passes == nil {
-		passes = new(atomic.Int32)
-	}
 	s, err := newRawSocket(c)
 	if err != nil {
 		return nil, err
 	}
 	return &batchConn{UDPConn: c, sock: s, passes: passes}, nil
-}
-
-// beginPass and endPass bracket a fan-out pass; the last pass to end sends
-// the batch.
-func (c *batchConn) beginPass() { c.passes.Add(1) }
-
-func (c *batchConn) endPass() {
-	c.passes.Add(-1)
-	c.flush()
 }
 
 // ReadFrom reads one datagram. Only the mux's reader calls it.

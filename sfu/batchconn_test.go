@@ -21,7 +21,8 @@ func TestBatchConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer recv.Close()
-	c, err := newBatchConn(send, nil)
+	g := &socketGroup{}
+	c, err := g.add(send)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,13 +50,13 @@ func TestBatchConn(t *testing.T) {
 	}
 
 	const n = maxBatch + 10 // one full batch and a partial one
-	c.beginPass()
+	g.beginPass()
 	for i := 0; i < n; i++ {
 		if _, err := c.WriteTo([]byte(fmt.Sprint("pkt ", i)), to); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.endPass()
+	g.endPass()
 	for i := 0; i < n; i++ {
 		read([]byte(fmt.Sprint("pkt ", i)))
 	}
@@ -76,7 +77,8 @@ func TestBatchConnConcurrentWriters(t *testing.T) {
 	}
 	defer recv.Close()
 	_ = recv.SetReadBuffer(4 << 20)
-	c, err := newBatchConn(send, nil)
+	g := &socketGroup{}
+	c, err := g.add(send)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +90,10 @@ func TestBatchConnConcurrentWriters(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				c.beginPass()
+				g.beginPass()
 				_, _ = c.WriteTo([]byte("x"), recv.LocalAddr())
 				_, _ = c.WriteTo([]byte("y"), recv.LocalAddr())
-				c.endPass()
+				g.endPass()
 			}
 		}()
 	}
@@ -118,7 +120,8 @@ func TestBatchConnFamilies(t *testing.T) {
 			if err != nil {
 				t.Skip(err)
 			}
-			c, err := newBatchConn(sock, nil)
+			g := &socketGroup{}
+			c, err := g.add(sock)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,16 +137,16 @@ func TestBatchConnFamilies(t *testing.T) {
 				if _, err := c.WriteTo([]byte("x"), v6); err == nil {
 					t.Fatal("an IPv6 destination was accepted by an IPv4 socket")
 				}
-				c.beginPass()
+				g.beginPass()
 				_, _ = c.WriteTo([]byte("a"), to)
 				_, _ = c.WriteTo([]byte("bad"), v6)
 				_, _ = c.WriteTo([]byte("b"), to)
-				c.endPass()
+				g.endPass()
 			} else {
-				c.beginPass()
+				g.beginPass()
 				_, _ = c.WriteTo([]byte("a"), to)
 				_, _ = c.WriteTo([]byte("b"), to)
-				c.endPass()
+				g.endPass()
 			}
 			buf := make([]byte, 100)
 			for _, want := range []string{"a", "b"} {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,9 +32,11 @@ type Config struct {
 	// Zero means any port.
 	UDPPortMin, UDPPortMax uint16
 	// UDPMuxPort, when positive, serves every peer connection from one UDP
-	// port; it takes precedence over the port range. Without it and without
-	// a port range, the single port is an ephemeral one. Only the single
-	// port batches a fan-out pass's datagrams into one sendmmsg.
+	// port (one socket per local address, or one on the unspecified address
+	// with NAT1To1IPs); it takes precedence over the port range. Without it
+	// and without a port range, each of those sockets takes an ephemeral
+	// port. Only the single port batches a fan-out pass's datagrams into one
+	// sendmmsg per socket.
 	UDPMuxPort int
 	// NAT1To1IPs are public addresses advertised as host candidates.
 	NAT1To1IPs []string
@@ -65,7 +66,7 @@ const (
 	rtcpReadBuffer = 100 * 1000 // Pion's default
 )
 
-// muxReadBuffer is the kernel receive buffer of the single UDP port: about
+// muxReadBuffer is the kernel receive buffer of each mux socket: about
 // 250 ms of 64 Mbit/s.
 const muxReadBuffer = 2 << 20
 
@@ -102,10 +103,10 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	se    webrtc.SettingEngine
-	media *webrtc.MediaEngine // copied by Pion into every peer connection
-	mux   io.Closer           // single-port UDP mux, nil without one
-	batch *batchConn          // the mux's socket, nil without one
+	se      webrtc.SettingEngine
+	media   *webrtc.MediaEngine // copied by Pion into every peer connection
+	mux     io.Closer           // single-port UDP mux, nil without one
+	sockets *socketGroup        // the mux's sockets, nil without one
 
 	// Stateless interceptor factories shared by every connection.
 	nackGen, twccSender, reportRecv interceptor.Factory
@@ -216,21 +217,12 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
 	if cfg.UDPMuxPort > 0 || (cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0) {
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: max(cfg.UDPMuxPort, 0)})
+		mux, sockets, err := listenMux(sharedNet, max(cfg.UDPMuxPort, 0), cfg.NAT1To1IPs, se.LoggerFactory)
 		if err != nil {
-			return nil, fmt.Errorf("sfu: listen udp mux: %w", err)
+			return nil, err
 		}
-		// One socket now receives what every connection's own socket did:
-		// give it room for a scheduling hiccup at many connections' rates
-		// (the kernel caps this at net.core.rmem_max).
-		_ = conn.SetReadBuffer(muxReadBuffer)
-		if e.batch, err = newBatchConn(conn, nil); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("sfu: udp mux socket: %w", err)
-		}
-		mux := webrtc.NewICEUDPMux(nil, e.batch)
 		se.SetICEUDPMux(mux)
-		e.mux = mux
+		e.mux, e.sockets = mux, sockets
 	} else if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
 		return nil, fmt.Errorf("sfu: udp port range: %w", err)
 	}

@@ -56,7 +56,7 @@ func TestMuxReadBuffer(t *testing.T) {
 		t.Skipf("rmem_max %d caps the buffer", max)
 	}
 	e := newTestEngine(t)
-	rc, err := e.batch.UDPConn.SyscallConn()
+	rc, err := e.sockets.conns[0].UDPConn.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ type shardWorker struct {
 // a room grows; the number of shards only grows.
 type fanout struct {
 	state atomic.Pointer[fanState]
-	conn  *batchConn // batches each pass's datagrams; nil writes them one by one
+	conn  *socketGroup // batches each pass's datagrams; nil writes them one by one
 
 	mu      sync.Mutex // guards changes to state and workers
 	workers []*shardWorker
@@ -79,7 +79,7 @@ type fanout struct {
 	stale   atomic.Uint64
 }
 
-func newFanout(conn *batchConn) *fanout {
+func newFanout(conn *socketGroup) *fanout {
 	f := &fanout{quit: make(chan struct{}), conn: conn}
 	f.state.Store(&fanState{shards: [][]*DownTrack{nil}})
 	return f

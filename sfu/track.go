@@ -89,7 +89,7 @@ func newPublishedTrack(owner *Participant, id TrackID, src Source, remote *webrt
 		keyframe:  keyframeDetector(codec.MimeType),
 		mid:       mid,
 		receiver:  recv,
-		fan:       newFanout(owner.router.engine.batch),
+		fan:       newFanout(owner.router.engine.sockets),
 		done:      make(chan struct{}),
 		startedAt: time.Now().UnixNano(),
 	}

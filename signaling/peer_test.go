@@ -276,7 +276,9 @@ func (p *peer) check(streamID string, minPackets int) error {
 		}
 	}
 	if !kinds["video"] || !kinds["audio"] {
-		return fmt.Errorf("received %v from %s", kinds, streamID)
+		// The connection's states say where a stalled subscriber stopped.
+		return fmt.Errorf("received %v from %s (%d tracks; subscriber %s, ICE %s, %d answers sent)",
+			kinds, streamID, len(p.received), p.sub.SignalingState(), p.sub.ICEConnectionState(), p.answersSent)
 	}
 	return nil
 }

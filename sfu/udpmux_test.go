@@ -1,0 +1,69 @@
+package sfu
+
+import (
+	"net"
+	"testing"
+
+	"github.com/pion/transport/v2/stdnet"
+)
+
+// The mux listens on each local address, so that a reply leaves from the
+// address the client checked; with NAT 1:1 addresses, on one unspecified one.
+func TestMuxSocketPerAddress(t *testing.T) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := muxAddresses(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t)
+	if len(want) == 0 {
+		want = []net.IP{net.IPv6unspecified}
+	}
+	if len(e.sockets.conns) != len(want) {
+		t.Fatalf("%d mux sockets, want one per address %v", len(e.sockets.conns), want)
+	}
+	seen := map[string]bool{}
+	for i, c := range e.sockets.conns {
+		ip := c.LocalAddr().(*net.UDPAddr).IP
+		if !ip.Equal(want[i]) || seen[ip.String()] {
+			t.Fatalf("socket %d listens on %v; addresses %v", i, ip, want)
+		}
+		seen[ip.String()] = true
+	}
+
+	nat, err := NewEngine(Config{NAT1To1IPs: []string{"203.0.113.7"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nat.Close()
+	if len(nat.sockets.conns) != 1 || !nat.sockets.conns[0].LocalAddr().(*net.UDPAddr).IP.IsUnspecified() {
+		t.Fatalf("with NAT 1:1 addresses: %d sockets, first on %v", len(nat.sockets.conns), nat.sockets.conns[0].LocalAddr())
+	}
+}
+
+func TestUsableMuxIP(t *testing.T) {
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"127.0.0.1", true},
+		{"192.0.2.2", true},
+		{"::1", false}, // in ::/96, which Pion does not gather either
+		{"fd00::2", true},
+		{"2001:db8::1", true},
+		{"0.0.0.0", false},
+		{"::", false},
+		{"fe80::1", false},
+		{"169.254.1.1", false},
+		{"fec0::1", false},
+		{"::192.0.2.2", false},
+		{"224.0.0.1", false},
+	} {
+		if got := usableMuxIP(net.ParseIP(tc.ip)); got != tc.want {
+			t.Errorf("usableMuxIP(%s) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+}
