@@ -217,7 +217,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
 	if cfg.UDPMuxPort > 0 || (cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0) {
-		mux, sockets, err := listenMux(sharedNet, max(cfg.UDPMuxPort, 0), cfg.NAT1To1IPs, se.LoggerFactory)
+		mux, sockets, err := listenMux(sharedNet, max(cfg.UDPMuxPort, 0), cfg.NAT1To1IPs, se.LoggerFactory, log)
 		if err != nil {
 			return nil, err
 		}

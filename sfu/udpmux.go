@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"sync/atomic"
 
@@ -39,12 +40,6 @@ func (g *socketGroup) endPass() {
 	}
 }
 
-func (g *socketGroup) close() {
-	for _, c := range g.conns {
-		_ = c.Close()
-	}
-}
-
 // listenMux opens the sockets of the single-port mux and the ICE mux over
 // them. Without NAT 1:1 addresses there is one socket per local address:
 // a socket on the unspecified address answers a check from whichever local
@@ -54,8 +49,12 @@ func (g *socketGroup) close() {
 // next connectivity tick (about 200 ms later). With NAT 1:1 addresses the
 // candidates carry the public addresses, so one socket on the unspecified
 // address serves them all. port 0 lets each socket take its own port.
-func listenMux(n transport.Net, port int, natIPs []string, log logging.LoggerFactory) (ice.UDPMux, *socketGroup, error) {
-	g := &socketGroup{}
+//
+// An address that cannot be bound (an IPv6 address still in duplicate
+// address detection, say) is skipped with a warning, so that one odd
+// interface does not stop the node; if none can be, the mux falls back to
+// the unspecified address, and fails only if that fails too.
+func listenMux(n transport.Net, port int, natIPs []string, pionLog logging.LoggerFactory, log *slog.Logger) (ice.UDPMux, *socketGroup, error) {
 	var ips []net.IP
 	if len(natIPs) == 0 {
 		var err error
@@ -63,15 +62,12 @@ func listenMux(n transport.Net, port int, natIPs []string, log logging.LoggerFac
 			return nil, nil, err
 		}
 	}
-	if len(ips) == 0 {
-		ips = []net.IP{nil} // the unspecified address, both families
-	}
-	muxes := make([]ice.UDPMux, 0, len(ips))
-	for _, ip := range ips {
+	g := &socketGroup{}
+	var muxes []ice.UDPMux
+	open := func(ip net.IP) error {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
 		if err != nil {
-			g.close()
-			return nil, nil, fmt.Errorf("sfu: listen udp mux: %w", err)
+			return fmt.Errorf("sfu: listen udp mux: %w", err)
 		}
 		// One socket now receives what every connection's own socket did:
 		// give it room for a scheduling hiccup at many connections' rates
@@ -80,12 +76,22 @@ func listenMux(n transport.Net, port int, natIPs []string, log logging.LoggerFac
 		bc, err := g.add(c)
 		if err != nil {
 			_ = c.Close()
-			g.close()
-			return nil, nil, fmt.Errorf("sfu: udp mux socket: %w", err)
+			return fmt.Errorf("sfu: udp mux socket: %w", err)
 		}
 		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{
-			Logger: log.NewLogger("ice"), UDPConn: bc, Net: n,
+			Logger: pionLog.NewLogger("ice"), UDPConn: bc, Net: n,
 		}))
+		return nil
+	}
+	for _, ip := range ips {
+		if err := open(ip); err != nil {
+			log.Warn("media address skipped", "ip", ip.String(), "err", err)
+		}
+	}
+	if len(muxes) == 0 {
+		if err := open(nil); err != nil { // the unspecified address, both families
+			return nil, nil, err
+		}
 	}
 	if len(muxes) == 1 {
 		return muxes[0], g, nil

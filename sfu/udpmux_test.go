@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"log/slog"
 	"net"
 	"testing"
 
@@ -64,6 +65,40 @@ func TestUsableMuxIP(t *testing.T) {
 	} {
 		if got := usableMuxIP(net.ParseIP(tc.ip)); got != tc.want {
 			t.Errorf("usableMuxIP(%s) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+}
+
+// An address that cannot be bound is skipped; the others still serve.
+func TestMuxSkipsAddressItCannotBind(t *testing.T) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := muxAddresses(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) < 2 || !addrs[0].IsLoopback() {
+		t.Skipf("needs loopback and another address, have %v", addrs)
+	}
+	taken, err := net.ListenUDP("udp4", &net.UDPAddr{IP: addrs[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.LocalAddr().(*net.UDPAddr).Port
+	mux, g, err := listenMux(n, port, nil, newPionLoggers(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mux.Close()
+	if len(g.conns) != len(addrs)-1 {
+		t.Fatalf("%d sockets for %d addresses, one taken", len(g.conns), len(addrs))
+	}
+	for _, c := range g.conns {
+		if a := c.LocalAddr().(*net.UDPAddr); a.IP.Equal(addrs[0]) || a.Port != port {
+			t.Fatalf("socket on %v", a)
 		}
 	}
 }
