@@ -49,6 +49,9 @@ type batchConn struct {
 type batch struct {
 	msgs []ipv4.Message
 	bufs [maxBatch][packetMTU]byte
+	// iov holds each message's one-element Buffers, so queueing a datagram
+	// allocates nothing.
+	iov [maxBatch][1][]byte
 }
 
 var batchPool = sync.Pool{New: func() any {
@@ -88,7 +91,8 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	bt := c.cur
 	i := len(bt.msgs)
 	n := copy(bt.bufs[i][:], b)
-	bt.msgs = append(bt.msgs, ipv4.Message{Buffers: [][]byte{bt.bufs[i][:n]}, Addr: addr})
+	bt.iov[i][0] = bt.bufs[i][:n]
+	bt.msgs = append(bt.msgs, ipv4.Message{Buffers: bt.iov[i][:], Addr: addr})
 	send := len(c.full) > 0
 	c.mu.Unlock()
 	switch {

@@ -69,3 +69,26 @@ func mustLoad(t *testing.T) config.Config {
 	}
 	return cfg
 }
+
+func TestGCPercent(t *testing.T) {
+	cfg := config.Default()
+	noEnv := func(string) (string, bool) { return "", false }
+	gogc := func(k string) (string, bool) { return "200", k == "GOGC" }
+	off := cfg
+	off.GCPercent = 0
+	for _, c := range []struct {
+		name   string
+		cfg    config.Config
+		lookup func(string) (string, bool)
+		want   int
+		ok     bool
+	}{
+		{"default", cfg, noEnv, config.DefaultGCPercent, true},
+		{"GOGC wins", cfg, gogc, 0, false},
+		{"0 leaves the runtime's", off, noEnv, 0, false},
+	} {
+		if got, ok := gcPercent(c.cfg, c.lookup); got != c.want || ok != c.ok {
+			t.Errorf("%s: gcPercent = %d, %v; want %d, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}

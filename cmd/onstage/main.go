@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -135,6 +136,16 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// gcPercent is the collector target serve sets: gc_percent, unless it is 0 (the runtime's
+// default) or the GOGC environment variable is set, which the runtime has applied already
+// and an operator who set it expects to hold.
+func gcPercent(cfg config.Config, lookup func(string) (string, bool)) (int, bool) {
+	if _, set := lookup("GOGC"); set || cfg.GCPercent == 0 {
+		return 0, false
+	}
+	return cfg.GCPercent, true
+}
+
 func logConfig(log *slog.Logger, cfg config.Config) {
 	m := cfg.Masked()
 	keys := make([]string, 0, len(m))
@@ -154,6 +165,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer stop()
 	cfg.NodeID = nodeID(cfg)
 	logConfig(log, cfg)
+	if pct, ok := gcPercent(cfg, os.LookupEnv); ok {
+		debug.SetGCPercent(pct)
+	}
 	app, cleanup, err := initApp(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -67,6 +67,8 @@ func TestInvalid(t *testing.T) {
 		"bad range":                   {"ONSTAGE_MEDIA_UDP_PORT_MIN": "5000", "ONSTAGE_MEDIA_UDP_PORT_MAX": "4000"},
 		"bad format":                  {"ONSTAGE_LOG_FORMAT": "xml"},
 		"metrics on the main address": {"ONSTAGE_HTTP_ADDR": ":8080", "ONSTAGE_HTTP_METRICS_ADDR": ":8080"},
+		"gc percent too low":          {"ONSTAGE_GC_PERCENT": "5"},
+		"gc percent off":              {"ONSTAGE_GC_PERCENT": "-1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Load("", env(e)); !errors.Is(err, ErrInvalid) {
