@@ -14,8 +14,8 @@
 #   ONSTAGE_CLUSTER_NODES    number of nodes (default 3)
 #   ONSTAGE_CLUSTER_LB_PORT  nginx port (default 8080)
 #   ONSTAGE_CLUSTER_HTTP_PORT first node's HTTP port; node i uses +i-1 (default 8081)
-#   ONSTAGE_CLUSTER_UDP_BASE  first node's UDP range start; node i uses base+(i-1)*100 .. +99
-#                            (default 40000)
+#   ONSTAGE_CLUSTER_UDP_BASE  first node's media UDP port (all of its WebRTC traffic shares
+#                            it); node i uses base+i-1 (default 40000)
 #   ONSTAGE_CLUSTER_NATS_PORT (4222)  ONSTAGE_CLUSTER_REDIS_PORT (6379)
 #   ONSTAGE_CLUSTER_REDIS_DB (1)      ONSTAGE_CLUSTER_PG_PORT (5432)
 #   ONSTAGE_CLUSTER_PG_USER (postgres) ONSTAGE_CLUSTER_PG_DB (onstage_cluster)
@@ -219,7 +219,7 @@ build() {
 node_env() {
 	local i=$1 port udp
 	port=$(node_port "$i")
-	udp=$((UDP_BASE + (i - 1) * 100))
+	udp=$((UDP_BASE + i - 1))
 	cat <<EOF
 ONSTAGE_NODE_ID=node-$i
 ONSTAGE_DATA_DIR=$RUN/node-$i
@@ -229,8 +229,7 @@ ONSTAGE_HTTP_TRUSTED_PROXIES=$HOST
 ONSTAGE_DATABASE_DSN=$(pg_url "$PG_DB")
 ONSTAGE_REDIS_URL=redis://$HOST:$REDIS_PORT/$REDIS_DB
 ONSTAGE_NATS_URL=nats://$HOST:$NATS_PORT
-ONSTAGE_MEDIA_UDP_PORT_MIN=$udp
-ONSTAGE_MEDIA_UDP_PORT_MAX=$((udp + 99))
+ONSTAGE_MEDIA_UDP_MUX_PORT=$udp
 ONSTAGE_MEDIA_INCLUDE_LOOPBACK=true
 ONSTAGE_CLUSTER_ADVERTISE=$HOST
 ONSTAGE_CLUSTER_HTTP_ADDR=http://$HOST:$port
@@ -250,7 +249,7 @@ start_node() {
 	listening "$port" && die "port $HOST:$port is taken by another program; set ONSTAGE_CLUSTER_HTTP_PORT"
 	mkdir -p "$RUN/node-$i"
 	mapfile -t env < <(node_env "$i")
-	say "node-$i: starting on $HOST:$port (UDP $((UDP_BASE + (i - 1) * 100))-$((UDP_BASE + (i - 1) * 100 + 99)))"
+	say "node-$i: starting on $HOST:$port (UDP $((UDP_BASE + i - 1)))"
 	launch "node-$i" "$BIN serve" "$LOGS/node-$i.log" \
 		env "ONSTAGE_AUTH_JWT_SECRET=$SECRET" "${env[@]}" "$BIN" serve
 }

@@ -656,13 +656,13 @@ func (p *peer) flowing(pid string, n int64, within time.Duration) error {
 	}
 }
 
-// servedBy reports which node's UDP range the server's publisher candidates are in.
+// servedBy reports which node's UDP port the server's publisher candidates name.
 func (p *peer) servedBy() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, port := range p.remotePort {
-		if port >= udpBase && port < udpBase+nodeCount*100 {
-			return nodeName((port-udpBase)/100 + 1)
+		if port >= udpBase && port < udpBase+nodeCount {
+			return nodeName(port - udpBase + 1)
 		}
 	}
 	return ""
