@@ -9,24 +9,34 @@ import (
 	"time"
 )
 
-// Datagrams written during a pass leave together, in order, with one
-// sendmmsg; outside a pass they leave at once.
-func TestBatchConn(t *testing.T) {
-	send, err := net.ListenUDP("udp", &net.UDPAddr{}) // dual-stack, as the mux listens
+// newBatchPair opens a batching socket on laddr in a group of its own, and a
+// plain IPv4 loopback socket to receive what it sends; both close with t.
+func newBatchPair(t *testing.T, laddr *net.UDPAddr) (*socketGroup, *batchConn, *net.UDPConn) {
+	t.Helper()
+	send, err := net.ListenUDP("udp", laddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
+		send.Close()
 		t.Fatal(err)
 	}
-	defer recv.Close()
+	t.Cleanup(func() { recv.Close() })
 	g := &socketGroup{}
 	c, err := g.add(send)
 	if err != nil {
+		send.Close()
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return g, c, recv
+}
+
+// Datagrams written during a pass leave together, in order, with one
+// sendmmsg; outside a pass they leave at once.
+func TestBatchConn(t *testing.T) {
+	g, c, recv := newBatchPair(t, &net.UDPAddr{}) // dual-stack, as the mux listens
 	to := recv.LocalAddr()
 	read := func(want []byte) {
 		t.Helper()
@@ -67,22 +77,8 @@ func TestBatchConn(t *testing.T) {
 
 // Many writers filling batches at once lose nothing and never panic.
 func TestBatchConnConcurrentWriters(t *testing.T) {
-	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Close()
+	g, c, recv := newBatchPair(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	_ = recv.SetReadBuffer(4 << 20)
-	g := &socketGroup{}
-	c, err := g.add(send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	const writers, each = 8, 500
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
@@ -180,21 +176,7 @@ func TestBatchConnFamilies(t *testing.T) {
 // Queueing a datagram during a pass allocates nothing: the fan-out writes one
 // per subscriber per packet.
 func TestBatchConnQueueAllocs(t *testing.T) {
-	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Close()
-	g := &socketGroup{}
-	c, err := g.add(send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	g, c, recv := newBatchPair(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	to := recv.LocalAddr()
 	pkt := make([]byte, 1200)
 	g.beginPass()
