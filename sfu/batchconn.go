@@ -11,6 +11,10 @@ import (
 // maxBatch is the most datagrams one sendmmsg carries.
 const maxBatch = 64
 
+// maxQueuedBatches is how many full batches a socket queues before a writer
+// waits for them to be sent.
+const maxQueuedBatches = 8
+
 // batchConn is a UDP socket under the ICE mux. While a fan-out pass runs on
 // any goroutine, datagrams written to it are copied into a batch and sent
 // with one sendmmsg when a pass ends (or the batch is full), instead of one
@@ -27,6 +31,15 @@ const maxBatch = 64
 // finds the batch full sends what is queued first, and a write outside a
 // pass sends the queue before itself.
 //
+// A flush does not wait for another goroutine's send: it marks the socket
+// pending and returns if sendMu is taken, and whoever holds sendMu sends
+// again, after letting go, while the mark is set. Every fan-out goroutine of
+// a room (a reader and a shard worker per track) ends its passes on the same
+// few sockets, and in a meeting of several publishers they would otherwise
+// queue on sendMu behind each other's sendmmsg, each parking its thread.
+// Only a writer that finds maxQueuedBatches full batches waits, so the queue
+// stays bounded when sending falls behind.
+//
 // Lock order: sendMu, then mu.
 type batchConn struct {
 	*net.UDPConn
@@ -42,6 +55,7 @@ type batchConn struct {
 	// sending is the list flush works through, reused.
 	sendMu  sync.Mutex
 	sending []*batch
+	pending atomic.Bool // a flush found sendMu taken; its holder sends again
 
 	batches, datagrams atomic.Uint64 // sendmmsg calls and the datagrams they carried
 }
@@ -76,9 +90,10 @@ func (c *batchConn) ReadFrom(b []byte) (int, net.Addr, error) { return c.sock.re
 func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if c.passes.Load() == 0 || len(b) > packetMTU {
 		c.sendMu.Lock()
-		defer c.sendMu.Unlock()
 		c.sendLocked(true) // what is queued goes first
-		return c.sock.writeTo(b, addr)
+		n, err := c.sock.writeTo(b, addr)
+		c.releaseSend()
+		return n, err
 	}
 	c.mu.Lock()
 	if c.cur != nil && len(c.cur.msgs) == maxBatch {
@@ -93,13 +108,17 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	n := copy(bt.bufs[i][:], b)
 	bt.iov[i][0] = bt.bufs[i][:n]
 	bt.msgs = append(bt.msgs, ipv4.Message{Buffers: bt.iov[i][:], Addr: addr})
-	send := len(c.full) > 0
+	full := len(c.full)
 	c.mu.Unlock()
 	switch {
+	case full >= maxQueuedBatches:
+		c.sendMu.Lock()
+		c.sendLocked(false)
+		c.releaseSend()
 	case c.passes.Load() == 0:
 		// The last pass ended between the check above and the queueing.
 		c.flush()
-	case send:
+	case full > 0:
 		c.send(false)
 	}
 	return len(b), nil
@@ -108,12 +127,28 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // flush sends every queued datagram.
 func (c *batchConn) flush() { c.send(true) }
 
-// send sends the full batches and, with partial, the one being filled; in
-// order.
+// send sends the full batches and, with partial, the one being filled, in
+// order: now, or, when another goroutine is sending, by that goroutine
+// (all of them) before it returns.
 func (c *batchConn) send(partial bool) {
-	c.sendMu.Lock()
-	c.sendLocked(partial)
+	c.pending.Store(true)
+	for c.sendMu.TryLock() {
+		c.pending.Store(false)
+		c.sendLocked(partial)
+		c.sendMu.Unlock()
+		if !c.pending.Load() {
+			return
+		}
+		partial = true // a flush came meanwhile
+	}
+}
+
+// releaseSend unlocks sendMu and sends what a flush left pending meanwhile.
+func (c *batchConn) releaseSend() {
 	c.sendMu.Unlock()
+	if c.pending.Load() {
+		c.flush()
+	}
 }
 
 // sendLocked is send with sendMu held.

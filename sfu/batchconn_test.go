@@ -188,3 +188,37 @@ func TestBatchConnQueueAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocations per queued datagram, want 0", a)
 	}
 }
+
+// A flush that finds another goroutine sending returns at once, and that
+// goroutine sends what the flush left before it lets go.
+func TestBatchConnFlushHandsOff(t *testing.T) {
+	g, c, recv := newBatchPair(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	to := recv.LocalAddr()
+	g.beginPass()
+	if _, err := c.WriteTo([]byte("queued"), to); err != nil {
+		t.Fatal(err)
+	}
+	c.sendMu.Lock() // another goroutine is sending
+	done := make(chan struct{})
+	go func() {
+		g.endPass() // flushes: must not wait for sendMu
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the flush waited for the sender")
+	}
+	if d := c.datagrams.Load(); d != 0 {
+		t.Fatalf("%d datagrams sent while sendMu was held", d)
+	}
+	c.releaseSend()
+	if d := c.datagrams.Load(); d != 1 {
+		t.Fatalf("%d datagrams sent after the sender let go, want 1", d)
+	}
+	buf := make([]byte, 100)
+	_ = recv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _, err := recv.ReadFrom(buf); err != nil || string(buf[:n]) != "queued" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
