@@ -8,17 +8,24 @@ import (
 	"github.com/pion/transport/v2/stdnet"
 )
 
-// The mux listens on each local address, so that a reply leaves from the
-// address the client checked; with NAT 1:1 addresses, on one unspecified one.
-func TestMuxSocketPerAddress(t *testing.T) {
+// localMuxAddresses is this machine's network and what the mux listens on in it.
+func localMuxAddresses(t *testing.T) (*stdnet.Net, []net.IP) {
+	t.Helper()
 	n, err := stdnet.NewNet()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := muxAddresses(n)
+	addrs, err := muxAddresses(n)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n, addrs
+}
+
+// The mux listens on each local address, so that a reply leaves from the
+// address the client checked; with NAT 1:1 addresses, on one unspecified one.
+func TestMuxSocketPerAddress(t *testing.T) {
+	_, want := localMuxAddresses(t)
 	e := newTestEngine(t)
 	if len(want) == 0 {
 		want = []net.IP{net.IPv6unspecified}
@@ -71,14 +78,7 @@ func TestUsableMuxIP(t *testing.T) {
 
 // An address that cannot be bound is skipped; the others still serve.
 func TestMuxSkipsAddressItCannotBind(t *testing.T) {
-	n, err := stdnet.NewNet()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := muxAddresses(n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, addrs := localMuxAddresses(t)
 	if len(addrs) < 2 || !addrs[0].IsLoopback() {
 		t.Skipf("needs loopback and another address, have %v", addrs)
 	}
