@@ -77,17 +77,35 @@ type estimateGate struct {
 type estimatorRef struct{ cc.BandwidthEstimator }
 
 // gatedStream is one local stream of the connection: the writer Pion bound
-// it to, and the estimator's writer in front of that once there is one.
+// it to, the stamper in front of the estimator's writer in front of that
+// once there is one, and the gate choosing between the two.
 type gatedStream struct {
+	gate     *estimateGate
 	info     *interceptor.StreamInfo
-	writer   interceptor.RTPWriter
+	writer   interceptor.RTPWriter // Pion's: SRTP and the transport
+	full     interceptor.RTPWriter // the stamper, then Write
 	measured atomic.Pointer[writerRef]
+	unbound  atomic.Bool // Pion unbound the stream; see estimateGate.localStream
 }
 
 // writerRef boxes an RTPWriter for atomic.Pointer.
 type writerRef struct{ interceptor.RTPWriter }
 
-// Write sends through the estimator when there is one.
+// send is the stream's interceptor chain: stamped and measured while the gate
+// is on, straight to Pion's writer otherwise.
+//
+// Pion's own entry to the chain (the track's WriteStream) passes a new,
+// empty Attributes map with every packet: an allocation per packet and
+// subscriber. A DownTrack calls send directly with nil attributes instead;
+// every writer behind it accepts nil (the estimator makes its own map).
+func (s *gatedStream) send(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+	if s.gate.on() {
+		return s.full.Write(h, payload, a)
+	}
+	return s.writer.Write(h, payload, a)
+}
+
+// Write is the stamper's next writer: the estimator when there is one.
 func (s *gatedStream) Write(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 	if w := s.measured.Load(); w != nil {
 		return w.Write(h, payload, a)
@@ -110,6 +128,15 @@ func (g *estimateGate) forget(senderID string) {
 }
 
 func (g *estimateGate) on() bool { return g.active.Load() > 0 }
+
+// localStream is the bound local stream with this SSRC, or nil before Pion
+// binds it (it binds a track first, then its stream) and after it unbinds
+// it. A caller may keep the stream while its unbound flag is false.
+func (g *estimateGate) localStream(ssrc uint32) *gatedStream {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.streams[ssrc]
+}
 
 // targetBitrate is the estimate, or the estimator's initial bitrate while
 // there is no estimator yet (what a new, unfed estimator reports).
@@ -174,8 +201,8 @@ func (g *estimateGate) BindRTCPWriter(writer interceptor.RTCPWriter) interceptor
 }
 
 func (g *estimateGate) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
-	s := &gatedStream{info: info, writer: writer}
-	full := g.ext.BindLocalStream(info, s)
+	s := &gatedStream{gate: g, info: info, writer: writer}
+	s.full = g.ext.BindLocalStream(info, s)
 	g.mu.Lock()
 	g.streams[info.SSRC] = s
 	if est := g.est.Load(); est != nil {
@@ -189,12 +216,7 @@ func (g *estimateGate) BindLocalStream(info *interceptor.StreamInfo, writer inte
 		}
 	}
 	g.mu.Unlock()
-	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		if g.on() {
-			return full.Write(h, payload, a)
-		}
-		return writer.Write(h, payload, a)
-	})
+	return interceptor.RTPWriterFunc(s.send)
 }
 
 func (g *estimateGate) UnbindLocalStream(info *interceptor.StreamInfo) {
@@ -206,6 +228,7 @@ func (g *estimateGate) UnbindLocalStream(info *interceptor.StreamInfo) {
 	delete(g.wants, info.ID)
 	if s := g.streams[info.SSRC]; s != nil && s.info == info {
 		delete(g.streams, info.SSRC)
+		s.unbound.Store(true)
 	}
 	g.mu.Unlock()
 	g.ext.UnbindLocalStream(info)

@@ -107,3 +107,64 @@ func TestEstimateGateMakesEstimatorLazily(t *testing.T) {
 		t.Fatal("estimator not closed with the gate")
 	}
 }
+
+// A down-track writes through its connection's gate directly, without the
+// Attributes map Pion's track writer allocates per packet, and falls back to
+// Pion's writer while the gate has no stream bound for its SSRC.
+func TestDownTrackWritesThroughGate(t *testing.T) {
+	ext, _ := twcc.NewHeaderExtensionInterceptor()
+	f := &estimateGateFactory{ext: ext, newEstimator: func() (cc.BandwidthEstimator, error) {
+		return &fakeEstimator{}, nil
+	}}
+	if _, err := f.NewInterceptor(""); err != nil {
+		t.Fatal(err)
+	}
+	g := f.gate
+	type sink struct{ n, withAttrs int }
+	bind := func(info *interceptor.StreamInfo) *sink {
+		s := &sink{}
+		g.BindLocalStream(info, interceptor.RTPWriterFunc(func(_ *rtp.Header, p []byte, a interceptor.Attributes) (int, error) {
+			s.n++
+			if a != nil {
+				s.withAttrs++
+			}
+			return len(p), nil
+		}))
+		return s
+	}
+	fallback := &recordWriter{}
+	d := &DownTrack{gate: g}
+	b := &downBinding{ssrc: 7, writer: fallback}
+	h := &rtp.Header{SSRC: 7}
+	payload := []byte{1, 2, 3}
+	fallbackWrites := func() int {
+		fallback.mu.Lock()
+		defer fallback.mu.Unlock()
+		return len(fallback.seqs)
+	}
+
+	if _, err := d.writeRTP(b, h, payload); err != nil || fallbackWrites() != 1 {
+		t.Fatalf("before the stream is bound: err %v, %d writes to Pion's writer, want 1", err, fallbackWrites())
+	}
+	info := &interceptor.StreamInfo{ID: "a", SSRC: 7}
+	first := bind(info)
+	allocs := testing.AllocsPerRun(100, func() { _, _ = d.writeRTP(b, h, payload) })
+	if allocs != 0 {
+		t.Fatalf("%v allocations per packet through the gate, want 0", allocs)
+	}
+	if first.n != 101 || first.withAttrs != 0 || fallbackWrites() != 1 {
+		t.Fatalf("gate stream got %d packets (%d with attributes), Pion's writer %d; want 101, 0, 1",
+			first.n, first.withAttrs, fallbackWrites())
+	}
+
+	g.UnbindLocalStream(info)
+	_, _ = d.writeRTP(b, h, payload)
+	if first.n != 101 || fallbackWrites() != 2 {
+		t.Fatalf("after unbinding: gate stream %d packets, Pion's writer %d; want 101, 2", first.n, fallbackWrites())
+	}
+	second := bind(&interceptor.StreamInfo{ID: "a", SSRC: 7})
+	_, _ = d.writeRTP(b, h, payload)
+	if second.n != 1 || first.n != 101 {
+		t.Fatalf("after rebinding: new stream %d packets, old %d; want 1, 101", second.n, first.n)
+	}
+}

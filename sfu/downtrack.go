@@ -62,6 +62,10 @@ type DownTrack struct {
 	// down-track's sender reports. lastAt is 0 before the first packet.
 	lastTS uint32
 	lastAt int64
+	// out is the connection's interceptor chain for this down-track's
+	// stream, written without Pion's per-packet Attributes map; nil until
+	// the first packet after Pion bound the stream (see writeRTP).
+	out *gatedStream
 
 	packets     atomic.Uint64
 	bytes       atomic.Uint64
@@ -335,8 +339,27 @@ func (d *DownTrack) sendLocked(b *downBinding, p *packet, seq uint16, ts uint32)
 		d.levelByte[0] = p.audioLevel
 		_ = h.SetExtension(b.levelExt, d.levelByte[:])
 	}
-	_, err := b.writer.WriteRTP(h, p.payload)
+	_, err := d.writeRTP(b, h, p.payload)
 	return err == nil
+}
+
+// writeRTP hands a packet to the connection's interceptor chain: directly
+// when the gate has bound the stream, else through Pion's writer (a test
+// without a gate, or a packet racing Pion's binding, which Pion drops).
+// Called with mu held.
+func (d *DownTrack) writeRTP(b *downBinding, h *rtp.Header, payload []byte) (int, error) {
+	s := d.out
+	if s == nil || s.unbound.Load() || s.info.SSRC != b.ssrc {
+		s = nil
+		if d.gate != nil {
+			s = d.gate.localStream(b.ssrc)
+		}
+		d.out = s
+	}
+	if s != nil {
+		return s.send(h, payload, nil)
+	}
+	return b.writer.WriteRTP(h, payload)
 }
 
 // handleNACK resends the packets a subscriber reports lost, from the

@@ -110,6 +110,10 @@ type Engine struct {
 
 	// Stateless interceptor factories shared by every connection.
 	nackGen, twccSender, reportRecv interceptor.Factory
+	// subscriberLink, when a test sets it before the first connection, is
+	// the innermost interceptor of subscriber connections, nearest SRTP:
+	// the network between the SFU and its subscribers, for loss injection.
+	subscriberLink interceptor.Factory
 
 	certMu sync.Mutex          // guards cert
 	cert   *webrtc.Certificate // DTLS identity of every connection; see certificates
@@ -375,6 +379,9 @@ func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, *estimateGate, error
 	// reports would have nothing to report, and the sender reports come from
 	// the down-tracks' own counters (Participant.sendSenderReports) instead
 	// of an interceptor that locks and reads the clock on every packet.
+	if e.subscriberLink != nil {
+		reg.Add(e.subscriberLink)
+	}
 	reg.Add(gf)
 	pc, err := e.newPC(reg)
 	if err != nil {
