@@ -14,7 +14,9 @@
 #   BENCH_DURATION  measurement window per run (default 15s)
 #   BENCH_REPEAT    repeated onstage/bare-Pion pairs (default 3)
 #   BENCH_OVERLOAD=0  skip the overload run (about 80 s)
-#   BENCH_OUT       directory for the JSON results (default: a temporary directory)
+#   BENCH_OUT       directory for the JSON results and each node's log, server-N.log (default:
+#                   a temporary directory); nodes log Pion's warnings (PION_LOG_WARN=all unless
+#                   set), so that a slow join can be traced to a dropped handshake packet
 #   BENCH_SMOKE=1   only a 10-second livestream 1→3 run (what CI runs); fails when no media arrives
 set -euo pipefail
 
@@ -25,6 +27,7 @@ work=$(mktemp -d)
 out=${BENCH_OUT:-$work/results}
 mkdir -p "$out"
 server_pid=""
+servers=0
 
 cleanup() {
 	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -45,15 +48,17 @@ start_server() {
 	port=$("$load" free-port)
 	url="http://127.0.0.1:$port"
 	rm -rf "$work/data" && mkdir -p "$work/data"
-	ONSTAGE_HTTP_ADDR="127.0.0.1:$port" ONSTAGE_DATA_DIR="$work/data" \
-		"$work/bin/onstage" serve >"$work/server.log" 2>&1 &
+	servers=$((servers + 1))
+	log="$out/server-$servers.log"
+	PION_LOG_WARN="${PION_LOG_WARN:-all}" ONSTAGE_HTTP_ADDR="127.0.0.1:$port" ONSTAGE_DATA_DIR="$work/data" \
+		"$work/bin/onstage" serve >"$log" 2>&1 &
 	server_pid=$!
 	if ! "$load" wait --url "$url" --timeout 60s; then
 		echo "onstage did not start; its log:" >&2
-		cat "$work/server.log" >&2
+		cat "$log" >&2
 		exit 1
 	fi
-	echo "onstage pid $server_pid at $url; results in $out (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+	echo "onstage pid $server_pid at $url; results and $(basename "$log") in $out (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 }
 
 stop_server() {
@@ -64,7 +69,7 @@ stop_server() {
 
 show_log() {
 	echo "--- onstage log (last 50 lines) ---" >&2
-	tail -n 50 "$work/server.log" >&2
+	tail -n 50 "$log" >&2
 }
 
 status=0
