@@ -58,6 +58,7 @@ type Service struct {
 	keyLimit     *cache.Limiter
 
 	hooks callbacks
+	prune pruner
 
 	closeOnce sync.Once
 }
@@ -87,6 +88,9 @@ func New(p Params) (*Service, error) {
 	}
 	if cfg.CallbackAttempts <= 0 {
 		cfg.CallbackAttempts = def.CallbackAttempts
+	}
+	if cfg.VerificationRetention <= 0 {
+		cfg.VerificationRetention = def.VerificationRetention
 	}
 	s := &Service{db: p.DB, az: p.Authz, cache: p.Cache, accounts: p.Accounts, seal: seal, cfg: cfg, log: p.Log, now: p.Now}
 	if s.log == nil {
@@ -154,11 +158,19 @@ func (s *Service) project(ctx context.Context, tx *gorm.DB, id string) (*Project
 	return &p, err
 }
 
-// Close stops the callback worker.
-func (s *Service) Close() { s.closeOnce.Do(s.hooks.close) }
+// Close stops the callback worker and the pruner.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.hooks.close()
+		s.prune.close()
+	})
+}
 
-// Start runs the callback worker.
-func (s *Service) Start() { s.hooks.start() }
+// Start runs the callback worker and the verification log's pruner.
+func (s *Service) Start() {
+	s.hooks.start()
+	s.prune.start(s)
+}
 
 func fieldsErr(f map[string]string) error {
 	if len(f) == 0 {

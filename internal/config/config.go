@@ -73,6 +73,9 @@ type Cards struct {
 	MinAmount int64 `yaml:"min_amount"`
 	// CallbackAttempts bounds the deliveries of one activation notification.
 	CallbackAttempts int `yaml:"callback_attempts"`
+	// VerificationRetention is how long a row of the verification log (one per signed verify
+	// or query) stays before the background job deletes it.
+	VerificationRetention time.Duration `yaml:"verification_retention"`
 }
 
 // Ads configures the ads domain's background work.
@@ -345,7 +348,7 @@ func Default() Config {
 
 		Signaling: Signaling{MaxConnsPerUser: 8, MaxConnsPerAddress: 32},
 		Cards: Cards{UnbindsPer30Days: 3, SecretGrace: 24 * time.Hour, VerifyRatePerProject: 6000, VerifyRatePerKey: 60,
-			MinAmount: 1, CallbackAttempts: 8},
+			MinAmount: 1, CallbackAttempts: 8, VerificationRetention: 90 * 24 * time.Hour},
 	}
 }
 
