@@ -130,17 +130,33 @@ func (c *batchConn) flush() { c.send(true) }
 // send sends the full batches and, with partial, the one being filled, in
 // order: now, or, when another goroutine is sending, by that goroutine
 // (all of them) before it returns.
+//
+// Only a partial send leaves the mark: full batches left queued go with the
+// next flush, and there is one to come, since they were queued because a pass
+// was running and its end flushes. Whoever takes sendMu
+// takes the mark with it and honours it, so that a send of full batches only
+// cannot clear a flush's mark without sending the partial batch.
 func (c *batchConn) send(partial bool) {
-	c.pending.Store(true)
+	if partial {
+		c.pending.Store(true)
+	}
 	for c.sendMu.TryLock() {
-		c.pending.Store(false)
-		c.sendLocked(partial)
-		c.sendMu.Unlock()
-		if !c.pending.Load() {
+		if !c.sendAndUnlock(partial) {
 			return
 		}
 		partial = true // a flush came meanwhile
 	}
+}
+
+// sendAndUnlock is send's turn with sendMu held: it takes the mark, sends,
+// unlocks, and reports whether a flush left a mark meanwhile.
+func (c *batchConn) sendAndUnlock(partial bool) bool {
+	if c.pending.Swap(false) {
+		partial = true
+	}
+	c.sendLocked(partial)
+	c.sendMu.Unlock()
+	return c.pending.Load()
 }
 
 // releaseSend unlocks sendMu and sends what a flush left pending meanwhile.

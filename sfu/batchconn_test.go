@@ -222,3 +222,71 @@ func TestBatchConnFlushHandsOff(t *testing.T) {
 		t.Fatalf("read %q, %v", buf[:n], err)
 	}
 }
+
+// Writers whose passes fill whole batches (which sends them without the
+// partial one) while other passes end (which sends everything) lose nothing
+// and strand nothing: once every pass has ended, every datagram was sent,
+// with no flush after the last pass.
+func TestBatchConnFullAndPartialSends(t *testing.T) {
+	g, c, recv := newBatchPair(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	_ = recv.SetReadBuffer(8 << 20)
+	const writers, passes, perPass = 6, 60, maxBatch + 3
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < passes; i++ {
+				n := perPass
+				if (w+i)%2 == 1 {
+					n = 1 // a short pass: its end flushes a partial batch
+				}
+				g.beginPass()
+				for j := 0; j < n; j++ {
+					_, _ = c.WriteTo([]byte("x"), recv.LocalAddr())
+				}
+				g.endPass()
+			}
+		}()
+	}
+	wg.Wait()
+	want := uint64(0)
+	for w := 0; w < writers; w++ {
+		for i := 0; i < passes; i++ {
+			if (w+i)%2 == 1 {
+				want++
+			} else {
+				want += perPass
+			}
+		}
+	}
+	if d := c.datagrams.Load(); d != want {
+		t.Fatalf("%d datagrams sent after the last pass, want %d", d, want)
+	}
+}
+
+// A send of full batches only that took sendMu just before a flush left its
+// mark sends the partial batch too: otherwise the flush's datagrams would
+// wait for some later pass to end.
+func TestBatchConnFullSendHonoursFlush(t *testing.T) {
+	g, c, recv := newBatchPair(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	_ = recv.SetReadBuffer(4 << 20)
+	to := recv.LocalAddr()
+	g.beginPass()
+	c.sendMu.Lock() // a writer's send(false) has just taken sendMu
+	for i := 0; i < maxBatch+3; i++ {
+		if _, err := c.WriteTo([]byte("x"), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.endPass() // leaves its mark: sendMu is taken
+	if d := c.datagrams.Load(); d != 0 {
+		t.Fatalf("%d datagrams sent while sendMu was held", d)
+	}
+	if again := c.sendAndUnlock(false); again {
+		t.Fatal("the mark was left for another turn instead of being taken")
+	}
+	if d := c.datagrams.Load(); d != maxBatch+3 {
+		t.Fatalf("%d datagrams sent, want %d: the flush's partial batch was left behind", d, maxBatch+3)
+	}
+}
