@@ -94,7 +94,9 @@ const (
 )
 
 // seededRoles are created on first start with these grants; later edits through the API are
-// kept. super_admin is the exception: it always holds every permission and cannot be edited.
+// kept, and a permission new to the database reaches the roles listed with it here (see
+// Store.seed). super_admin is the exception: it always holds every permission and cannot be
+// edited.
 var seededRoles = []struct {
 	name, description string
 	grants            []Grant

@@ -53,6 +53,73 @@ func TestSeedUpgradesLegacyRolesAndIsIdempotent(t *testing.T) {
 	}
 }
 
+// TestSeedGrantsNewPermissions: a release that adds a permission gives it to the existing
+// seeded roles the code grants it to, while a grant an admin removed stays removed.
+func TestSeedGrantsNewPermissions(t *testing.T) {
+	backends(t, func(t *testing.T, f *fixture) {
+		super := f.user("", RoleSuperAdmin)
+		// The admin role loses content:review by an admin's hand.
+		var kept []Grant
+		for _, g := range seededGrants(RoleAdmin) {
+			if g.Permission != ContentReview && g.Permission != OrdersReadAny {
+				kept = append(kept, g)
+			}
+		}
+		if _, err := f.a.UpdateRole(ctx, super, RoleAdmin, RoleUpdate{Permissions: &kept}); err != nil {
+			t.Fatal(err)
+		}
+		// The database predates orders:read_any: no such permission, no grant of it.
+		if err := f.gdb.Exec("DELETE FROM role_permissions WHERE permission_name = ?", OrdersReadAny).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := f.gdb.Exec("DELETE FROM permissions WHERE name = ?", OrdersReadAny).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := f.a.Seed(ctx); err != nil { // the upgraded node starts
+			t.Fatal(err)
+		}
+		r, err := f.a.store.role(ctx, RoleAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[Permission]Scope{}
+		for _, g := range r.Grants {
+			got[g.Permission] = g.Scope
+		}
+		if got[OrdersReadAny] != ScopeAll {
+			t.Fatalf("admin did not gain the new permission: %+v", r.Grants)
+		}
+		if _, ok := got[ContentReview]; ok {
+			t.Fatalf("seed gave back a grant an admin removed: %+v", r.Grants)
+		}
+		if len(got) != len(kept)+1 {
+			t.Fatalf("admin grants %+v, want %d", r.Grants, len(kept)+1)
+		}
+		// Roles the code does not give it to stay without it.
+		cm, _ := f.a.store.role(ctx, RoleContentManager)
+		for _, g := range cm.Grants {
+			if g.Permission == OrdersReadAny {
+				t.Fatalf("content manager gained %s", OrdersReadAny)
+			}
+		}
+		if err := f.a.Seed(ctx); err != nil { // and the next start changes nothing
+			t.Fatal(err)
+		}
+		if again, _ := f.a.store.role(ctx, RoleAdmin); len(again.Grants) != len(r.Grants) {
+			t.Fatalf("second seed changed admin: %+v", again.Grants)
+		}
+	})
+}
+
+func seededGrants(role string) []Grant {
+	for _, r := range seededRoles {
+		if r.name == role {
+			return r.grants
+		}
+	}
+	return nil
+}
+
 func TestCan(t *testing.T) {
 	backends(t, func(t *testing.T, f *fixture) {
 		agentAdmin := f.user("", RoleAgentAdmin)

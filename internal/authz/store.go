@@ -60,12 +60,28 @@ func (userRoleRow) TableName() string { return "user_roles" }
 // seed writes the code's permissions, creates the seeded roles that are missing, keeps
 // super_admin holding every permission, and gives every user without a role its single
 // legacy role (an admin becomes super_admin: admins were only ever made by the operator).
-// Every step is idempotent, so every node runs it at start.
+// A permission new to this database (a release added it) is also granted to the existing
+// seeded roles the code gives it to: their other grants are the admins' business, but a
+// permission that did not exist cannot have been taken away. Every step is idempotent, so
+// every node runs it at start.
 func (s *Store) seed(ctx context.Context, now time.Time) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		added := map[Permission]bool{}
 		for _, p := range Permissions {
 			row := permissionRow{Name: string(p.Name), Module: p.Module, Description: p.Description}
-			if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error; err != nil {
+			// Insert first to learn whether the permission is new here; nodes starting
+			// together wait on the row, so exactly one of them sees it new.
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
+			if res.Error != nil {
+				return fmt.Errorf("seed permission %s: %w", p.Name, res.Error)
+			}
+			if res.RowsAffected == 1 {
+				added[p.Name] = true
+				continue
+			}
+			err := tx.Model(&permissionRow{}).Where("name = ?", row.Name).
+				Updates(map[string]any{"module": row.Module, "description": row.Description}).Error
+			if err != nil {
 				return fmt.Errorf("seed permission %s: %w", p.Name, err)
 			}
 		}
@@ -79,7 +95,7 @@ func (s *Store) seed(ctx context.Context, now time.Time) error {
 			if r.name == RoleSuperAdmin {
 				grants = all(permissionNames()...)
 			} else if res.RowsAffected == 0 {
-				continue // exists: its grants are the admins' business now
+				grants = newGrants(grants, added) // exists: only what is new to the database
 			}
 			for _, g := range grants {
 				rp := rolePermissionRow{RoleName: r.name, PermissionName: string(g.Permission), Scope: string(g.Scope)}
@@ -103,6 +119,17 @@ AND NOT EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = u.id)`+conflict, 
 		}
 		return nil
 	})
+}
+
+// newGrants returns the grants of gs whose permission is in added.
+func newGrants(gs []Grant, added map[Permission]bool) []Grant {
+	var out []Grant
+	for _, g := range gs {
+		if added[g.Permission] {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 func permissionNames() []Permission {
