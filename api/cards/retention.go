@@ -4,43 +4,23 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/onstagehq/onstage/internal/db"
 )
 
 // The verification log (cards_verifications) gets a row for every signed verify and query, so
 // it grows with client traffic, not with keys. Rows older than Config.VerificationRetention are
-// deleted by a background job: in batches by primary key, oldest first, so no statement holds
-// many row locks or needs an index on the time; at most pruneMaxBatches batches a run, so a
-// large backlog (a first deployment) is worked off over several runs instead of one long one.
-// Every node runs the job; two deleting the same rows only find them gone.
+// deleted by a background job in bounded batches (db.DeleteOlder). Every node runs the job;
+// two deleting the same rows only find them gone.
 const (
-	pruneEvery      = time.Hour
-	pruneBatch      = 1000
-	pruneMaxBatches = 100
-	pruneTimeout    = time.Minute
+	pruneEvery   = time.Hour
+	pruneTimeout = time.Minute
 )
 
 // pruneVerifications deletes log rows older than the retention and returns how many it
-// deleted. It stops after pruneMaxBatches batches.
+// deleted (at most db.PruneBatch × db.PruneMaxBatches a call).
 func (s *Service) pruneVerifications(ctx context.Context) (int64, error) {
-	cutoff := s.clock().Add(-s.cfg.VerificationRetention)
-	var deleted int64
-	for range pruneMaxBatches {
-		var ids []int64
-		err := s.db.WithContext(ctx).Model(&verificationRow{}).Where("created_at < ?", cutoff).
-			Order("id").Limit(pruneBatch).Pluck("id", &ids).Error
-		if err != nil || len(ids) == 0 {
-			return deleted, err
-		}
-		res := s.db.WithContext(ctx).Where("id IN ?", ids).Delete(&verificationRow{})
-		if res.Error != nil {
-			return deleted, res.Error
-		}
-		deleted += res.RowsAffected
-		if len(ids) < pruneBatch {
-			break
-		}
-	}
-	return deleted, nil
+	return db.DeleteOlder(ctx, s.db, &verificationRow{}, "created_at", s.clock().Add(-s.cfg.VerificationRetention))
 }
 
 // pruner runs pruneVerifications every pruneEvery from Start until Close. Its zero value is

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onstagehq/onstage/internal/db"
 	"github.com/onstagehq/onstage/internal/db/dbtest"
 )
 
@@ -18,7 +19,7 @@ func TestPruneVerifications(t *testing.T) {
 		if keep != 90*24*time.Hour {
 			t.Fatalf("default retention %v, want 90 days", keep)
 		}
-		const old, recent = pruneBatch + 5, 3
+		const old, recent = db.PruneBatch + 5, 3
 		rows := make([]verificationRow, 0, old+recent)
 		for i := 0; i < old; i++ {
 			rows = append(rows, verificationRow{ProjectID: "p", Action: "verify", Code: "VALID",

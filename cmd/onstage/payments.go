@@ -75,7 +75,7 @@ func providePayments(cfg config.Config, gdb *gorm.DB, sandbox *payments.Sandbox,
 	}
 	svc, err := payments.NewService(payments.ServiceParams{Store: payments.NewStore(gdb), Providers: []payments.Provider{provider},
 		Default: provider.Name(), ReconcileAfter: pc.ReconcileAfter, IntentTTL: pc.IntentTTL, Interval: pc.ReconcileInterval,
-		Log: log})
+		EventRetention: pc.EventRetention, Log: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("payments: %w", err)
 	}

@@ -240,6 +240,10 @@ type Log struct {
 	Format string `yaml:"format"` // text or json
 }
 
+// MinPaymentEventRetention is the shortest payments.event_retention: a week, over Stripe's
+// three days of redelivery.
+const MinPaymentEventRetention = 7 * 24 * time.Hour
+
 // Payments configures the payment platform.
 type Payments struct {
 	// Provider takes new payment intents: sandbox (built in, no money moves) or stripe.
@@ -250,6 +254,10 @@ type Payments struct {
 	IntentTTL time.Duration `yaml:"intent_ttl"`
 	// ReconcileInterval is how often the reconciler runs.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// EventRetention is how long a received provider event stays in the inbox (payment_events)
+	// before the reconciler deletes it. The inbox is what makes a redelivered event a no-op, so
+	// it must outlast the providers' redelivery (Stripe retries for up to three days).
+	EventRetention time.Duration `yaml:"event_retention"`
 	// WebhookRatePerMinute bounds webhook and sandbox requests per client address.
 	WebhookRatePerMinute int             `yaml:"webhook_rate_per_minute"`
 	Sandbox              PaymentsSandbox `yaml:"sandbox"`
@@ -339,7 +347,7 @@ func Default() Config {
 			RegistryTTL: 6 * time.Second, DrainTimeout: 30 * time.Second},
 		Log: Log{Level: "info", Format: "text"},
 		Payments: Payments{Provider: "sandbox", ReconcileAfter: 10 * time.Minute, IntentTTL: time.Hour,
-			ReconcileInterval: time.Minute, WebhookRatePerMinute: 600, Sandbox: PaymentsSandbox{DuplicatePercent: 20}},
+			ReconcileInterval: time.Minute, EventRetention: 90 * 24 * time.Hour, WebhookRatePerMinute: 600, Sandbox: PaymentsSandbox{DuplicatePercent: 20}},
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Audit:       Audit{Retention: 90 * 24 * time.Hour},
 		Ads:         Ads{FlushInterval: 2 * time.Second, ExpireInterval: 10 * time.Second, TokenTTL: time.Hour},
@@ -469,6 +477,8 @@ func (p Payments) validate() error {
 		return fmt.Errorf("%w: payments.stripe.secret_key and payments.stripe.webhook_secret are required with provider stripe", ErrInvalid)
 	case p.ReconcileAfter <= 0 || p.IntentTTL < p.ReconcileAfter || p.ReconcileInterval <= 0:
 		return fmt.Errorf("%w: payments.reconcile_after and reconcile_interval must be positive, intent_ttl at least reconcile_after", ErrInvalid)
+	case p.EventRetention < MinPaymentEventRetention:
+		return fmt.Errorf("%w: payments.event_retention must be at least %v (providers redeliver events for days)", ErrInvalid, MinPaymentEventRetention)
 	case p.WebhookRatePerMinute < 1:
 		return fmt.Errorf("%w: payments.webhook_rate_per_minute must be at least 1", ErrInvalid)
 	case p.Sandbox.DuplicatePercent < 0 || p.Sandbox.DuplicatePercent > 100:

@@ -8,14 +8,15 @@ import (
 
 func TestPaymentsConfig(t *testing.T) {
 	for name, e := range map[string]map[string]string{
-		"unknown provider":      {"ONSTAGE_PAYMENTS_PROVIDER": "paypal"},
-		"stripe without keys":   {"ONSTAGE_PAYMENTS_PROVIDER": "stripe"},
-		"stripe without secret": {"ONSTAGE_PAYMENTS_PROVIDER": "stripe", "ONSTAGE_PAYMENTS_STRIPE_SECRET_KEY": "sk_test_1"},
-		"ttl below reconcile":   {"ONSTAGE_PAYMENTS_INTENT_TTL": "1m"},
-		"zero rate":             {"ONSTAGE_PAYMENTS_WEBHOOK_RATE_PER_MINUTE": "0"},
-		"duplicates over 100":   {"ONSTAGE_PAYMENTS_SANDBOX_DUPLICATE_PERCENT": "101"},
-		"short sandbox secret":  {"ONSTAGE_PAYMENTS_SANDBOX_WEBHOOK_SECRET": "short"},
-		"zero idempotency ttl":  {"ONSTAGE_IDEMPOTENCY_TTL": "0s"},
+		"unknown provider":       {"ONSTAGE_PAYMENTS_PROVIDER": "paypal"},
+		"stripe without keys":    {"ONSTAGE_PAYMENTS_PROVIDER": "stripe"},
+		"stripe without secret":  {"ONSTAGE_PAYMENTS_PROVIDER": "stripe", "ONSTAGE_PAYMENTS_STRIPE_SECRET_KEY": "sk_test_1"},
+		"ttl below reconcile":    {"ONSTAGE_PAYMENTS_INTENT_TTL": "1m"},
+		"zero rate":              {"ONSTAGE_PAYMENTS_WEBHOOK_RATE_PER_MINUTE": "0"},
+		"event retention 6 days": {"ONSTAGE_PAYMENTS_EVENT_RETENTION": "144h"},
+		"duplicates over 100":    {"ONSTAGE_PAYMENTS_SANDBOX_DUPLICATE_PERCENT": "101"},
+		"short sandbox secret":   {"ONSTAGE_PAYMENTS_SANDBOX_WEBHOOK_SECRET": "short"},
+		"zero idempotency ttl":   {"ONSTAGE_IDEMPOTENCY_TTL": "0s"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Load("", env(e)); !errors.Is(err, ErrInvalid) {

@@ -3,18 +3,28 @@ package payments
 import (
 	"context"
 	"time"
+
+	"github.com/onstagehq/onstage/internal/db"
 )
 
 // reconcileBatch bounds one pass, so a backlog is worked off over several passes.
 const reconcileBatch = 100
 
-// Start runs the reconciler until Close.
+// DefaultEventRetention is how long a provider event stays in the inbox when the service is
+// given no retention.
+const DefaultEventRetention = 90 * 24 * time.Hour
+
+// pruneEvery is how often the reconciler's loop also deletes inbox events past the retention.
+const pruneEvery = time.Hour
+
+// Start runs the reconciler until Close; about once an hour it also prunes the inbox.
 func (s *Service) Start() {
 	s.startOnce.Do(func() {
 		go func() {
 			defer close(s.done)
 			t := time.NewTicker(s.interval)
 			defer t.Stop()
+			var pruned time.Time
 			for {
 				select {
 				case <-s.stop:
@@ -25,10 +35,26 @@ func (s *Service) Start() {
 				if _, err := s.Reconcile(ctx); err != nil {
 					s.log.Warn("payments: reconcile", "err", err)
 				}
+				if now := s.now(); now.Sub(pruned) >= pruneEvery {
+					pruned = now
+					if n, err := s.PruneEvents(ctx); err != nil {
+						s.log.Warn("payments: prune event inbox", "err", err)
+					} else if n > 0 {
+						s.log.Info("payments: event inbox pruned", "rows", n)
+					}
+				}
 				cancel()
 			}
 		}()
 	})
+}
+
+// PruneEvents deletes the inbox's events received longer ago than the retention and returns
+// how many it deleted (bounded per call, see db.DeleteOlder). A payment's state lives in the
+// payments table; an event only has to outlast its provider's redeliveries, which the inbox
+// turns into no-ops.
+func (s *Service) PruneEvents(ctx context.Context) (int64, error) {
+	return db.DeleteOlder(ctx, s.store.db, &inboxEvent{}, "received_at", s.now().Add(-s.eventRetention))
 }
 
 // Close stops the reconciler and waits for it.

@@ -34,6 +34,7 @@ type Service struct {
 	reconcileAfter time.Duration
 	intentTTL      time.Duration
 	interval       time.Duration
+	eventRetention time.Duration
 	stop           chan struct{}
 	done           chan struct{}
 	startOnce      sync.Once
@@ -50,8 +51,11 @@ type ServiceParams struct {
 	// provider; IntentTTL is when an intent nobody paid is canceled; Interval is how often
 	// the reconciler runs.
 	ReconcileAfter, IntentTTL, Interval time.Duration
-	Log                                 *slog.Logger
-	Now                                 func() time.Time
+	// EventRetention is how long a received provider event stays in the inbox; zero means
+	// DefaultEventRetention.
+	EventRetention time.Duration
+	Log            *slog.Logger
+	Now            func() time.Time
 }
 
 // NewService returns a Service; Start runs its reconciler.
@@ -59,7 +63,7 @@ func NewService(p ServiceParams) (*Service, error) {
 	s := &Service{
 		store: p.Store, providers: map[string]Provider{}, log: p.Log, now: p.Now,
 		purposes: map[string]Purpose{}, fields: map[string]string{},
-		reconcileAfter: p.ReconcileAfter, intentTTL: p.IntentTTL, interval: p.Interval,
+		reconcileAfter: p.ReconcileAfter, intentTTL: p.IntentTTL, interval: p.Interval, eventRetention: p.EventRetention,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.log == nil {
@@ -76,6 +80,9 @@ func NewService(p ServiceParams) (*Service, error) {
 	}
 	if s.interval <= 0 {
 		s.interval = time.Minute
+	}
+	if s.eventRetention <= 0 {
+		s.eventRetention = DefaultEventRetention
 	}
 	for _, pr := range p.Providers {
 		s.providers[pr.Name()] = pr
