@@ -132,7 +132,7 @@ func (c *counter) flush(ctx context.Context, gdb *gorm.DB, log *slog.Logger) err
 	}
 	err := gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if len(rows) > 0 {
-			if err := tx.Clauses(addOnConflict(gdb)).CreateInBatches(rows, 200).Error; err != nil {
+			if err := tx.Clauses(addOnConflict(gdb, countCols...)).CreateInBatches(rows, 200).Error; err != nil {
 				return fmt.Errorf("add counts: %w", err)
 			}
 		}
@@ -150,9 +150,11 @@ func (c *counter) flush(ctx context.Context, gdb *gorm.DB, log *slog.Logger) err
 	return nil
 }
 
-// addOnConflict is the upsert that adds a row's counts to the stored ones.
-func addOnConflict(gdb *gorm.DB) clause.OnConflict {
-	cols := []string{"impressions", "clicks", "bot_impressions", "bot_clicks"}
+// countCols are the counts a flush adds; unique_viewers is added only by compaction.
+var countCols = []string{"impressions", "clicks", "bot_impressions", "bot_clicks"}
+
+// addOnConflict is the upsert that adds a row's cols to the stored ones.
+func addOnConflict(gdb *gorm.DB, cols ...string) clause.OnConflict {
 	set := map[string]any{}
 	for _, c := range cols {
 		if db.Dialect(gdb) == db.DialectMySQL {

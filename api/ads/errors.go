@@ -13,9 +13,11 @@ var (
 	ErrNotAgency = apperr.New(apperr.Forbidden, "forbidden", "only agencies manage sub-accounts")
 	// ErrPackageInactive is a purchase of a package that is not on sale.
 	ErrPackageInactive = apperr.New(apperr.Conflict, "package_inactive", "the package is not on sale")
-	// ErrNotToggleable is a toggle of an ad that is not running (pending payment or expired).
+	// ErrNotToggleable is a toggle of an ad that is not running (pending payment, expired or
+	// canceled).
 	ErrNotToggleable = apperr.New(apperr.Conflict, "ad_not_running", "only an active or paused ad can be paused or resumed")
-	// ErrNotPayable is a payment for an ad that is no longer waiting for one.
+	// ErrNotPayable is a payment for an ad that is no longer waiting for one: paid already, or
+	// canceled unpaid.
 	ErrNotPayable = apperr.New(apperr.Conflict, "already_paid", "the ad is not waiting for a payment")
 	// ErrClickReplayed is a click token that was already clicked.
 	ErrClickReplayed = apperr.New(apperr.Conflict, "token_used", "this ad token was already clicked")

@@ -13,7 +13,17 @@ import (
 func Migrations() []db.Migration {
 	return []db.Migration{{ID: "0140_ads", Up: func(tx *gorm.DB) error {
 		return tx.Migrator().CreateTable(&packageV1{}, &adV1{}, &adEventV1{}, &dailyStatV1{}, &viewerV1{}, &subAccountV1{})
-	}}}
+	}}, {ID: "0141_ads_unique_viewers", Up: migrate0141}}
+}
+
+// migrate0141 gives the daily stats the viewers compaction folds in, and ad_viewers an index by
+// day, so that finding the closed days left to compact reads only those rows instead of the
+// whole table.
+func migrate0141(tx *gorm.DB) error {
+	if err := tx.Migrator().AddColumn(&dailyStatV2{}, "UniqueViewers"); err != nil {
+		return err
+	}
+	return tx.Exec("CREATE INDEX idx_ad_viewers_day ON ad_viewers (day, ad_id)").Error
 }
 
 type packageV1 struct {
@@ -74,6 +84,12 @@ type dailyStatV1 struct {
 }
 
 func (dailyStatV1) TableName() string { return "ad_daily_stats" }
+
+type dailyStatV2 struct {
+	UniqueViewers int64 `gorm:"not null;default:0"`
+}
+
+func (dailyStatV2) TableName() string { return "ad_daily_stats" }
 
 type viewerV1 struct {
 	AdID   string `gorm:"primaryKey;size:36"`

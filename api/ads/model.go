@@ -22,16 +22,18 @@ const (
 // Placements lists the known placements.
 var Placements = []string{PlacementCatalogueTop, PlacementSearch, PlacementLobby}
 
-// Status is where an ad stands. pending_payment → active ⇄ paused → expired; only an active ad
-// is placed, and only while active does its paid time run down.
+// Status is where an ad stands. pending_payment → active ⇄ paused → expired, or
+// pending_payment → canceled when nobody pays within ads.pending_ttl; only an active ad is
+// placed, and only while active does its paid time run down. expired and canceled are final.
 type Status string
 
 // The ad statuses.
 const (
-	StatusPending Status = "pending_payment"
-	StatusActive  Status = "active"
-	StatusPaused  Status = "paused"
-	StatusExpired Status = "expired"
+	StatusPending  Status = "pending_payment"
+	StatusActive   Status = "active"
+	StatusPaused   Status = "paused"
+	StatusExpired  Status = "expired"
+	StatusCanceled Status = "canceled"
 )
 
 // Package is something an admin sells: a placement for a number of days at a price.
@@ -86,7 +88,7 @@ func (a *Ad) Remaining(now time.Time) time.Duration {
 			return 0
 		}
 		return a.EndsAt.Sub(now)
-	case StatusExpired:
+	case StatusExpired, StatusCanceled:
 		return 0
 	}
 	return time.Duration(a.RemainingSeconds) * time.Second
@@ -161,6 +163,8 @@ func jsonList(s string) []string {
 }
 
 // dailyStat is a row of ad_daily_stats: counts of one ad on one UTC day, only ever added to.
+// UniqueViewers holds the viewers of the day's ad_viewers rows that compaction has folded in
+// (and deleted); the day's figure is it plus the rows still there.
 type dailyStat struct {
 	AdID           string `gorm:"primaryKey"`
 	Day            string `gorm:"primaryKey"`
@@ -168,11 +172,14 @@ type dailyStat struct {
 	Clicks         int64
 	BotImpressions int64
 	BotClicks      int64
+	UniqueViewers  int64
 }
 
 func (dailyStat) TableName() string { return "ad_daily_stats" }
 
-// viewer is a row of ad_viewers: one viewer (a hash) saw one ad on one day.
+// viewer is a row of ad_viewers: one viewer (a hash) saw one ad on one day. Rows are kept
+// only until their day is closed (compact.go), since they exist to tell a new viewer from one
+// already counted that day.
 type viewer struct {
 	AdID   string `gorm:"primaryKey"`
 	Day    string `gorm:"primaryKey"`

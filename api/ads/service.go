@@ -43,8 +43,12 @@ type ServiceParams struct {
 	Audit Auditor
 	Log   *slog.Logger
 	Now   func() time.Time
-	// ExpireInterval is how often ads whose paid time is over are expired (default 10 s).
+	// ExpireInterval is how often the background job runs (default 10 s): it expires ads whose
+	// paid time is over, cancels unpaid ones and compacts closed days' viewers.
 	ExpireInterval time.Duration
+	// PendingTTL is how long a purchased ad waits for its payment before the job cancels it
+	// (default 24 h).
+	PendingTTL time.Duration
 }
 
 // Service holds the ads domain's rules. Lock order: an ad's row is changed only by a
@@ -57,6 +61,8 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	every    time.Duration
+	// pendingTTL is how long an ad may stay pending_payment.
+	pendingTTL time.Duration
 
 	// afterValidate, set by tests, runs between an import's validation and its transaction.
 	afterValidate func()
@@ -69,10 +75,10 @@ type Service struct {
 	closeOnce sync.Once
 }
 
-// NewService returns a Service; Start runs its expiry job.
+// NewService returns a Service; Start runs its background job.
 func NewService(p ServiceParams) *Service {
 	s := &Service{db: p.DB, accounts: p.Accounts, authz: p.Authz, audit: p.Audit, log: p.Log, now: p.Now,
-		every: p.ExpireInterval, stop: make(chan struct{}), done: make(chan struct{})}
+		every: p.ExpireInterval, pendingTTL: p.PendingTTL, stop: make(chan struct{}), done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +87,9 @@ func NewService(p ServiceParams) *Service {
 	}
 	if s.every <= 0 {
 		s.every = 10 * time.Second
+	}
+	if s.pendingTTL <= 0 {
+		s.pendingTTL = 24 * time.Hour
 	}
 	return s
 }
@@ -418,7 +427,8 @@ func (s *Service) quote(ctx context.Context, buyerID, adID string) (payments.Quo
 
 // fulfill activates the paid ad inside the payment's success transaction. The update is
 // conditional on the ad still waiting for payment, so a second success (another payment, a
-// replayed event) activates nothing and is refused, which makes payments refund it.
+// replayed event), or a success after the ad was canceled unpaid, activates nothing and is
+// refused, which makes payments refund it.
 func (s *Service) fulfill(ctx context.Context, tx *gorm.DB, p *payments.Payment) error {
 	a, err := s.ad(ctx, tx, p.SubjectID)
 	if err != nil {
@@ -440,11 +450,20 @@ func (s *Service) fulfill(ctx context.Context, tx *gorm.DB, p *payments.Payment)
 	return nil
 }
 
-// ---- expiry ----
+// ---- background job ----
 
-// Start runs the expiry job until Close.
+// jobBatch bounds what one run of the background job takes on, per kind of work, so a backlog
+// is worked off over several runs instead of in one long one.
+const jobBatch = 500
+
+// Start runs the background job every ExpireInterval until Close.
 func (s *Service) Start() {
 	s.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-s.stop
+			cancel() // Close cuts a run short
+		}()
 		go func() {
 			defer close(s.done)
 			t := time.NewTicker(s.every)
@@ -454,16 +473,33 @@ func (s *Service) Start() {
 				case <-s.stop:
 					return
 				case <-t.C:
-					if _, err := s.Expire(context.Background()); err != nil {
-						s.log.Warn("ads: expire", "err", err)
-					}
+					s.sweep(ctx)
 				}
 			}
 		}()
 	})
 }
 
-// Close stops the expiry job and waits for it.
+// sweep runs the background job once. Each part is bounded and leaves what it could not do to
+// the next run; every node runs it, and each part is safe to run on several nodes at once.
+func (s *Service) sweep(ctx context.Context) {
+	warn := func(what string, err error) {
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("ads: "+what, "err", err)
+		}
+	}
+	_, err := s.Expire(ctx)
+	warn("expire", err)
+	_, err = s.CancelUnpaid(ctx)
+	warn("cancel unpaid", err)
+	n, err := s.CompactViewers(ctx)
+	warn("compact viewers", err)
+	if n > 0 {
+		s.log.Info("ads: viewers compacted", "ad_days", n)
+	}
+}
+
+// Close stops the background job and waits for it.
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		close(s.stop)
@@ -477,7 +513,7 @@ func (s *Service) Close() {
 func (s *Service) Expire(ctx context.Context) (int, error) {
 	now := s.now().UTC()
 	var due []Ad
-	if err := s.db.WithContext(ctx).Where("status = ? AND ends_at <= ?", StatusActive, now).Limit(500).Find(&due).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("status = ? AND ends_at <= ?", StatusActive, now).Limit(jobBatch).Find(&due).Error; err != nil {
 		return 0, fmt.Errorf("find due ads: %w", err)
 	}
 	n := 0
@@ -493,6 +529,35 @@ func (s *Service) Expire(ctx context.Context) (int, error) {
 		}
 		n++
 		s.log.InfoContext(ctx, "ad expired", "ad", a.ID)
+	}
+	return n, nil
+}
+
+// CancelUnpaid cancels every ad still waiting for its payment PendingTTL after its purchase
+// and returns how many it canceled. Each is a compare-and-set from pending_payment, like the
+// activation in fulfill, so a payment that succeeds meanwhile either activates the ad (and
+// this skips it) or finds it canceled and is refunded: never both.
+func (s *Service) CancelUnpaid(ctx context.Context) (int, error) {
+	now := s.now().UTC()
+	var due []Ad
+	err := s.db.WithContext(ctx).Where("status = ? AND created_at <= ?", StatusPending, now.Add(-s.pendingTTL)).
+		Limit(jobBatch).Find(&due).Error
+	if err != nil {
+		return 0, fmt.Errorf("find unpaid ads: %w", err)
+	}
+	n := 0
+	for i := range due {
+		a := &due[i]
+		a.Status, a.RemainingSeconds = StatusCanceled, 0
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return transition(tx, a, StatusPending, "", "unpaid", now) })
+		if errors.Is(err, errStale) {
+			continue // paid, or canceled by another node meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+		s.log.InfoContext(ctx, "ad canceled unpaid", "ad", a.ID)
 	}
 	return n, nil
 }

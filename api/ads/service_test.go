@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/cache/cachetest"
+	"github.com/onstagehq/onstage/internal/db/dbtest"
 )
 
 // TestOwnershipMatrix checks who may toggle, read the stats and history of, and buy for an ad
@@ -232,4 +234,224 @@ func TestPackages(t *testing.T) {
 			t.Fatalf("update unknown: %v", err)
 		}
 	})
+}
+
+// TestCancelUnpaid: an ad nobody paid for is canceled once ads.pending_ttl has passed since its
+// purchase, not a second earlier, with an "unpaid" event; then it can be neither paid, nor
+// toggled, nor expired, and it lists as canceled with no time left. Paid ads are left alone.
+func TestCancelUnpaid(t *testing.T) {
+	backends(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		if f.svc.pendingTTL != 24*time.Hour {
+			t.Fatalf("default pending TTL %v, want 24h", f.svc.pendingTTL)
+		}
+		p := f.pkg(PlacementLobby, 2)
+		s := f.user("s", authn.RoleStreamer)
+		old, err := f.svc.Purchase(ctx, s, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paid, _ := f.liveAd(p)
+		f.clock.Advance(time.Hour)
+		recent, err := f.svc.Purchase(ctx, s, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(23*time.Hour - time.Second)
+		if n, err := f.svc.CancelUnpaid(ctx); err != nil || n != 0 {
+			t.Fatalf("canceled early: %d %v", n, err)
+		}
+		f.clock.Advance(time.Second)
+		if n, err := f.svc.CancelUnpaid(ctx); err != nil || n != 1 {
+			t.Fatalf("cancel: %d %v", n, err)
+		}
+		if n, _ := f.svc.CancelUnpaid(ctx); n != 0 {
+			t.Fatal("canceled twice")
+		}
+		status := func(id string) Status {
+			t.Helper()
+			a, err := f.svc.ad(ctx, f.gdb, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a.Status
+		}
+		if status(old.ID) != StatusCanceled || status(recent.ID) != StatusPending || status(paid.ID) != StatusActive {
+			t.Fatalf("statuses %s %s %s", status(old.ID), status(recent.ID), status(paid.ID))
+		}
+		hist, err := f.svc.History(ctx, s, old.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := hist[len(hist)-1]; len(hist) != 2 || last.From != string(StatusPending) || last.To != string(StatusCanceled) ||
+			last.Reason != "unpaid" || last.ActorID != "" {
+			t.Fatalf("history %+v", hist)
+		}
+		if _, err := f.svc.quote(ctx, s.UserID, old.ID); !errors.Is(err, ErrNotPayable) {
+			t.Fatalf("quote a canceled ad: %v", err)
+		}
+		if _, err := f.svc.Toggle(ctx, s, old.ID, true); !errors.Is(err, ErrNotToggleable) {
+			t.Fatalf("toggle a canceled ad: %v", err)
+		}
+		f.clock.Advance(3 * 24 * time.Hour)
+		if n, err := f.svc.Expire(ctx); err != nil || n != 1 {
+			t.Fatalf("expire: %d %v", n, err) // the paid ad only
+		}
+		if n, err := f.svc.CancelUnpaid(ctx); err != nil || n != 1 {
+			t.Fatalf("cancel the recent one: %d %v", n, err)
+		}
+		list, _, err := f.svc.Mine(ctx, s, 1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range list {
+			if v.Status != StatusCanceled || v.RemainingSeconds != 0 || v.EndsAt != nil || v.ActivatedAt != nil {
+				t.Fatalf("listed %+v", v)
+			}
+		}
+		if len(list) != 2 {
+			t.Fatalf("listed %d ads", len(list))
+		}
+	})
+}
+
+// TestPayAfterCancel: a payment that succeeds after its ad was canceled is refused with
+// ErrNotPayable (so payments refunds it), and the ad stays canceled.
+func TestPayAfterCancel(t *testing.T) {
+	backends(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		s := f.user("s", authn.RoleStreamer)
+		ad, err := f.svc.Purchase(ctx, s, f.pkg(PlacementSearch, 1).ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(f.svc.pendingTTL)
+		if n, err := f.svc.CancelUnpaid(ctx); err != nil || n != 1 {
+			t.Fatalf("cancel: %d %v", n, err)
+		}
+		if err := f.pay(ad.ID); !errors.Is(err, ErrNotPayable) {
+			t.Fatalf("pay a canceled ad: %v, want ErrNotPayable", err)
+		}
+		got, err := f.svc.ad(ctx, f.gdb, ad.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != StatusCanceled || got.EndsAt != nil || got.PaymentID != "" || got.Version != 2 {
+			t.Fatalf("ad after a late payment: %+v", got)
+		}
+	})
+}
+
+// TestPayRacesCancel pays ads at the moment the job cancels them: each ad ends either active
+// (the payment won, the job skipped it) or canceled (the job won, the payment was refused),
+// never both, with one event for the outcome.
+func TestPayRacesCancel(t *testing.T) {
+	backends(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		p := f.pkg(PlacementLobby, 1)
+		s := f.user("s", authn.RoleStreamer)
+		const ads = 12
+		ids := make([]string, ads)
+		for i := range ids {
+			a, err := f.svc.Purchase(ctx, s, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[i] = a.ID
+		}
+		f.clock.Advance(f.svc.pendingTTL)
+		paid := make([]bool, ads)
+		canceled := 0
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := f.pay(id)
+				switch {
+				case err == nil:
+					paid[i] = true
+				case !errors.Is(err, ErrNotPayable):
+					t.Errorf("pay: %v", err)
+				}
+			}()
+		}
+		var mu sync.Mutex
+		for range 3 { // three nodes' jobs
+			node := NewService(ServiceParams{DB: f.gdb, Accounts: f.users, Authz: f.az, Now: f.clock.Now})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, err := node.CancelUnpaid(ctx)
+				if err != nil {
+					t.Errorf("cancel: %v", err)
+				}
+				mu.Lock()
+				canceled += n
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for i, id := range ids {
+			a, err := f.svc.ad(ctx, f.gdb, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hist, err := f.svc.History(ctx, s, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := StatusCanceled
+			if paid[i] {
+				want = StatusActive
+				won++
+			}
+			if a.Status != want || a.Version != 2 || len(hist) != 2 || hist[1].To != string(want) {
+				t.Fatalf("ad %d paid %v: status %s, version %d, history %+v", i, paid[i], a.Status, a.Version, hist)
+			}
+		}
+		if won+canceled != ads {
+			t.Fatalf("%d paid and %d canceled of %d", won, canceled, ads)
+		}
+	})
+}
+
+// TestBackgroundJob: the job Start runs cancels unpaid ads and compacts closed days, and
+// Close stops it; Close again, or on a service never started, is fine.
+func TestBackgroundJob(t *testing.T) {
+	f := newFixture(t, dbtest.Open(t, migrations()...), cachetest.Memory(t))
+	ctx := context.Background()
+	ad, err := f.svc.Purchase(ctx, f.user("s", authn.RoleStreamer), f.pkg(PlacementLobby, 1).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := f.clock.Now().AddDate(0, 0, -2).Format(time.DateOnly)
+	if err := f.gdb.Create(&viewer{AdID: ad.ID, Day: old, Viewer: "v"}).Error; err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(f.svc.pendingTTL)
+	svc := NewService(ServiceParams{DB: f.gdb, Accounts: f.users, Authz: f.az, Now: f.clock.Now, ExpireInterval: 10 * time.Millisecond})
+	svc.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, err := svc.ad(ctx, f.gdb, ad.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left int64
+		if err := f.gdb.Model(&viewer{}).Count(&left).Error; err != nil {
+			t.Fatal(err)
+		}
+		if a.Status == StatusCanceled && left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: status %s, %d viewer rows", a.Status, left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	svc.Close()
+	svc.Close()
+	NewService(ServiceParams{DB: f.gdb}).Close()
 }

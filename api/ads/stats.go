@@ -23,7 +23,8 @@ type DayStats struct {
 	BotClicks      int64  `json:"bot_clicks"`
 }
 
-// Stats are an ad's counts over a range of days.
+// Stats are an ad's counts over a range of days. Unique viewers are per day only: a viewer of
+// two days is one viewer, so the days' figures do not add up to a range's.
 type Stats struct {
 	AdID           string     `json:"ad_id"`
 	From           string     `json:"from"`
@@ -93,8 +94,14 @@ func (s *Service) Stats(ctx context.Context, actor authn.Identity, id, fromS, to
 		Day string
 		N   int64
 	}
-	if err := s.db.WithContext(ctx).Model(&viewer{}).Select("day, COUNT(*) AS n").
-		Where("ad_id = ? AND day >= ? AND day <= ?", id, fromD, toD).Group("day").Scan(&uniq).Error; err != nil {
+	// A day's unique viewers are those compaction folded into its stats row plus the rows it has
+	// not folded yet. Both are read by one statement, so one snapshot: a compaction committing
+	// between two reads would count the day's viewers twice or not at all.
+	if err := s.db.WithContext(ctx).Raw(`SELECT day, SUM(n) AS n FROM (
+		SELECT day, unique_viewers AS n FROM ad_daily_stats WHERE ad_id = ? AND day >= ? AND day <= ?
+		UNION ALL
+		SELECT day, COUNT(*) AS n FROM ad_viewers WHERE ad_id = ? AND day >= ? AND day <= ? GROUP BY day
+	) v GROUP BY day`, id, fromD, toD, id, fromD, toD).Scan(&uniq).Error; err != nil {
 		return nil, fmt.Errorf("read viewers: %w", err)
 	}
 	by := map[string]*DayStats{}

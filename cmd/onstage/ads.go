@@ -24,12 +24,12 @@ import (
 // clickRatePerMinute bounds POST /ads/click per client address.
 const clickRatePerMinute = 120
 
-// provideAds returns the ads service with its payment purpose registered and its expiry job
-// running.
+// provideAds returns the ads service with its payment purpose registered and its background
+// job (expiry, unpaid ads, viewer compaction) running.
 func provideAds(cfg config.Config, gdb *gorm.DB, users *auth.Service, az *authz.Service, al *audit.Log,
 	pay *payments.Service, log *slog.Logger) (*ads.Service, func(), error) {
 	svc := ads.NewService(ads.ServiceParams{DB: gdb, Accounts: users, Authz: az, Audit: al, Log: log,
-		ExpireInterval: cfg.Ads.ExpireInterval})
+		ExpireInterval: cfg.Ads.ExpireInterval, PendingTTL: cfg.Ads.PendingTTL})
 	if err := pay.Register(svc.Purpose()); err != nil {
 		return nil, nil, fmt.Errorf("ads: %w", err)
 	}

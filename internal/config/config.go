@@ -83,10 +83,17 @@ type Ads struct {
 	// FlushInterval is how often a node adds its in-memory impression and click counts to
 	// the database; stats are at most this (plus a flush) old, so it must stay under 10 s.
 	FlushInterval time.Duration `yaml:"flush_interval"`
-	// ExpireInterval is how often ads whose paid time is over are expired.
+	// ExpireInterval is how often ads whose paid time is over are expired; the same job cancels
+	// unpaid ads and compacts the unique viewers of closed days.
 	ExpireInterval time.Duration `yaml:"expire_interval"`
 	// TokenTTL is how long a served ad_token may be clicked.
 	TokenTTL time.Duration `yaml:"token_ttl"`
+	// PendingTTL is how long a purchased ad waits for its payment before it is canceled. It
+	// must be at least payments.intent_ttl, so that an ad is not canceled before an intent
+	// opened at its purchase is; the default, a day, leaves the buyer time to try again and is
+	// how long a Stripe Checkout session stays open by default. A payment that succeeds for an
+	// ad already canceled is refunded.
+	PendingTTL time.Duration `yaml:"pending_ttl"`
 }
 
 // Audit configures the admin audit log.
@@ -350,7 +357,7 @@ func Default() Config {
 			ReconcileInterval: time.Minute, EventRetention: 90 * 24 * time.Hour, WebhookRatePerMinute: 600, Sandbox: PaymentsSandbox{DuplicatePercent: 20}},
 		Idempotency: Idempotency{TTL: 24 * time.Hour},
 		Audit:       Audit{Retention: 90 * 24 * time.Hour},
-		Ads:         Ads{FlushInterval: 2 * time.Second, ExpireInterval: 10 * time.Second, TokenTTL: time.Hour},
+		Ads:         Ads{FlushInterval: 2 * time.Second, ExpireInterval: 10 * time.Second, TokenTTL: time.Hour, PendingTTL: 24 * time.Hour},
 		Booking:     Booking{HoldTTL: 15 * time.Minute, CatalogTTL: time.Minute, SweepInterval: 30 * time.Second},
 		Storage:     Storage{Driver: "local", S3: StorageS3{Region: "us-east-1"}},
 
@@ -460,6 +467,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ads.FlushInterval <= 0 || c.Ads.FlushInterval > 8*time.Second || c.Ads.ExpireInterval <= 0 || c.Ads.TokenTTL <= 0 {
 		return fmt.Errorf("%w: ads.flush_interval must be within (0, 8s], ads.expire_interval and ads.token_ttl positive", ErrInvalid)
+	}
+	if c.Ads.PendingTTL < c.Payments.IntentTTL {
+		return fmt.Errorf("%w: ads.pending_ttl must be at least payments.intent_ttl", ErrInvalid)
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -69,6 +69,7 @@ func TestInvalid(t *testing.T) {
 		"metrics on the main address": {"ONSTAGE_HTTP_ADDR": ":8080", "ONSTAGE_HTTP_METRICS_ADDR": ":8080"},
 		"gc percent too low":          {"ONSTAGE_GC_PERCENT": "5"},
 		"gc percent off":              {"ONSTAGE_GC_PERCENT": "-1"},
+		"ads pending ttl too short":   {"ONSTAGE_ADS_PENDING_TTL": "30m"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Load("", env(e)); !errors.Is(err, ErrInvalid) {

@@ -552,7 +552,7 @@ async function stats(body, me) {
   // Ads the caller owns (or its sub-accounts own), when the server has the ads API.
   try {
     const ads = await request('GET', '/ads?page_size=20');
-    for (const ad of (ads.items || []).filter((a) => a.status !== 'pending_payment').slice(0, 4)) figs.push(await adChart(ad));
+    for (const ad of (ads.items || []).filter((a) => a.status !== 'pending_payment' && a.status !== 'canceled').slice(0, 4)) figs.push(await adChart(ad));
   } catch { /* no ads API or no ads: nothing to chart */ }
   void me;
   clear(box).append(...figs);

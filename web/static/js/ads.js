@@ -125,7 +125,7 @@ function adsTable(ads, { toggle, pay, charts }) {
         },
       }));
     }
-    if (charts && ad.status !== 'pending_payment') {
+    if (charts && ad.status !== 'pending_payment' && ad.status !== 'canceled') {
       actions.append(h('button', {
         type: 'button', class: 'btn btn-small btn-ghost', text: 'Stats',
         onclick: async () => { clear(chartBox).append(loading()); try { clear(chartBox).append(await adChart(ad)); } catch (x) { clear(chartBox).append(failure(x, 'load the stats')); } },
