@@ -14,8 +14,12 @@ const reconcileBatch = 100
 // given no retention.
 const DefaultEventRetention = 90 * 24 * time.Hour
 
-// pruneEvery is how often the reconciler's loop also deletes inbox events past the retention.
-const pruneEvery = time.Hour
+// pruneEvery is how often the reconciler's loop also deletes inbox events past the retention,
+// and pruneTimeout how long one such run may take.
+const (
+	pruneEvery   = time.Hour
+	pruneTimeout = time.Minute
+)
 
 // Start runs the reconciler until Close; about once an hour it also prunes the inbox.
 func (s *Service) Start() {
@@ -35,15 +39,21 @@ func (s *Service) Start() {
 				if _, err := s.Reconcile(ctx); err != nil {
 					s.log.Warn("payments: reconcile", "err", err)
 				}
+				cancel()
 				if now := s.now(); now.Sub(pruned) >= pruneEvery {
-					pruned = now
+					// Its own time budget: a slow reconcile must not starve it. A failed run
+					// is tried again at the next tick.
+					ctx, cancel := context.WithTimeout(context.Background(), pruneTimeout)
 					if n, err := s.PruneEvents(ctx); err != nil {
 						s.log.Warn("payments: prune event inbox", "err", err)
-					} else if n > 0 {
-						s.log.Info("payments: event inbox pruned", "rows", n)
+					} else {
+						pruned = now
+						if n > 0 {
+							s.log.Info("payments: event inbox pruned", "rows", n)
+						}
 					}
+					cancel()
 				}
-				cancel()
 			}
 		}()
 	})
