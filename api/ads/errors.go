@@ -16,9 +16,12 @@ var (
 	// ErrNotToggleable is a toggle of an ad that is not running (pending payment, expired or
 	// canceled).
 	ErrNotToggleable = apperr.New(apperr.Conflict, "ad_not_running", "only an active or paused ad can be paused or resumed")
-	// ErrNotPayable is a payment for an ad that is no longer waiting for one: paid already, or
-	// canceled unpaid.
+	// ErrNotPayable is a payment for an ad that is no longer waiting for one: paid already (or,
+	// inside a payment's fulfilment, canceled meanwhile).
 	ErrNotPayable = apperr.New(apperr.Conflict, "already_paid", "the ad is not waiting for a payment")
+	// ErrAdCanceled is a payment started for an ad canceled unpaid (ads.pending_ttl): buy it
+	// again.
+	ErrAdCanceled = apperr.New(apperr.Conflict, "ad_canceled", "the ad was canceled unpaid; buy it again")
 	// ErrClickReplayed is a click token that was already clicked.
 	ErrClickReplayed = apperr.New(apperr.Conflict, "token_used", "this ad token was already clicked")
 	// ErrBadToken is a click token that was not served by onstage or has expired.

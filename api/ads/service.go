@@ -419,7 +419,11 @@ func (s *Service) quote(ctx context.Context, buyerID, adID string) (payments.Quo
 	if a.BuyerID != buyerID && a.OwnerID != buyerID {
 		return payments.Quote{}, ErrNotFound
 	}
-	if a.Status != StatusPending {
+	switch a.Status {
+	case StatusPending:
+	case StatusCanceled:
+		return payments.Quote{}, ErrAdCanceled
+	default:
 		return payments.Quote{}, ErrNotPayable
 	}
 	return payments.Quote{Amount: a.Price, Currency: a.Currency, Description: "onstage ad " + a.Placement}, nil

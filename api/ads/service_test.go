@@ -287,8 +287,8 @@ func TestCancelUnpaid(t *testing.T) {
 			last.Reason != "unpaid" || last.ActorID != "" {
 			t.Fatalf("history %+v", hist)
 		}
-		if _, err := f.svc.quote(ctx, s.UserID, old.ID); !errors.Is(err, ErrNotPayable) {
-			t.Fatalf("quote a canceled ad: %v", err)
+		if _, err := f.svc.quote(ctx, s.UserID, old.ID); !errors.Is(err, ErrAdCanceled) {
+			t.Fatalf("quote a canceled ad: %v, want ErrAdCanceled", err)
 		}
 		if _, err := f.svc.Toggle(ctx, s, old.ID, true); !errors.Is(err, ErrNotToggleable) {
 			t.Fatalf("toggle a canceled ad: %v", err)
