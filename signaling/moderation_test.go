@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/rooms"
 )
 
@@ -16,7 +17,7 @@ import (
 // sees them fail or close once the server's side is gone, or its tracks end).
 func (e *env) sfuGone(t testing.TB, meetingID, pid string) {
 	t.Helper()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		r := e.hub.roomFor(meetingID)
 		if r != nil && r.sfuParticipant(pid) != nil {
 			return errors.New("sfu participant still present")
@@ -40,7 +41,7 @@ func TestRESTActionsReachSockets(t *testing.T) {
 	go sendMedia(video, audio, stop)
 	a.waitType(TypeTrackPublished)
 	a.waitType(TypeTrackPublished)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if pb.pub.ConnectionState() != webrtc.PeerConnectionStateConnected {
 			return fmt.Errorf("publisher %v", pb.pub.ConnectionState())
 		}
@@ -86,7 +87,7 @@ func TestRESTActionsReachSockets(t *testing.T) {
 	e.sfuGone(t, mv.ID, jc.Participant.ParticipantID)
 	a.wantError(TypeChatMessage, map[string]any{"text": "hi"}, CodeNotInRoom)
 	a.wantError(TypeJoinRoom, map[string]any{"meeting_id": mv.ID}, CodeMeetingEnded)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := e.hub.Stats().Rooms; n != 0 {
 			return fmt.Errorf("%d rooms", n)
 		}

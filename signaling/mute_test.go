@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/rooms"
 )
 
@@ -108,7 +109,7 @@ func (p *peer) packets(trackID string) int {
 func (p *peer) flowing(t testing.TB, what, trackID string) {
 	t.Helper()
 	before := p.packets(trackID)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if n := p.packets(trackID); n < before+10 {
 			return fmt.Errorf("%s: %d packets, want more than %d", what, n, before+10)
 		}
@@ -235,7 +236,7 @@ func TestLateJoinerSeesPublishedSources(t *testing.T) {
 	}
 	all := rooms.MediaView{Microphone: true, Camera: true, Screen: true}
 	// The others are told as well: media_state, not muted, for each source.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		got := rooms.MediaView{}
 		for _, m := range h.all(TypeMediaState) {
 			var d MediaStateData
@@ -300,7 +301,7 @@ func TestLateJoinerSeesPublishedSources(t *testing.T) {
 	p.mustAck(TypeWebRTCSignal, WebRTCSignalData{PC: "publisher", SDP: &SDP{Type: "offer", SDP: offer.SDP},
 		Tracks: []TrackSourceData{{Mid: "0", Source: "microphone"}, {Mid: "1", Source: "camera"}, {Mid: "2", Source: "screen"}}})
 	h.waitType(TypeTrackUnpublished)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		ps, err := e.svc.Participants(context.Background(), hostID, mv.ID)
 		if err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // TestResumeAfterReload resumes participants whose page was reloaded: new client peer
@@ -41,8 +43,8 @@ func testResumeAfterReload(t *testing.T, flag bool) {
 	pb := newPeer(t, b)
 	vb, ab := pb.publish()
 	go sendMedia(vb, ab, stop)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pb.check(aID, 20) })
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.check(bID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb.check(aID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.check(bID, 20) })
 
 	// reload closes c's socket and peer connections, and resumes on a new socket with new
 	// peer connections.
@@ -74,9 +76,9 @@ func testResumeAfterReload(t *testing.T, flag bool) {
 	}
 	vb2, ab2 := pb2.publish()
 	go sendMedia(vb2, ab2, stop)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.check(aID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.check(aID, 20) })
 	newB := publishedBy(a, bID, 4) // the two tracks of the first stay, then the two new ones
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.trackPackets(newB[2:], 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.trackPackets(newB[2:], 20) })
 
 	// A reloads too: B (on its new connections) receives A's new tracks.
 	a2, pa2, ja2 := reload(a, pa, ja.ResumeToken)
@@ -86,8 +88,8 @@ func testResumeAfterReload(t *testing.T, flag bool) {
 	va2, aa2 := pa2.publish()
 	go sendMedia(va2, aa2, stop)
 	newA := publishedBy(b2, aID, 2)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.trackPackets(newA, 20) })
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pa2.check(bID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.trackPackets(newA, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pa2.check(bID, 20) })
 
 	// Nobody left or joined: only B's first join was announced, to A's first socket.
 	for _, c := range []*client{a, b, a2, b2} {

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // pair creates a meeting and two users, the host entering through hostURL and the guest
@@ -47,7 +49,7 @@ func TestTwoNodesOneOwner(t *testing.T) {
 	host.chat("hello from node-1")
 	guest.chat("hello from node-2")
 	for _, m := range []*member{host, guest} {
-		checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 			got := m.c.chats()
 			for _, s := range append(host.acked, guest.acked...) {
 				if !got[s] {
@@ -132,7 +134,7 @@ func TestOwnerKilled(t *testing.T) {
 		t.Fatalf("owner after the kill: %q", n)
 	}
 	for _, m := range []*member{host, guest} {
-		checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 			got := m.c.chats()
 			for _, s := range append(host.acked, guest.acked...) {
 				if !got[s] {
@@ -242,7 +244,7 @@ func TestBusAndRedisOutages(t *testing.T) {
 		if dep == "nats" {
 			// Local chat keeps working without the bus.
 			host.chat("during the bus outage")
-			checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+			check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 				if s := host.acked[len(host.acked)-1]; !guest.c.chats()[s] {
 					return fmt.Errorf("guest misses chat %d during the outage", s)
 				}
@@ -253,7 +255,7 @@ func TestBusAndRedisOutages(t *testing.T) {
 		// Converged: chat goes through the bus again, exactly once, and the room still has
 		// its owner's lease.
 		guest.chat("after the " + dep + " outage")
-		checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		check.ForErr(t, 10*time.Second, 50*time.Millisecond, func() error {
 			if s := guest.acked[len(guest.acked)-1]; !host.c.chats()[s] {
 				return fmt.Errorf("host misses chat %d", s)
 			}
@@ -295,7 +297,7 @@ func TestDrain(t *testing.T) {
 
 	pid := signalProc(t, own, syscall.SIGTERM, 0)
 	termed := time.Now()
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 50*time.Millisecond, func() error {
 		d, err := nodeDraining(own)
 		if err != nil || !d {
 			return fmt.Errorf("%s draining=%v %v", own, d, err)
@@ -342,7 +344,7 @@ func TestDrain(t *testing.T) {
 	if n := owner(mid); n == own || n == "" {
 		t.Fatalf("owner after the drain: %q", n)
 	}
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	check.ForErr(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if alive(pid) {
 			return fmt.Errorf("%s still runs %v after SIGTERM", own, time.Since(termed))
 		}

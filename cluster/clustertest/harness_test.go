@@ -26,6 +26,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // The cluster's settings, read from the same environment as scripts/cluster.sh (make
@@ -63,22 +65,6 @@ func nodeName(i int) string { return fmt.Sprintf("node-%d", i) }
 func nodeIndex(name string) int {
 	i, _ := strconv.Atoi(strings.TrimPrefix(name, "node-"))
 	return i
-}
-
-// checkFor polls f every `every` until it returns nil, failing after wait.
-func checkFor(t testing.TB, wait, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not satisfied after %v: %v", wait, err)
-		}
-		time.Sleep(every)
-	}
 }
 
 // ---- the cluster's processes ----
@@ -123,7 +109,7 @@ func signalProc(t testing.TB, name string, sig syscall.Signal, wait time.Duratio
 		t.Fatalf("kill %s (%d): %v", name, pid, err)
 	}
 	if wait > 0 {
-		checkFor(t, wait, 50*time.Millisecond, func() error {
+		check.ForErr(t, wait, 50*time.Millisecond, func() error {
 			if alive(pid) {
 				return fmt.Errorf("%s still runs", name)
 			}
