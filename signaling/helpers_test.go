@@ -149,8 +149,9 @@ type client struct {
 	consumed []bool
 	closeErr error
 	done     chan struct{}
-	// onSignal, when set, receives every webrtc_signal, in order, on the read goroutine.
-	onSignal func(WebRTCSignalData)
+	// onSignal, when set, receives every webrtc_signal's data, in order, on the read
+	// goroutine.
+	onSignal func(json.RawMessage)
 	paused   chan struct{} // when non-nil, reading waits until it is closed
 }
 
@@ -203,9 +204,7 @@ func (c *client) start() {
 			on := c.onSignal
 			c.mu.Unlock()
 			if m.Type == TypeWebRTCSignal && on != nil {
-				var d WebRTCSignalData
-				_ = json.Unmarshal(m.Data, &d)
-				on(d)
+				on(m.Data)
 			}
 			c.mu.Lock()
 			c.msgs = append(c.msgs, m)

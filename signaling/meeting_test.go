@@ -53,10 +53,10 @@ func TestMediaAndChat(t *testing.T) {
 	// a publishes VP8 + Opus; b receives both, payloads unchanged.
 	pa := newPeer(t, a)
 	pb := newPeer(t, b)
-	video, audio := pa.publish()
+	tracks := pa.MustPublish()
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendMedia(video, audio, stop)
+	go tracks.Send(stop)
 	for _, c := range []*client{a, b} {
 		for i := 0; i < 2; i++ {
 			m := c.waitType(TypeTrackPublished)
@@ -67,7 +67,7 @@ func TestMediaAndChat(t *testing.T) {
 			}
 		}
 	}
-	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb.check(ja.Participant.ParticipantID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb.Check(ja.Participant.ParticipantID, 20) })
 
 	// A third participant sees the published tracks in joined.
 	c3 := e.dial(third)

@@ -35,15 +35,15 @@ func TestRESTActionsReachSockets(t *testing.T) {
 	b := e.dial(guest)
 	jb := b.join(mv.ID, nil)
 	pb := newPeer(t, b)
-	video, audio := pb.publish()
+	tracks := pb.MustPublish()
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendMedia(video, audio, stop)
+	go tracks.Send(stop)
 	a.waitType(TypeTrackPublished)
 	a.waitType(TypeTrackPublished)
 	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if pb.pub.ConnectionState() != webrtc.PeerConnectionStateConnected {
-			return fmt.Errorf("publisher %v", pb.pub.ConnectionState())
+		if pb.Pub.ConnectionState() != webrtc.PeerConnectionStateConnected {
+			return fmt.Errorf("publisher %v", pb.Pub.ConnectionState())
 		}
 		return nil
 	})

@@ -161,17 +161,17 @@ func TestRelayJoinMediaAndChat(t *testing.T) {
 
 	// Media both ways: the relayed client's ICE reaches the owner directly.
 	ph, pg := newPeer(t, ch), newPeer(t, cg)
-	vh, ah := ph.publish()
-	vg, ag := pg.publish()
+	tracksH := ph.MustPublish()
+	tracksG := pg.MustPublish()
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendMedia(vh, ah, stop)
-	go sendMedia(vg, ag, stop)
+	go tracksH.Send(stop)
+	go tracksG.Send(stop)
 	check.ForErr(t, 20*time.Second, 50*time.Millisecond, func() error {
-		if err := pg.check(jh.Participant.ParticipantID, 10); err != nil {
+		if err := pg.Check(jh.Participant.ParticipantID, 10); err != nil {
 			return fmt.Errorf("guest: %w", err)
 		}
-		if err := ph.check(jg.Participant.ParticipantID, 10); err != nil {
+		if err := ph.Check(jg.Participant.ParticipantID, 10); err != nil {
 			return fmt.Errorf("host (relayed): %w", err)
 		}
 		return nil

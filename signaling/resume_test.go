@@ -24,10 +24,10 @@ func TestResume(t *testing.T) {
 	jb := b.join(mv.ID, nil)
 	a.waitType(TypeParticipantJoined)
 	pa := newPeer(t, a)
-	video, audio := pa.publish()
+	tracks := pa.MustPublish()
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendMedia(video, audio, stop)
+	go tracks.Send(stop)
 	b.waitType(TypeTrackPublished)
 
 	b.mustAck(TypeChatMessage, map[string]any{"text": "one"})

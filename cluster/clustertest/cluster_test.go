@@ -26,10 +26,10 @@ func pair(t *testing.T, hostURL, guestURL string) (string, *member, *member) {
 
 func bothFlowing(t *testing.T, a, b *member, within time.Duration) {
 	t.Helper()
-	if err := a.p.flowing(b.pid(), 10, within); err != nil {
+	if err := flowing(a.p, b.pid(), 10, within); err != nil {
 		t.Fatalf("%s receives: %v", a.name, err)
 	}
-	if err := b.p.flowing(a.pid(), 10, within); err != nil {
+	if err := flowing(b.p, a.pid(), 10, within); err != nil {
 		t.Fatalf("%s receives: %v", b.name, err)
 	}
 }
@@ -42,7 +42,7 @@ func TestTwoNodesOneOwner(t *testing.T) {
 		t.Fatal("no lease")
 	}
 	for _, m := range []*member{host, guest} {
-		if by := m.p.servedBy(); by != own {
+		if by := servedBy(m.p); by != own {
 			t.Fatalf("%s's media goes to %q, the owner is %s", m.name, by, own)
 		}
 	}
@@ -192,10 +192,10 @@ func TestOwnerKilledMediaBack(t *testing.T) {
 		t.Logf("%s's socket closed %v after the kill", r.m.name, r.closed.Round(time.Millisecond))
 	}
 	// Media is back when both receive each other's audio and video again.
-	if err := host.p.flowing(guest.pid(), 1, 10*time.Second); err != nil {
+	if err := flowing(host.p, guest.pid(), 1, 10*time.Second); err != nil {
 		t.Fatalf("host receives: %v", err)
 	}
-	if err := guest.p.flowing(host.pid(), 1, 10*time.Second); err != nil {
+	if err := flowing(guest.p, host.pid(), 1, 10*time.Second); err != nil {
 		t.Fatalf("guest receives: %v", err)
 	}
 	took := time.Since(killed)
@@ -221,7 +221,7 @@ func TestBusAndRedisOutages(t *testing.T) {
 	// Both sockets on the owner, so that the outage's only effect on them is the bus.
 	if host.lastBy != nodeURL(nodeIndex(own)) {
 		host.c.ws.CloseNow()
-		host.p.close()
+		host.p.Close()
 		if err := host.resumeAt(nodeURL(nodeIndex(own)), mid); err != nil {
 			t.Fatal(err)
 		}
@@ -234,10 +234,10 @@ func TestBusAndRedisOutages(t *testing.T) {
 		end := time.Now().Add(20 * time.Second)
 		for time.Now().Before(end) {
 			// Media never stops: at least a few packets every 1.5 s.
-			if err := host.p.flowing(guest.pid(), 5, 1500*time.Millisecond); err != nil {
+			if err := flowing(host.p, guest.pid(), 5, 1500*time.Millisecond); err != nil {
 				t.Fatalf("during the %s outage, host: %v", dep, err)
 			}
-			if err := guest.p.flowing(host.pid(), 5, 1500*time.Millisecond); err != nil {
+			if err := flowing(guest.p, host.pid(), 5, 1500*time.Millisecond); err != nil {
 				t.Fatalf("during the %s outage, guest: %v", dep, err)
 			}
 		}
