@@ -19,6 +19,8 @@ import (
 
 	"github.com/pion/transport/v2/packetio"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // RTP read buffers hold a fraction of a second of media, not Pion's 1 MB.
@@ -132,7 +134,7 @@ func TestConnectionsRunOnlyTheirReportLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := goroutinesIn("report.(*ReceiverInterceptor).loop"); n != 0 {
 			return fmt.Errorf("subscriber connection runs %d receiver-report loops", n)
 		}
@@ -147,7 +149,7 @@ func TestConnectionsRunOnlyTheirReportLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := goroutinesIn("report.(*SenderInterceptor).loop"); n != 0 {
 			return fmt.Errorf("publisher connection runs %d sender-report loops", n)
 		}
@@ -180,7 +182,7 @@ func TestIdleSubscriberRunsNoEstimatorOrLoop(t *testing.T) {
 	pub := newTestClient(t, r, "pub", clientOpts{})
 	sub := newTestClient(t, r, "sub", clientOpts{})
 	publishAV(pub)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		received := 0
 		for _, rt := range sub.received() {
 			if len(rt.packets()) >= 10 {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // discardWriter is a TrackLocalWriter that drops packets, isolating the SFU's
@@ -105,7 +107,7 @@ func atLeastTwoProcs(tb testing.TB) {
 
 func waitForwarded(tb testing.TB, dts []*DownTrack, want uint64) {
 	tb.Helper()
-	checkFor(tb, 10*time.Second, time.Millisecond, func() error {
+	check.ForErr(tb, 10*time.Second, time.Millisecond, func() error {
 		for _, d := range dts {
 			if got := d.packets.Load(); got != want {
 				return fmt.Errorf("down-track has %d of %d packets", got, want)
@@ -231,7 +233,7 @@ func TestFanoutFullShardDropsInsteadOfBlocking(t *testing.T) {
 	}
 	close(release)
 	// The stalled shard delivers what it had queued, and nothing is left hanging.
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, time.Millisecond, func() error {
 		got := stalled[0].packets.Load()
 		if got+tr.fan.dropped.Load() != count {
 			return fmt.Errorf("stalled shard: %d forwarded + %d dropped != %d", got, tr.fan.dropped.Load(), count)
@@ -280,7 +282,7 @@ func TestFanoutReshardKeepsOrder(t *testing.T) {
 		feed(tr, raw, uint16(100+i))
 	}
 	close(release)
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, time.Millisecond, func() error {
 		watched.mu.Lock()
 		defer watched.mu.Unlock()
 		if len(watched.seqs) < 20 {
@@ -314,7 +316,7 @@ func TestFanoutDropsStalePackets(t *testing.T) {
 	}
 	p.arrival = time.Now().Add(-2 * maxQueueDelay).UnixNano()
 	tr.fan.forward(p)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, time.Millisecond, func() error {
 		if tr.fan.stale.Load() != 1 {
 			return fmt.Errorf("%d stale drops", tr.fan.stale.Load())
 		}

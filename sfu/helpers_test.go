@@ -19,23 +19,6 @@ import (
 	"github.com/pion/webrtc/v3"
 )
 
-// checkFor polls f every `every` until it returns nil, failing the test
-// with f's last error after `wait`.
-func checkFor(t testing.TB, wait, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not satisfied after %v: %v", wait, err)
-		}
-		time.Sleep(every)
-	}
-}
-
 func newTestEngine(t testing.TB) *Engine {
 	t.Helper()
 	e, err := NewEngine(Config{IncludeLoopback: true}, nil)

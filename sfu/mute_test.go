@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // A muted source is held back whatever its publisher sends, the others keep flowing, and
@@ -16,7 +18,7 @@ func TestSetSourceMuted(t *testing.T) {
 	b := newTestClient(t, r, "bob", clientOpts{})
 	_, video := publishAV(a)
 	var audioID, videoID TrackID
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		infos := a.publishedTracks()
 		if len(infos) != 2 {
 			return errors.New("not published")
@@ -35,7 +37,7 @@ func TestSetSourceMuted(t *testing.T) {
 	grows := func(id TrackID) {
 		t.Helper()
 		n := count(id)
-		checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 			if count(id) < n+10 {
 				return fmt.Errorf("%s: no new packets", id)
 			}
@@ -63,7 +65,7 @@ func TestSetSourceMuted(t *testing.T) {
 	plis := video.plis.Load()
 	r.SetSourceMuted("alice", SourceCamera, false)
 	grows(videoID)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if video.plis.Load() <= plis {
 			return errors.New("no keyframe request after the unmute")
 		}
@@ -76,7 +78,7 @@ func TestSetSourceMuted(t *testing.T) {
 	r.SetSourceMuted("nobody", SourceCamera, true)
 	publishAV(b)
 	var bAudioID, bVideoID TrackID
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		infos := b.publishedTracks()
 		if len(infos) != 2 {
 			return errors.New("bob not published")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v3"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // publishAV makes c publish one Opus and one VP8 track and send on both.
@@ -45,7 +47,7 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 	publishAV(b)
 
 	for _, pair := range []struct{ pub, sub *testClient }{{a, b}, {b, a}} {
-		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 			infos := pair.pub.publishedTracks()
 			if len(infos) != 2 {
 				return fmt.Errorf("%s published %d tracks", pair.pub.id, len(infos))
@@ -116,7 +118,7 @@ func TestLateJoinerGetsKeyframe(t *testing.T) {
 	video := newTestTrack(webrtc.RTPCodecTypeVideo, "v", "s", "", 0, 200)
 	a.publish([][]*testTrack{{video}})
 	a.startSending(20*time.Millisecond, video)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if len(a.publishedTracks()) != 1 {
 			return errors.New("not published")
 		}
@@ -130,7 +132,7 @@ func TestLateJoinerGetsKeyframe(t *testing.T) {
 	b := newTestClient(t, r, "bob", clientOpts{})
 	id := a.publishedTracks()[0].TrackID
 	var keyAt time.Time
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error {
 		rt := b.recvTrack(id)
 		if rt == nil {
 			return errors.New("no track yet")
@@ -174,7 +176,7 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	a.startSending(20*time.Millisecond, layers...)
 
 	var info TrackInfo
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		infos := a.publishedTracks()
 		if len(infos) != 1 {
 			return errors.New("not published")
@@ -202,7 +204,7 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	if err := b.p.Subscribe(info.TrackID, QualityHigh, false); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 		pkts := rt.packets()
 		n := 0
 		for _, p := range pkts {
@@ -259,7 +261,7 @@ func TestNACKRecoversPublisherLoss(t *testing.T) {
 	a.startSending(10*time.Millisecond, video)
 
 	var rt *recvTrack
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if infos := a.publishedTracks(); len(infos) == 1 {
 			rt = b.recvTrack(infos[0].TrackID)
 		}
@@ -312,7 +314,7 @@ func TestNACKRecoversSubscriberLoss(t *testing.T) {
 	a.startSending(10*time.Millisecond, video)
 
 	var rt *recvTrack
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if infos := a.publishedTracks(); len(infos) == 1 {
 			rt = b.recvTrack(infos[0].TrackID)
 		}
@@ -355,7 +357,7 @@ func TestUnpublishRenegotiates(t *testing.T) {
 	a := newTestClient(t, r, "alice", clientOpts{})
 	b := newTestClient(t, r, "bob", clientOpts{})
 	publishAV(a)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if n := len(b.received()); n != 2 {
 			return fmt.Errorf("bob receives %d tracks", n)
 		}
@@ -370,7 +372,7 @@ func TestUnpublishRenegotiates(t *testing.T) {
 		}
 	}
 	a.renegotiate()
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 		a.mu.Lock()
 		un := append([]TrackInfo(nil), a.unpublished...)
 		a.mu.Unlock()
@@ -396,7 +398,7 @@ func TestRemoveParticipantUnpublishes(t *testing.T) {
 	a := newTestClient(t, r, "alice", clientOpts{})
 	b := newTestClient(t, r, "bob", clientOpts{})
 	publishAV(a)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if n := len(b.received()); n != 2 {
 			return fmt.Errorf("bob receives %d tracks", n)
 		}
@@ -415,7 +417,7 @@ func TestRemoveParticipantUnpublishes(t *testing.T) {
 	if r.Participant("alice") != nil || len(r.Tracks()) != 0 {
 		t.Fatal("alice still present")
 	}
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if len(b.subOffers) <= offers || strings.Contains(b.subOffers[len(b.subOffers)-1], "alice") {
@@ -465,7 +467,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 			b := newTestClient(t, r, "bob", clientOpts{})
 			publishAV(a)
 			publishAV(b)
-			checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 				if len(a.received()) != 2 || len(b.received()) != 2 {
 					return errors.New("not connected")
 				}
@@ -478,7 +480,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 			r.Close()
 		}()
 	}
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 100*time.Millisecond, func() error {
 		if n := runtime.NumGoroutine(); n > base {
 			return fmt.Errorf("%d goroutines, baseline %d", n, base)
 		}
@@ -498,7 +500,7 @@ func TestSimulcastRTCPWithoutTopLayer(t *testing.T) {
 	}
 	a.publish([][]*testTrack{layers})
 	a.startSending(20*time.Millisecond, layers[:2]...) // never the top layer
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if len(a.publishedTracks()) != 1 {
 			return errors.New("not published")
 		}
@@ -510,7 +512,7 @@ func TestSimulcastRTCPWithoutTopLayer(t *testing.T) {
 	if err := a.pub.WriteRTCP([]rtcp.Packet{&rtcp.Goodbye{Sources: []uint32{ssrc}}}); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if len(a.unpublished) != 1 {
@@ -532,7 +534,7 @@ func TestSenderReportsFromDownTrack(t *testing.T) {
 	a.publish([][]*testTrack{{video}})
 	a.startSending(20*time.Millisecond, video)
 	b := newTestClient(t, r, "bob", clientOpts{})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if len(b.received()) != 1 || len(b.received()[0].packets()) == 0 {
 			return errors.New("no media yet")
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // dialFrom opens a socket for who from a loopback source address (127.0.0.X), so that
@@ -74,7 +75,7 @@ func TestConnectionCaps(t *testing.T) {
 	a.alive()
 	b.alive()
 	_ = a.ws.Close(websocket.StatusNormalClosure, "")
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := e.hub.Stats().Connections; n != 1 {
 			return errors.New("the closed socket is still counted")
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/rooms"
 )
 
@@ -69,7 +70,7 @@ func burst(t testing.TB, senders []*client, n int) {
 // waitChats waits until c has received n chats.
 func waitChats(t testing.TB, c *client, n int) {
 	t.Helper()
-	checkFor(t, 30*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 30*time.Second, 10*time.Millisecond, func() error {
 		if got := len(c.all(TypeChat)); got < n {
 			if err := c.closeError(); err != nil {
 				return fmt.Errorf("socket closed after %d chats: %v", got, err)
@@ -231,7 +232,7 @@ func TestChatResumeAfterBurstLosesNothing(t *testing.T) {
 	w2 := e.dial(watcher)
 	w2.join(mv.ID, map[string]any{"resume_token": jw.ResumeToken, "last_seq": last})
 	<-done
-	checkFor(t, 30*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 30*time.Second, 10*time.Millisecond, func() error {
 		after := chatSeqs(t, w2)
 		if len(after) == 0 || after[len(after)-1] < int64(total) {
 			return fmt.Errorf("resumed socket has %d chats", len(after))

@@ -17,27 +17,11 @@ import (
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/bus"
 	"github.com/onstagehq/onstage/internal/cache/cachetest"
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/internal/db/dbtest"
 	"github.com/onstagehq/onstage/rooms"
 	"github.com/onstagehq/onstage/sfu"
 )
-
-// checkFor polls f every `every` until it returns nil, failing the test with f's last
-// error after `wait`.
-func checkFor(t testing.TB, wait, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not satisfied after %v: %v", wait, err)
-		}
-		time.Sleep(every)
-	}
-}
 
 var testSecret = []byte("signaling-test-secret-0123456789abcdef")
 
@@ -165,8 +149,9 @@ type client struct {
 	consumed []bool
 	closeErr error
 	done     chan struct{}
-	// onSignal, when set, receives every webrtc_signal, in order, on the read goroutine.
-	onSignal func(WebRTCSignalData)
+	// onSignal, when set, receives every webrtc_signal's data, in order, on the read
+	// goroutine.
+	onSignal func(json.RawMessage)
 	paused   chan struct{} // when non-nil, reading waits until it is closed
 }
 
@@ -219,9 +204,7 @@ func (c *client) start() {
 			on := c.onSignal
 			c.mu.Unlock()
 			if m.Type == TypeWebRTCSignal && on != nil {
-				var d WebRTCSignalData
-				_ = json.Unmarshal(m.Data, &d)
-				on(d)
+				on(m.Data)
 			}
 			c.mu.Lock()
 			c.msgs = append(c.msgs, m)
@@ -285,7 +268,7 @@ func (c *client) wantError(typ string, data any, code string) {
 func (c *client) waitFor(what string, pred func(msg) bool) msg {
 	c.t.Helper()
 	var found msg
-	checkFor(c.t, 30*time.Second, 5*time.Millisecond, func() error {
+	check.ForErr(c.t, 30*time.Second, 5*time.Millisecond, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for i, m := range c.msgs {

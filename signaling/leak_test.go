@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 func TestNoGoroutineLeak(t *testing.T) {
@@ -18,7 +20,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	mv = e.meeting(host, "")
 	keeper := e.dial(user("keeper"))
 	keeper.join(mv.ID, nil)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error { return nil })
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error { return nil })
 	runtime.GC()
 	base := runtime.NumGoroutine()
 
@@ -30,7 +32,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		_ = c.ws.CloseNow()
 		<-c.done
 	}
-	checkFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+	check.ForErr(t, 15*time.Second, 50*time.Millisecond, func() error {
 		if n := runtime.NumGoroutine(); n > base+2 {
 			return fmt.Errorf("%d goroutines, baseline %d", n, base)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/rooms"
 )
 
@@ -52,10 +53,10 @@ func TestMediaAndChat(t *testing.T) {
 	// a publishes VP8 + Opus; b receives both, payloads unchanged.
 	pa := newPeer(t, a)
 	pb := newPeer(t, b)
-	video, audio := pa.publish()
+	tracks := pa.MustPublish()
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendMedia(video, audio, stop)
+	go tracks.Send(stop)
 	for _, c := range []*client{a, b} {
 		for i := 0; i < 2; i++ {
 			m := c.waitType(TypeTrackPublished)
@@ -66,7 +67,7 @@ func TestMediaAndChat(t *testing.T) {
 			}
 		}
 	}
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pb.check(ja.Participant.ParticipantID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb.Check(ja.Participant.ParticipantID, 20) })
 
 	// A third participant sees the published tracks in joined.
 	c3 := e.dial(third)
@@ -120,7 +121,7 @@ func TestMediaAndChat(t *testing.T) {
 	// The publisher leaves: each track unpublished, then participant_left.
 	a.mustAck(TypeLeaveRoom, nil)
 	var seen []string
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		seen = nil
 		b.mu.Lock()
 		for _, m := range b.msgs {
@@ -143,7 +144,7 @@ func TestMediaAndChat(t *testing.T) {
 		t.Fatalf("participant_left = %+v", left)
 	}
 	// The host role went to b (the longest present).
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		for _, m := range b.all(TypeRoleChanged) {
 			var d RoleChangedData
 			_ = json.Unmarshal(m.Data, &d)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/webrtc/v3"
 
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/rooms"
 )
 
@@ -16,7 +17,7 @@ import (
 // sees them fail or close once the server's side is gone, or its tracks end).
 func (e *env) sfuGone(t testing.TB, meetingID, pid string) {
 	t.Helper()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		r := e.hub.roomFor(meetingID)
 		if r != nil && r.sfuParticipant(pid) != nil {
 			return errors.New("sfu participant still present")
@@ -34,15 +35,15 @@ func TestRESTActionsReachSockets(t *testing.T) {
 	b := e.dial(guest)
 	jb := b.join(mv.ID, nil)
 	pb := newPeer(t, b)
-	video, audio := pb.publish()
+	tracks := pb.MustPublish()
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendMedia(video, audio, stop)
+	go tracks.Send(stop)
 	a.waitType(TypeTrackPublished)
 	a.waitType(TypeTrackPublished)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if pb.pub.ConnectionState() != webrtc.PeerConnectionStateConnected {
-			return fmt.Errorf("publisher %v", pb.pub.ConnectionState())
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if pb.Pub.ConnectionState() != webrtc.PeerConnectionStateConnected {
+			return fmt.Errorf("publisher %v", pb.Pub.ConnectionState())
 		}
 		return nil
 	})
@@ -86,7 +87,7 @@ func TestRESTActionsReachSockets(t *testing.T) {
 	e.sfuGone(t, mv.ID, jc.Participant.ParticipantID)
 	a.wantError(TypeChatMessage, map[string]any{"text": "hi"}, CodeNotInRoom)
 	a.wantError(TypeJoinRoom, map[string]any{"meeting_id": mv.ID}, CodeMeetingEnded)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := e.hub.Stats().Rooms; n != 0 {
 			return fmt.Errorf("%d rooms", n)
 		}

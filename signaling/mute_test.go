@@ -7,74 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v3"
-
+	"github.com/onstagehq/onstage/internal/check"
+	"github.com/onstagehq/onstage/internal/testpeer"
 	"github.com/onstagehq/onstage/rooms"
 )
-
-// publishSources adds one track per source (Opus for the microphone, VP8 otherwise), sends
-// the offer with tracks[] and returns the local tracks by source.
-func (p *peer) publishSources(sources ...string) map[string]*webrtc.TrackLocalStaticRTP {
-	p.t.Helper()
-	out := map[string]*webrtc.TrackLocalStaticRTP{}
-	var decl []TrackSourceData
-	for i, src := range sources {
-		codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
-		if src == "microphone" {
-			codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
-		}
-		tr, err := webrtc.NewTrackLocalStaticRTP(codec, src, "client")
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		if _, err := p.pub.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			p.t.Fatal(err)
-		}
-		out[src] = tr
-		decl = append(decl, TrackSourceData{Mid: fmt.Sprint(i), Source: src})
-	}
-	offer, err := p.pub.CreateOffer(nil)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := p.pub.SetLocalDescription(offer); err != nil {
-		p.t.Fatal(err)
-	}
-	p.c.mustAck(TypeWebRTCSignal, WebRTCSignalData{PC: "publisher", SDP: &SDP{Type: "offer", SDP: offer.SDP}, Tracks: decl})
-	p.mu.Lock()
-	p.pubSDPSent = true
-	held := p.pubLocal
-	p.pubLocal = nil
-	p.mu.Unlock()
-	for i := range held {
-		p.c.send(TypeWebRTCSignal, nil, WebRTCSignalData{PC: "publisher", Candidate: &held[i]})
-	}
-	return out
-}
-
-// sendSources writes a packet on every track every 20 ms until stop is closed: a client that
-// ignores whatever it is told.
-func sendSources(tracks map[string]*webrtc.TrackLocalStaticRTP, stop <-chan struct{}) {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var n uint32
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		n++
-		for src, tr := range tracks {
-			if src == "microphone" {
-				_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(n), Timestamp: n * 960}, Payload: makeTestPayload(false, n, false)})
-				continue
-			}
-			_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(n), Timestamp: n * 3000, Marker: true}, Payload: makeTestPayload(true, n, n%25 == 1)})
-		}
-	}
-}
 
 // trackOf waits for the track_published of a participant's source and returns its id.
 func (c *client) trackOf(pid, source string) string {
@@ -94,37 +30,27 @@ func (c *client) trackOf(pid, source string) string {
 	return id
 }
 
-// packets returns the good packets received on a track.
-func (p *peer) packets(trackID string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if rt := p.received[trackID]; rt != nil {
-		return rt.packets
-	}
-	return 0
-}
-
-// flowing waits until packets arrive on the track, and fails if they do not.
-func (p *peer) flowing(t testing.TB, what, trackID string) {
+// flowing waits until packets arrive on p's track, and fails if they do not.
+func flowing(t testing.TB, p *testpeer.Peer, what, trackID string) {
 	t.Helper()
-	before := p.packets(trackID)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if n := p.packets(trackID); n < before+10 {
+	before := p.Packets(trackID)
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if n := p.Packets(trackID); n < before+10 {
 			return fmt.Errorf("%s: %d packets, want more than %d", what, n, before+10)
 		}
 		return nil
 	})
 }
 
-// stopped fails unless no packet arrives on the track for a second, a second after now. It
+// stopped fails unless no packet arrives on p's track for a second, a second after now. It
 // logs when the last packet arrived (a measurement, not asserted).
-func (p *peer) stopped(t testing.TB, what, trackID string) {
+func stopped(t testing.TB, p *testpeer.Peer, what, trackID string) {
 	t.Helper()
-	start, n := time.Now(), p.packets(trackID)
+	start, n := time.Now(), p.Packets(trackID)
 	last := start
 	for time.Since(start) < time.Second {
 		time.Sleep(5 * time.Millisecond)
-		if m := p.packets(trackID); m != n {
+		if m := p.Packets(trackID); m != n {
 			last, n = time.Now(), m
 		}
 	}
@@ -134,7 +60,7 @@ func (p *peer) stopped(t testing.TB, what, trackID string) {
 		t.Logf("%s: last packet %v after the mute's ack", what, last.Sub(start).Round(time.Millisecond))
 	}
 	time.Sleep(time.Second)
-	if m := p.packets(trackID); m != n {
+	if m := p.Packets(trackID); m != n {
 		t.Fatalf("%s: %d packets still arrived more than a second after the mute", what, m-n)
 	}
 }
@@ -153,35 +79,35 @@ func TestHostMuteStopsForwarding(t *testing.T) {
 	l.join(mv.ID, nil)
 	pl := newPeer(t, l)
 	ps := newPeer(t, s)
-	tracks := ps.publishSources("microphone", "camera")
+	tracks := ps.MustPublish("microphone", "camera")
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendSources(tracks, stop)
+	go tracks.Send(stop)
 	spid := js.Participant.ParticipantID
 	mic, cam := l.trackOf(spid, "microphone"), l.trackOf(spid, "camera")
-	pl.flowing(t, "microphone before the mute", mic)
+	flowing(t, pl, "microphone before the mute", mic)
 
 	h.mustAck(TypeMediaControl, map[string]any{"source": "microphone", "muted": true, "target": spid})
-	pl.stopped(t, "microphone muted by the host", mic)
-	pl.flowing(t, "camera, not muted", cam)
+	stopped(t, pl, "microphone muted by the host", mic)
+	flowing(t, pl, "camera, not muted", cam)
 
 	// Nobody but the owner unmutes: neither the host nor another participant.
 	h.wantError(TypeMediaControl, map[string]any{"source": "microphone", "muted": false, "target": spid}, CodeForbidden)
 	l.wantError(TypeMediaControl, map[string]any{"source": "microphone", "muted": false, "target": spid}, CodeForbidden)
-	n := pl.packets(mic)
+	n := pl.Packets(mic)
 	time.Sleep(500 * time.Millisecond)
-	if m := pl.packets(mic); m != n {
+	if m := pl.Packets(mic); m != n {
 		t.Fatalf("%d packets after refused unmutes", m-n)
 	}
 
 	s.mustAck(TypeMediaControl, map[string]any{"source": "microphone", "muted": false})
-	pl.flowing(t, "microphone unmuted by its owner", mic)
+	flowing(t, pl, "microphone unmuted by its owner", mic)
 
 	// A host's mute of the camera: held back too, and back with a keyframe request on unmute.
 	h.mustAck(TypeMediaControl, map[string]any{"source": "camera", "muted": true, "target": spid})
-	pl.stopped(t, "camera muted by the host", cam)
+	stopped(t, pl, "camera muted by the host", cam)
 	s.mustAck(TypeMediaControl, map[string]any{"source": "camera", "muted": false})
-	pl.flowing(t, "camera unmuted by its owner", cam)
+	flowing(t, pl, "camera unmuted by its owner", cam)
 }
 
 // A source muted before it is published is held back from its first packet.
@@ -201,17 +127,17 @@ func TestMuteHoldsBackLaterPublication(t *testing.T) {
 	s.waitFor("media_state of the mute", func(m msg) bool { return m.Type == TypeMediaState })
 
 	ps := newPeer(t, s)
-	tracks := ps.publishSources("microphone", "camera")
+	tracks := ps.MustPublish("microphone", "camera")
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendSources(tracks, stop)
+	go tracks.Send(stop)
 	mic, cam := l.trackOf(spid, "microphone"), l.trackOf(spid, "camera")
-	pl.flowing(t, "camera", cam)
-	if n := pl.packets(mic); n != 0 {
+	flowing(t, pl, "camera", cam)
+	if n := pl.Packets(mic); n != 0 {
 		t.Fatalf("%d packets of a microphone muted before it was published", n)
 	}
 	s.mustAck(TypeMediaControl, map[string]any{"source": "microphone", "muted": false})
-	pl.flowing(t, "microphone unmuted by its owner", mic)
+	flowing(t, pl, "microphone unmuted by its owner", mic)
 }
 
 // A participant that publishes microphone, camera and screen and never sends media_control
@@ -226,16 +152,16 @@ func TestLateJoinerSeesPublishedSources(t *testing.T) {
 	jp := p.join(mv.ID, nil)
 	pid := jp.Participant.ParticipantID
 	pp := newPeer(t, p)
-	tracks := pp.publishSources("microphone", "camera", "screen")
+	tracks := pp.MustPublish("microphone", "camera", "screen")
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendSources(tracks, stop)
+	go tracks.Send(stop)
 	for _, src := range []string{"microphone", "camera", "screen"} {
 		h.trackOf(pid, src)
 	}
 	all := rooms.MediaView{Microphone: true, Camera: true, Screen: true}
 	// The others are told as well: media_state, not muted, for each source.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		got := rooms.MediaView{}
 		for _, m := range h.all(TypeMediaState) {
 			var d MediaStateData
@@ -283,24 +209,24 @@ func TestLateJoinerSeesPublishedSources(t *testing.T) {
 	}
 
 	// Unpublished (the screen's sender removed, and a new offer): off, without media_control.
-	for _, snd := range pp.pub.GetSenders() {
+	for _, snd := range pp.Pub.GetSenders() {
 		if snd.Track() != nil && snd.Track().ID() == "screen" {
-			if err := pp.pub.RemoveTrack(snd); err != nil {
+			if err := pp.Pub.RemoveTrack(snd); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	offer, err := pp.pub.CreateOffer(nil)
+	offer, err := pp.Pub.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pp.pub.SetLocalDescription(offer); err != nil {
+	if err := pp.Pub.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
 	p.mustAck(TypeWebRTCSignal, WebRTCSignalData{PC: "publisher", SDP: &SDP{Type: "offer", SDP: offer.SDP},
 		Tracks: []TrackSourceData{{Mid: "0", Source: "microphone"}, {Mid: "1", Source: "camera"}, {Mid: "2", Source: "screen"}}})
 	h.waitType(TypeTrackUnpublished)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		ps, err := e.svc.Participants(context.Background(), hostID, mv.ID)
 		if err != nil {
 			return err
@@ -329,21 +255,21 @@ func TestMuteFromAnotherNode(t *testing.T) {
 	l.join(mv.ID, nil)
 	pl := newPeer(t, l)
 	ps := newPeer(t, s)
-	tracks := ps.publishSources("microphone", "camera")
+	tracks := ps.MustPublish("microphone", "camera")
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendSources(tracks, stop)
+	go tracks.Send(stop)
 	spid := js.Participant.ParticipantID
 	mic, cam := l.trackOf(spid, "microphone"), l.trackOf(spid, "camera")
-	pl.flowing(t, "microphone before the mute", mic)
+	flowing(t, pl, "microphone before the mute", mic)
 
 	if _, err := p.a.svc.SetMedia(context.Background(), hostID, mv.ID, spid, "microphone", true); err != nil {
 		t.Fatal(err)
 	}
-	pl.stopped(t, "microphone muted on node-a", mic)
+	stopped(t, pl, "microphone muted on node-a", mic)
 	s.mustAck(TypeMediaControl, map[string]any{"source": "microphone", "muted": false})
-	pl.flowing(t, "microphone unmuted by its owner", mic)
+	flowing(t, pl, "microphone unmuted by its owner", mic)
 
 	h.mustAck(TypeMediaControl, map[string]any{"source": "camera", "muted": true, "target": spid})
-	pl.stopped(t, "camera muted by the relayed host", cam)
+	stopped(t, pl, "camera muted by the relayed host", cam)
 }

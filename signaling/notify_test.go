@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // TestNotifyUser: a notification reaches every open socket of its user, in a room or not, and
@@ -16,7 +18,7 @@ func TestNotifyUser(t *testing.T) {
 	m := e.meeting(ann, "")
 	a2.join(m.ID, nil)
 	var n int
-	checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 2*time.Second, 10*time.Millisecond, func() error {
 		if n = e.hub.NotifyUser(ann.UserID, map[string]string{"kind": "order_paid", "text": "hello"}); n != 2 {
 			return fmt.Errorf("reached %d sockets", n)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/bus"
 	"github.com/onstagehq/onstage/internal/cache/cachetest"
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/internal/db/dbtest"
 	"github.com/onstagehq/onstage/rooms"
 	"github.com/onstagehq/onstage/sfu"
@@ -160,17 +161,17 @@ func TestRelayJoinMediaAndChat(t *testing.T) {
 
 	// Media both ways: the relayed client's ICE reaches the owner directly.
 	ph, pg := newPeer(t, ch), newPeer(t, cg)
-	vh, ah := ph.publish()
-	vg, ag := pg.publish()
+	tracksH := ph.MustPublish()
+	tracksG := pg.MustPublish()
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendMedia(vh, ah, stop)
-	go sendMedia(vg, ag, stop)
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-		if err := pg.check(jh.Participant.ParticipantID, 10); err != nil {
+	go tracksH.Send(stop)
+	go tracksG.Send(stop)
+	check.ForErr(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if err := pg.Check(jh.Participant.ParticipantID, 10); err != nil {
 			return fmt.Errorf("guest: %w", err)
 		}
-		if err := ph.check(jg.Participant.ParticipantID, 10); err != nil {
+		if err := ph.Check(jg.Participant.ParticipantID, 10); err != nil {
 			return fmt.Errorf("host (relayed): %w", err)
 		}
 		return nil
@@ -200,7 +201,7 @@ func TestRelayJoinMediaAndChat(t *testing.T) {
 	// Leaving through the relay: the guest sees it, and the edge takes the socket back.
 	ch2.mustAck(TypeLeaveRoom, nil)
 	cg.waitFor("participant_left", func(m msg) bool { return m.Type == TypeParticipantLeft })
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 		p.a.hub.relay.mu.Lock()
 		defer p.a.hub.relay.mu.Unlock()
 		if n := len(p.a.hub.relay.edges); n != 0 {
@@ -223,7 +224,7 @@ func TestRelayOwnerGoneClosesWith1012(t *testing.T) {
 	if err := p.b.hub.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		err := c.closeError()
 		if err == nil {
 			return errors.New("still open")
@@ -385,7 +386,7 @@ func TestRelayOwnerKilledClosesAtOnce(t *testing.T) {
 	c.join(mv.ID, nil)
 	killed := time.Now()
 	p.b.bus.Conn().Close() // node-b vanishes from the bus without a word
-	checkFor(t, relayDeadAfter-time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, relayDeadAfter-time.Second, 10*time.Millisecond, func() error {
 		err := c.closeError()
 		if err == nil {
 			return errors.New("still open")
@@ -413,7 +414,7 @@ func TestRelayTakeoverClosesOldLinks(t *testing.T) {
 	if p.a.hub.roomFor(mv.ID) == nil {
 		t.Fatal("node-a did not take the room over")
 	}
-	checkFor(t, relayDeadAfter-time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, relayDeadAfter-time.Second, 10*time.Millisecond, func() error {
 		err := ch.closeError()
 		if err == nil {
 			return errors.New("the host's socket is still relayed to the old owner")

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/onstagehq/onstage/internal/check"
+	"github.com/onstagehq/onstage/internal/testpeer"
 )
 
 // TestResumeAfterReload resumes participants whose page was reloaded: new client peer
@@ -36,22 +39,21 @@ func testResumeAfterReload(t *testing.T, flag bool) {
 	stop := make(chan struct{})
 	defer close(stop)
 	pa := newPeer(t, a)
-	va, aa := pa.publish()
-	go sendMedia(va, aa, stop)
+	tracksA := pa.MustPublish()
+	go tracksA.Send(stop)
 	pb := newPeer(t, b)
-	vb, ab := pb.publish()
-	go sendMedia(vb, ab, stop)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pb.check(aID, 20) })
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.check(bID, 20) })
+	tracksB := pb.MustPublish()
+	go tracksB.Send(stop)
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb.Check(aID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.Check(bID, 20) })
 
 	// reload closes c's socket and peer connections, and resumes on a new socket with new
 	// peer connections.
-	reload := func(c *client, p *peer, tok string) (*client, *peer, JoinedView) {
+	reload := func(c *client, p *testpeer.Peer, tok string) (*client, *testpeer.Peer, JoinedView) {
 		t.Helper()
 		_ = c.ws.Close(websocket.StatusGoingAway, "")
 		<-c.done
-		_ = p.pub.Close()
-		_ = p.sub.Close()
+		p.Close()
 		c2 := e.dial(c.who)
 		p2 := newPeer(t, c2)
 		extra := map[string]any{"resume_token": tok}
@@ -72,22 +74,22 @@ func testResumeAfterReload(t *testing.T, flag bool) {
 	if jb2.Participant.ParticipantID != bID {
 		t.Fatalf("resumed as %s, want %s", jb2.Participant.ParticipantID, bID)
 	}
-	vb2, ab2 := pb2.publish()
-	go sendMedia(vb2, ab2, stop)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.check(aID, 20) })
+	tracksB2 := pb2.MustPublish()
+	go tracksB2.Send(stop)
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.Check(aID, 20) })
 	newB := publishedBy(a, bID, 4) // the two tracks of the first stay, then the two new ones
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.trackPackets(newB[2:], 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.CheckTracks(newB[2:], 20) })
 
 	// A reloads too: B (on its new connections) receives A's new tracks.
 	a2, pa2, ja2 := reload(a, pa, ja.ResumeToken)
 	if ja2.Participant.ParticipantID != aID {
 		t.Fatalf("resumed as %s, want %s", ja2.Participant.ParticipantID, aID)
 	}
-	va2, aa2 := pa2.publish()
-	go sendMedia(va2, aa2, stop)
+	tracksA2 := pa2.MustPublish()
+	go tracksA2.Send(stop)
 	newA := publishedBy(b2, aID, 2)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.trackPackets(newA, 20) })
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error { return pa2.check(bID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.CheckTracks(newA, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pa2.Check(bID, 20) })
 
 	// Nobody left or joined: only B's first join was announced, to A's first socket.
 	for _, c := range []*client{a, b, a2, b2} {
@@ -115,22 +117,4 @@ func publishedBy(c *client, pid string, n int) []string {
 		ids = append(ids, d.Track.TrackID)
 	}
 	return ids
-}
-
-// trackPackets checks that each track of ids arrived with at least minPackets good packets.
-func (p *peer) trackPackets(ids []string, minPackets int) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, id := range ids {
-		rt := p.received[id]
-		switch {
-		case rt == nil:
-			return fmt.Errorf("track %s not received", id)
-		case rt.bad > 0:
-			return fmt.Errorf("track %s: %d packets with altered payload", id, rt.bad)
-		case rt.packets < minPackets:
-			return fmt.Errorf("track %s: %d packets", id, rt.packets)
-		}
-	}
-	return nil
 }

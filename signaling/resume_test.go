@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/rooms"
 )
 
@@ -23,10 +24,10 @@ func TestResume(t *testing.T) {
 	jb := b.join(mv.ID, nil)
 	a.waitType(TypeParticipantJoined)
 	pa := newPeer(t, a)
-	video, audio := pa.publish()
+	tracks := pa.MustPublish()
 	stop := make(chan struct{})
 	defer close(stop)
-	go sendMedia(video, audio, stop)
+	go tracks.Send(stop)
 	b.waitType(TypeTrackPublished)
 
 	b.mustAck(TypeChatMessage, map[string]any{"text": "one"})
@@ -69,7 +70,7 @@ func TestResume(t *testing.T) {
 		t.Fatalf("tracks = %+v", jr.Tracks)
 	}
 	// Replay follows the ack, in order: seq 2 and 3, both visible to b.
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error {
 		b2.mu.Lock()
 		defer b2.mu.Unlock()
 		var order []string
@@ -137,7 +138,7 @@ func TestFreshJoinReplacesGoneSocket(t *testing.T) {
 	_ = b.ws.Close(websocket.StatusNormalClosure, "")
 	<-b.done
 	// The old socket is gone (within the grace): a fresh join replaces the participant.
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 10*time.Millisecond, func() error {
 		r := e.hub.roomFor(mv.ID)
 		r.mu.Lock()
 		defer r.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // revocations is a Sessions whose answers the test sets.
@@ -110,7 +111,7 @@ func TestRevokedSessionSocketClosed(t *testing.T) {
 	// A failing lookup keeps every socket: a dead cache must not close meetings.
 	rev.set("", errors.New("cache down"))
 	n := rev.callCount()
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if rev.callCount() < n+4 {
 			return fmt.Errorf("%d re-checks", rev.callCount()-n)
 		}
@@ -130,7 +131,7 @@ func TestRevokedSessionSocketClosed(t *testing.T) {
 	}
 	// Several more rounds: the other login and the guest stay.
 	n = rev.callCount()
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if rev.callCount() < n+4 {
 			return fmt.Errorf("%d re-checks", rev.callCount()-n)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/rooms"
 )
 
@@ -125,7 +126,7 @@ func TestFreshJoinLeavesRESTParticipantsAlone(t *testing.T) {
 	if len(active) != 2 || !active[rp] || !active[ja.Participant.ParticipantID] {
 		t.Fatalf("active participants = %v", active)
 	}
-	checkFor(t, time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, time.Second, 10*time.Millisecond, func() error {
 		r := e.hub.roomFor(mv.ID)
 		r.mu.Lock()
 		defer r.mu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/onstagehq/onstage/internal/authn"
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 func TestAuthRefusedBeforeUpgrade(t *testing.T) {
@@ -214,7 +215,7 @@ func TestFrameLimit(t *testing.T) {
 	if err := c.sendRaw(frame(MaxMessageBytes + 1)); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		err := c.closeError()
 		if err == nil {
 			return errors.New("still open")
@@ -239,7 +240,7 @@ func TestRateLimit(t *testing.T) {
 		return m.Type == TypeError && d.Code == CodeRateLimited && m.ID != nil
 	})
 	// Every message with an id got exactly one reply, and the connection stays.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		n := len(c.all(TypeAck)) + len(c.all(TypeError))
 		if n != 300 {
 			return fmt.Errorf("%d replies", n)
@@ -259,13 +260,13 @@ func TestPingAndSilentClientDropped(t *testing.T) {
 	c.waitType(TypePing)
 	// The client reads (it gets pings) but sends nothing: dropped after the read timeout,
 	// then it leaves when the grace runs out.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if c.closeError() == nil {
 			return errors.New("still open")
 		}
 		return nil
 	})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		ps, err := e.svc.Participants(context.Background(), host, mv.ID)
 		if err != nil {
 			return err
@@ -315,7 +316,7 @@ func TestSlowClientClosed1008(t *testing.T) {
 		if i%20 == 19 {
 			// The fast client keeps up: wait until it has everything so far.
 			want := i + 1
-			checkFor(t, 10*time.Second, time.Millisecond, func() error {
+			check.ForErr(t, 10*time.Second, time.Millisecond, func() error {
 				if got := len(fast.all(TypeSpeakers)); got < want {
 					return fmt.Errorf("fast client got %d of %d", got, want)
 				}
@@ -323,21 +324,21 @@ func TestSlowClientClosed1008(t *testing.T) {
 			})
 		}
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if e.hub.Stats().SlowClosed == 0 {
 			return errors.New("slow client not closed yet")
 		}
 		return nil
 	})
 	// The fast client got every message.
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 20*time.Second, 10*time.Millisecond, func() error {
 		if got := len(fast.all(TypeSpeakers)); got != n {
 			return fmt.Errorf("fast client got %d of %d", got, n)
 		}
 		return nil
 	})
 	close(slow.paused)
-	checkFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+	check.ForErr(t, 15*time.Second, 10*time.Millisecond, func() error {
 		err := slow.closeError()
 		if err == nil {
 			return errors.New("slow client still open")

@@ -12,19 +12,8 @@ import (
 	"time"
 
 	"github.com/onstagehq/onstage/internal/authz"
+	"github.com/onstagehq/onstage/internal/check"
 )
-
-// checkFor polls cond until it holds or the deadline passes.
-func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // TestCallbackRetries: an activation is delivered signed; failures are retried with backoff
 // (the clock moves, nobody sleeps), recorded in the delivery log, and a delivered
@@ -77,14 +66,14 @@ func TestCallbackRetries(t *testing.T) {
 			}
 			return ds[0]
 		}
-		checkFor(t, 5*time.Second, "first attempt", func() bool { return delivery().Attempts == 1 })
+		check.For(t, 5*time.Second, "first attempt", func() bool { return delivery().Attempts == 1 })
 		if d := delivery(); d.Status != DeliveryPending || d.LastStatus != 502 {
 			t.Fatalf("after a failure: %+v", d)
 		}
 		offset.Add(int64(2 * time.Second)) // past backoff(0)
-		checkFor(t, 5*time.Second, "second attempt", func() bool { return delivery().Attempts == 2 })
+		check.For(t, 5*time.Second, "second attempt", func() bool { return delivery().Attempts == 2 })
 		offset.Add(int64(3 * time.Second)) // past backoff(1)
-		checkFor(t, 5*time.Second, "delivery", func() bool { return delivery().Status == DeliveryDelivered })
+		check.For(t, 5*time.Second, "delivery", func() bool { return delivery().Status == DeliveryDelivered })
 		d := delivery()
 		if d.Attempts != 3 || d.DeliveredAt == nil {
 			t.Fatalf("delivered: %+v", d)
@@ -101,12 +90,12 @@ func TestCallbackRetries(t *testing.T) {
 		if _, err := f.svc.Resend(ctx, admin, p.ID, d.ID); err != nil {
 			t.Fatal(err)
 		}
-		checkFor(t, 5*time.Second, "resend", func() bool {
+		check.For(t, 5*time.Second, "resend", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(bodies) == 4
 		})
-		checkFor(t, 5*time.Second, "resent delivered", func() bool { return delivery().Status == DeliveryDelivered })
+		check.For(t, 5*time.Second, "resent delivered", func() bool { return delivery().Status == DeliveryDelivered })
 		if _, err := f.svc.Resend(ctx, agent, p.ID, d.ID); err == nil {
 			t.Fatal("an agent resent")
 		}

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 // pair creates a meeting and two users, the host entering through hostURL and the guest
@@ -24,10 +26,10 @@ func pair(t *testing.T, hostURL, guestURL string) (string, *member, *member) {
 
 func bothFlowing(t *testing.T, a, b *member, within time.Duration) {
 	t.Helper()
-	if err := a.p.flowing(b.pid(), 10, within); err != nil {
+	if err := flowing(a.p, b.pid(), 10, within); err != nil {
 		t.Fatalf("%s receives: %v", a.name, err)
 	}
-	if err := b.p.flowing(a.pid(), 10, within); err != nil {
+	if err := flowing(b.p, a.pid(), 10, within); err != nil {
 		t.Fatalf("%s receives: %v", b.name, err)
 	}
 }
@@ -40,14 +42,14 @@ func TestTwoNodesOneOwner(t *testing.T) {
 		t.Fatal("no lease")
 	}
 	for _, m := range []*member{host, guest} {
-		if by := m.p.servedBy(); by != own {
+		if by := servedBy(m.p); by != own {
 			t.Fatalf("%s's media goes to %q, the owner is %s", m.name, by, own)
 		}
 	}
 	host.chat("hello from node-1")
 	guest.chat("hello from node-2")
 	for _, m := range []*member{host, guest} {
-		checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 			got := m.c.chats()
 			for _, s := range append(host.acked, guest.acked...) {
 				if !got[s] {
@@ -132,7 +134,7 @@ func TestOwnerKilled(t *testing.T) {
 		t.Fatalf("owner after the kill: %q", n)
 	}
 	for _, m := range []*member{host, guest} {
-		checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 			got := m.c.chats()
 			for _, s := range append(host.acked, guest.acked...) {
 				if !got[s] {
@@ -190,10 +192,10 @@ func TestOwnerKilledMediaBack(t *testing.T) {
 		t.Logf("%s's socket closed %v after the kill", r.m.name, r.closed.Round(time.Millisecond))
 	}
 	// Media is back when both receive each other's audio and video again.
-	if err := host.p.flowing(guest.pid(), 1, 10*time.Second); err != nil {
+	if err := flowing(host.p, guest.pid(), 1, 10*time.Second); err != nil {
 		t.Fatalf("host receives: %v", err)
 	}
-	if err := guest.p.flowing(host.pid(), 1, 10*time.Second); err != nil {
+	if err := flowing(guest.p, host.pid(), 1, 10*time.Second); err != nil {
 		t.Fatalf("guest receives: %v", err)
 	}
 	took := time.Since(killed)
@@ -219,7 +221,7 @@ func TestBusAndRedisOutages(t *testing.T) {
 	// Both sockets on the owner, so that the outage's only effect on them is the bus.
 	if host.lastBy != nodeURL(nodeIndex(own)) {
 		host.c.ws.CloseNow()
-		host.p.close()
+		host.p.Close()
 		if err := host.resumeAt(nodeURL(nodeIndex(own)), mid); err != nil {
 			t.Fatal(err)
 		}
@@ -232,17 +234,17 @@ func TestBusAndRedisOutages(t *testing.T) {
 		end := time.Now().Add(20 * time.Second)
 		for time.Now().Before(end) {
 			// Media never stops: at least a few packets every 1.5 s.
-			if err := host.p.flowing(guest.pid(), 5, 1500*time.Millisecond); err != nil {
+			if err := flowing(host.p, guest.pid(), 5, 1500*time.Millisecond); err != nil {
 				t.Fatalf("during the %s outage, host: %v", dep, err)
 			}
-			if err := guest.p.flowing(host.pid(), 5, 1500*time.Millisecond); err != nil {
+			if err := flowing(guest.p, host.pid(), 5, 1500*time.Millisecond); err != nil {
 				t.Fatalf("during the %s outage, guest: %v", dep, err)
 			}
 		}
 		if dep == "nats" {
 			// Local chat keeps working without the bus.
 			host.chat("during the bus outage")
-			checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+			check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
 				if s := host.acked[len(host.acked)-1]; !guest.c.chats()[s] {
 					return fmt.Errorf("guest misses chat %d during the outage", s)
 				}
@@ -253,7 +255,7 @@ func TestBusAndRedisOutages(t *testing.T) {
 		// Converged: chat goes through the bus again, exactly once, and the room still has
 		// its owner's lease.
 		guest.chat("after the " + dep + " outage")
-		checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		check.ForErr(t, 10*time.Second, 50*time.Millisecond, func() error {
 			if s := guest.acked[len(guest.acked)-1]; !host.c.chats()[s] {
 				return fmt.Errorf("host misses chat %d", s)
 			}
@@ -295,7 +297,7 @@ func TestDrain(t *testing.T) {
 
 	pid := signalProc(t, own, syscall.SIGTERM, 0)
 	termed := time.Now()
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	check.ForErr(t, 5*time.Second, 50*time.Millisecond, func() error {
 		d, err := nodeDraining(own)
 		if err != nil || !d {
 			return fmt.Errorf("%s draining=%v %v", own, d, err)
@@ -342,7 +344,7 @@ func TestDrain(t *testing.T) {
 	if n := owner(mid); n == own || n == "" {
 		t.Fatalf("owner after the drain: %q", n)
 	}
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	check.ForErr(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if alive(pid) {
 			return fmt.Errorf("%s still runs %v after SIGTERM", own, time.Since(termed))
 		}

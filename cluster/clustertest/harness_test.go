@@ -23,9 +23,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v3"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onstagehq/onstage/internal/check"
+	"github.com/onstagehq/onstage/internal/testpeer"
 )
 
 // The cluster's settings, read from the same environment as scripts/cluster.sh (make
@@ -63,22 +64,6 @@ func nodeName(i int) string { return fmt.Sprintf("node-%d", i) }
 func nodeIndex(name string) int {
 	i, _ := strconv.Atoi(strings.TrimPrefix(name, "node-"))
 	return i
-}
-
-// checkFor polls f every `every` until it returns nil, failing after wait.
-func checkFor(t testing.TB, wait, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not satisfied after %v: %v", wait, err)
-		}
-		time.Sleep(every)
-	}
 }
 
 // ---- the cluster's processes ----
@@ -123,7 +108,7 @@ func signalProc(t testing.TB, name string, sig syscall.Signal, wait time.Duratio
 		t.Fatalf("kill %s (%d): %v", name, pid, err)
 	}
 	if wait > 0 {
-		checkFor(t, wait, 50*time.Millisecond, func() error {
+		check.ForErr(t, wait, 50*time.Millisecond, func() error {
 			if alive(pid) {
 				return fmt.Errorf("%s still runs", name)
 			}
@@ -238,13 +223,6 @@ type msg struct {
 	Data json.RawMessage `json:"data"`
 }
 
-type signalData struct {
-	PC        string                     `json:"pc"`
-	SDP       *webrtc.SessionDescription `json:"sdp,omitempty"`
-	Candidate *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
-	Tracks    []map[string]string        `json:"tracks,omitempty"`
-}
-
 type client struct {
 	t      testing.TB
 	ws     *websocket.Conn
@@ -254,7 +232,7 @@ type client struct {
 	msgs     []msg
 	used     []bool
 	closeErr error
-	onSignal func(signalData)
+	onSignal func(json.RawMessage) // a webrtc_signal's data, in order
 }
 
 // dial opens a socket on baseURL (a node or the load balancer).
@@ -304,9 +282,7 @@ func (c *client) read() {
 		on := c.onSignal
 		c.mu.Unlock()
 		if m.Type == "webrtc_signal" && on != nil {
-			var d signalData
-			_ = json.Unmarshal(m.Data, &d)
-			on(d)
+			on(m.Data)
 		}
 		c.mu.Lock()
 		c.msgs = append(c.msgs, m)
@@ -418,250 +394,53 @@ func (c *client) chats() map[int64]bool {
 
 // ---- pion peer ----
 
-type peer struct {
-	t   testing.TB
-	c   *client
-	pub *webrtc.PeerConnection
-	sub *webrtc.PeerConnection
-
-	mu         sync.Mutex
-	pubRemote  bool
-	subRemote  bool
-	pubPending []webrtc.ICECandidateInit
-	subPending []webrtc.ICECandidateInit
-	pubSent    bool
-	pubLocal   []webrtc.ICECandidateInit
-	remotePort []int            // ports of the server's publisher candidates
-	packets    map[string]int64 // by stream id + "/" + kind
-	stop       chan struct{}
-}
-
-func newAPI(t testing.TB) *webrtc.API {
-	se := webrtc.SettingEngine{}
-	se.SetPrflxAcceptanceMinWait(0)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
-}
-
 // newPeer makes both peer connections for c; call it before join so that no signal is missed.
-func newPeer(t testing.TB, c *client) *peer {
+func newPeer(t testing.TB, c *client) *testpeer.Peer {
 	t.Helper()
-	api := newAPI(t)
-	pub, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &peer{t: t, c: c, pub: pub, sub: sub, packets: map[string]int64{}, stop: make(chan struct{})}
-	t.Cleanup(p.close)
-	pub.OnICECandidate(func(cand *webrtc.ICECandidate) {
-		if cand == nil {
-			return
-		}
-		init := cand.ToJSON()
-		p.mu.Lock()
-		if !p.pubSent {
-			p.pubLocal = append(p.pubLocal, init)
-			p.mu.Unlock()
-			return
-		}
-		p.mu.Unlock()
-		_ = c.send("webrtc_signal", nil, signalData{PC: "publisher", Candidate: &init})
-	})
-	sub.OnICECandidate(func(cand *webrtc.ICECandidate) {
-		if cand == nil {
-			return
-		}
-		init := cand.ToJSON()
-		_ = c.send("webrtc_signal", nil, signalData{PC: "subscriber", Candidate: &init})
-	})
-	sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		key := tr.StreamID() + "/" + tr.Kind().String()
-		go func() {
-			for {
-				if _, _, err := tr.ReadRTP(); err != nil {
-					return
-				}
-				p.mu.Lock()
-				p.packets[key]++
-				p.mu.Unlock()
-			}
-		}()
-	})
+	p := testpeer.New(t, c, testpeer.Options{Tolerant: true})
 	c.mu.Lock()
-	c.onSignal = p.onSignal
+	c.onSignal = p.HandleSignal
 	c.mu.Unlock()
 	return p
 }
 
-func (p *peer) close() {
-	p.mu.Lock()
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
-	p.mu.Unlock()
-	_ = p.pub.Close()
-	_ = p.sub.Close()
+// SendSignal and RequestSignal make a client the peer's testpeer.Conn.
+func (c *client) SendSignal(d testpeer.Signal) error { return c.send("webrtc_signal", nil, d) }
+
+func (c *client) RequestSignal(d testpeer.Signal) error {
+	_, err := c.request("webrtc_signal", d)
+	return err
 }
 
-func (p *peer) onSignal(d signalData) {
-	switch {
-	case d.PC == "publisher" && d.SDP != nil:
-		if err := p.pub.SetRemoteDescription(*d.SDP); err != nil {
-			p.t.Logf("publisher answer: %v", err)
-			return
-		}
-		p.mu.Lock()
-		p.pubRemote = true
-		pending := p.pubPending
-		p.pubPending = nil
-		p.mu.Unlock()
-		for _, c := range pending {
-			_ = p.pub.AddICECandidate(c)
-		}
-	case d.PC == "publisher" && d.Candidate != nil:
-		p.mu.Lock()
-		if f := strings.Fields(d.Candidate.Candidate); len(f) > 5 {
-			if port, err := strconv.Atoi(f[5]); err == nil {
-				p.remotePort = append(p.remotePort, port)
-			}
-		}
-		if !p.pubRemote {
-			p.pubPending = append(p.pubPending, *d.Candidate)
-			p.mu.Unlock()
-			return
-		}
-		p.mu.Unlock()
-		_ = p.pub.AddICECandidate(*d.Candidate)
-	case d.PC == "subscriber" && d.SDP != nil:
-		if err := p.sub.SetRemoteDescription(*d.SDP); err != nil {
-			p.t.Logf("subscriber offer: %v", err)
-			return
-		}
-		p.mu.Lock()
-		p.subRemote = true
-		pending := p.subPending
-		p.subPending = nil
-		p.mu.Unlock()
-		for _, c := range pending {
-			_ = p.sub.AddICECandidate(c)
-		}
-		ans, err := p.sub.CreateAnswer(nil)
-		if err != nil {
-			p.t.Logf("subscriber answer: %v", err)
-			return
-		}
-		_ = p.c.send("webrtc_signal", nil, signalData{PC: "subscriber", SDP: &ans})
-		_ = p.sub.SetLocalDescription(ans)
-	case d.PC == "subscriber" && d.Candidate != nil:
-		p.mu.Lock()
-		if !p.subRemote {
-			p.subPending = append(p.subPending, *d.Candidate)
-			p.mu.Unlock()
-			return
-		}
-		p.mu.Unlock()
-		_ = p.sub.AddICECandidate(*d.Candidate)
-	}
-}
-
-// publish adds an Opus and a VP8 track, negotiates them and sends packets until the peer
-// closes.
-func (p *peer) publish() error {
-	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "client")
+// publish publishes a microphone and a camera on p and sends media until p closes.
+func publish(p *testpeer.Peer) error {
+	tracks, err := p.Publish()
 	if err != nil {
 		return err
 	}
-	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "client")
-	if err != nil {
-		return err
-	}
-	for _, tr := range []webrtc.TrackLocal{audio, video} {
-		if _, err := p.pub.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			return err
-		}
-	}
-	offer, err := p.pub.CreateOffer(nil)
-	if err != nil {
-		return err
-	}
-	if err := p.pub.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	if _, err := p.c.request("webrtc_signal", signalData{PC: "publisher", SDP: &offer,
-		Tracks: []map[string]string{{"mid": "0", "source": "microphone"}, {"mid": "1", "source": "camera"}}}); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.pubSent = true
-	held := p.pubLocal
-	p.pubLocal = nil
-	p.mu.Unlock()
-	for i := range held {
-		_ = p.c.send("webrtc_signal", nil, signalData{PC: "publisher", Candidate: &held[i]})
-	}
-	go func() {
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		var n uint32
-		payload := make([]byte, 120)
-		for {
-			select {
-			case <-p.stop:
-				return
-			case <-t.C:
-			}
-			n++
-			payload[0], payload[1] = 0x10, 0x01
-			if n%25 == 1 {
-				payload[1] = 0x00
-			}
-			_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(n), Timestamp: n * 3000, Marker: true}, Payload: payload})
-			_ = audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(n), Timestamp: n * 960}, Payload: []byte{0xfc, 0xff, 1, 2, 3}})
-		}
-	}()
+	go tracks.Send(p.Done())
 	return nil
 }
 
-// received returns the packets received from a participant: audio, video.
-func (p *peer) received(pid string) (int64, int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.packets[pid+"/audio"], p.packets[pid+"/video"]
-}
-
-// flowing waits until at least n more audio and video packets from pid arrived.
-func (p *peer) flowing(pid string, n int64, within time.Duration) error {
-	a0, v0 := p.received(pid)
-	deadline := time.Now().Add(within)
-	for {
-		a, v := p.received(pid)
-		if a-a0 >= n && v-v0 >= n {
-			return nil
-		}
-		if time.Now().After(deadline) {
+// flowing waits until at least n more audio and video packets from pid arrived on p.
+func flowing(p *testpeer.Peer, pid string, n int, within time.Duration) error {
+	a0, v0 := p.Received(pid)
+	return check.Poll(within, 20*time.Millisecond, func() error {
+		if a, v := p.Received(pid); a-a0 < n || v-v0 < n {
 			return fmt.Errorf("from %s: %d audio, %d video packets in %v", pid, a-a0, v-v0, within)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // servedBy reports which node's UDP port the server's publisher candidates name.
-func (p *peer) servedBy() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, port := range p.remotePort {
-		if port >= udpBase && port < udpBase+nodeCount {
+func servedBy(p *testpeer.Peer) string {
+	for _, c := range p.PublisherCandidates() {
+		f := strings.Fields(c.Candidate)
+		if len(f) <= 5 {
+			continue
+		}
+		if port, err := strconv.Atoi(f[5]); err == nil && port >= udpBase && port < udpBase+nodeCount {
 			return nodeName(port - udpBase + 1)
 		}
 	}
@@ -674,7 +453,7 @@ type member struct {
 	name   string
 	token  string
 	c      *client
-	p      *peer
+	p      *testpeer.Peer
 	j      joined
 	acked  []int64 // seqs of its acknowledged chats
 	lastBy string  // base URL it last connected to
@@ -690,7 +469,7 @@ func (m *member) enter(baseURL, meetingID string) {
 		m.t.Fatalf("%s join: %v", m.name, err)
 	}
 	m.j = j
-	if err := m.p.publish(); err != nil {
+	if err := publish(m.p); err != nil {
 		m.t.Fatalf("%s publish: %v", m.name, err)
 	}
 	m.lastBy = baseURL
@@ -712,7 +491,7 @@ func (m *member) resumeVia(baseURL, meetingID string, within time.Duration) erro
 	var last error
 	for time.Now().Before(deadline) {
 		if m.p != nil {
-			m.p.close()
+			m.p.Close()
 		}
 		if m.c != nil {
 			_ = m.c.ws.CloseNow()
@@ -736,7 +515,7 @@ func (m *member) resumeVia(baseURL, meetingID string, within time.Duration) erro
 		}
 		m.j.ResumeToken = j.ResumeToken
 		m.lastBy = baseURL
-		return m.p.publish()
+		return publish(m.p)
 	}
 	return fmt.Errorf("%s could not resume: %v", m.name, last)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/onstagehq/onstage/internal/bus"
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -24,23 +25,6 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// checkFor polls cond until it returns nil or the timeout passes, then fails with its
-// last error.
-func checkFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func openBus(t *testing.T, p bus.Params) *bus.Bus {
@@ -158,7 +142,7 @@ func TestExternalOutage(t *testing.T) {
 
 	ext.Shutdown()
 	ext.WaitForShutdown()
-	checkFor(t, 10*time.Second, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		if err := b.Ping(ctx); !errors.Is(err, bus.ErrNotConnected) {
@@ -168,7 +152,7 @@ func TestExternalOutage(t *testing.T) {
 	})
 
 	runServer(t, port)
-	checkFor(t, 15*time.Second, func() error {
+	check.ForErr(t, 15*time.Second, 20*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		return b.Ping(ctx)
@@ -203,7 +187,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		b.Close()
 		b.Close() // idempotent
 	}
-	checkFor(t, 10*time.Second, func() error {
+	check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if n := runtime.NumGoroutine(); n > before {
 			return fmt.Errorf("%d goroutines before Open, %d after Close", before, n)
 		}
