@@ -123,6 +123,44 @@ func TestConnectionsAreICELite(t *testing.T) {
 	}
 }
 
+// The server answers a publisher's offer as the DTLS server (setup:passive):
+// as the DTLS client it would send its ClientHello as soon as the client
+// nominates a pair, before the client is connected, and a Pion client can
+// drop that packet, which delays the handshake by a retransmission (1 s).
+func TestPublisherAnswerIsDTLSServer(t *testing.T) {
+	e := newTestEngine(t)
+	pub, err := e.newPublisherPC(&rtcpDrain{wg: &sync.WaitGroup{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	client, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, err := client.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := client.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(offer.SDP, "a=setup:actpass") {
+		t.Fatalf("client offer leaves the server no choice:\n%s", offer.SDP)
+	}
+	if err := pub.SetRemoteDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := pub.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(answer.SDP, "a=setup:passive") || strings.Contains(answer.SDP, "a=setup:active") {
+		t.Fatalf("publisher answer does not make the server the DTLS server:\n%s", answer.SDP)
+	}
+}
+
 // A publisher connection runs only the receiver-report interceptor: it
 // receives media and sends none. A subscriber connection runs neither: it
 // receives no media, and its sender reports come from the down-tracks

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
 )
 
 type capture struct{ pkts []rtp.Packet }
@@ -444,5 +445,52 @@ func TestOnPacketAllocatesNothing(t *testing.T) {
 	}
 	if c := st.liveCounts(); c.Received != uint64(n) || c.Lost() != 0 {
 		t.Fatalf("counts %+v", c)
+	}
+}
+
+// A subscriber answers onstage's ICE-lite offer with setup:active, as a browser
+// does, and is the DTLS client. Pion's default (passive) makes the server the
+// DTLS client, whose ClientHello arrives before the subscriber is connected
+// and can be dropped, which delays the join by a retransmission (1 s).
+func TestSubscriberAnswersDTLSActive(t *testing.T) {
+	m, err := newMediaEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetLite(true)
+	server, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if _, err := server.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := server.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(offer.SDP, "a=ice-lite") || !strings.Contains(offer.SDP, "a=setup:actpass") {
+		t.Fatalf("offer is not an ICE-lite actpass offer:\n%s", offer.SDP)
+	}
+	api, err := newSubscriberAPI(true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := sub.SetRemoteDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := sub.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(answer.SDP, "a=setup:active") {
+		t.Fatalf("subscriber answer does not make it the DTLS client:\n%s", answer.SDP)
 	}
 }

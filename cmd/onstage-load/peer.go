@@ -91,6 +91,13 @@ func newSettingEngine(loopbackOnly bool) webrtc.SettingEngine {
 	se.SetPrflxAcceptanceMinWait(0)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// Answer setup:active, as browsers do, and be the DTLS client. Pion's
+	// default answer to an ICE-lite offer (onstage's subscriber connections)
+	// is passive, which makes the server the DTLS client: its ClientHello
+	// then arrives before this side's ICE is connected and is sometimes
+	// dropped by Pion's mux before the DTLS endpoint exists, and the join
+	// waits a second for the retransmission.
+	_ = se.SetAnsweringDTLSRole(webrtc.DTLSRoleClient)
 	if loopbackOnly {
 		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	}
