@@ -200,23 +200,14 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		return m.Contains(stun.AttrUseCandidate)
 	})
 	// The server is the DTLS server of the connections it answers (a
-	// publisher's), so that the client sends the first DTLS flight. A lite
-	// agent is connected as soon as the client nominates a pair, before the
-	// client has the answer to that check and is connected itself; as the
-	// DTLS client it would send its ClientHello at once, and the ClientHello
-	// would reach the client while it is still checking. Pion, as a client,
-	// then drops it: its mux starts reading the ICE connection when ICE
-	// connects, and the packet waiting there can be read before the DTLS
-	// transport has registered its endpoint ("mux: no endpoint for packet
-	// starting with 22"), so the handshake waits for the ClientHello to be
-	// sent again, one second later. As the DTLS server, the server waits
-	// for a ClientHello the client sends only once it is connected; the
-	// server was connected before it answered the nomination, and has its
-	// endpoint by then unless its own start is held up for longer than the
-	// client's (the same window on the server's side, where a drop is
-	// logged as a warning). (A subscriber connection's role is the client's choice, from its answer
-	// to the server's actpass offer: browsers answer active; a Pion client
-	// answers passive to an ICE-lite offer unless told otherwise.)
+	// publisher's), so the client sends the first flight once it is
+	// connected. A lite agent is connected as soon as the client nominates
+	// a pair, before the client has the answer to that check: a ClientHello
+	// sent then waits at the client, and Pion as a client can read it from
+	// its ICE connection before its DTLS endpoint exists ("mux: no endpoint
+	// for packet starting with 22"), so the handshake waits a second for
+	// the retransmission. A subscriber connection's role is the client's
+	// choice, in its answer to our actpass offer: browsers answer active.
 	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
 		return nil, fmt.Errorf("sfu: answering DTLS role: %w", err)
 	}
