@@ -106,6 +106,12 @@ func NewAPI(t testing.TB) *webrtc.API {
 	se.SetPrflxAcceptanceMinWait(0)
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// Answer the server's offers setup:active, as browsers do: Pion's passive
+	// answer to an ICE-lite offer makes the server's ClientHello race this
+	// side's DTLS endpoint (see sfu.NewEngine), a one-second join now and then.
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleClient); err != nil {
+		t.Fatal(err)
+	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
