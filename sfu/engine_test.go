@@ -94,32 +94,8 @@ func TestConnectionsAreICELite(t *testing.T) {
 		t.Fatalf("subscriber offer is not ICE-lite:\n%s", offer.SDP)
 	}
 
-	pub, err := e.newPublisherPC(&rtcpDrain{wg: &sync.WaitGroup{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	client, err := webrtc.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if _, err := client.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-		t.Fatal(err)
-	}
-	coffer, err := client.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.SetRemoteDescription(coffer); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := pub.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(answer.SDP, "a=ice-lite") {
-		t.Fatalf("publisher answer is not ICE-lite:\n%s", answer.SDP)
+	if answer := publisherAnswer(t, e); !strings.Contains(answer, "a=ice-lite") {
+		t.Fatalf("publisher answer is not ICE-lite:\n%s", answer)
 	}
 }
 
@@ -128,7 +104,16 @@ func TestConnectionsAreICELite(t *testing.T) {
 // nominates a pair, before the client is connected, and a Pion client can
 // drop that packet, which delays the handshake by a retransmission (1 s).
 func TestPublisherAnswerIsDTLSServer(t *testing.T) {
-	e := newTestEngine(t)
+	answer := publisherAnswer(t, newTestEngine(t))
+	if !strings.Contains(answer, "a=setup:passive") || strings.Contains(answer, "a=setup:active") {
+		t.Fatalf("publisher answer does not make the server the DTLS server:\n%s", answer)
+	}
+}
+
+// publisherAnswer returns the server's answer to a Pion client's publisher
+// offer (audio, setup:actpass).
+func publisherAnswer(t *testing.T, e *Engine) string {
+	t.Helper()
 	pub, err := e.newPublisherPC(&rtcpDrain{wg: &sync.WaitGroup{}})
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +141,7 @@ func TestPublisherAnswerIsDTLSServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(answer.SDP, "a=setup:passive") || strings.Contains(answer.SDP, "a=setup:active") {
-		t.Fatalf("publisher answer does not make the server the DTLS server:\n%s", answer.SDP)
-	}
+	return answer.SDP
 }
 
 // A publisher connection runs only the receiver-report interceptor: it
