@@ -516,25 +516,7 @@ func (s *Service) Close() {
 // a compare-and-set, so nodes running it together end each ad once.
 func (s *Service) Expire(ctx context.Context) (int, error) {
 	now := s.now().UTC()
-	var due []Ad
-	if err := s.db.WithContext(ctx).Where("status = ? AND ends_at <= ?", StatusActive, now).Limit(jobBatch).Find(&due).Error; err != nil {
-		return 0, fmt.Errorf("find due ads: %w", err)
-	}
-	n := 0
-	for i := range due {
-		a := &due[i]
-		a.Status, a.EndsAt, a.RemainingSeconds = StatusExpired, nil, 0
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return transition(tx, a, StatusActive, "", "expired", now) })
-		if errors.Is(err, errStale) {
-			continue // paused, or expired by another node meanwhile
-		}
-		if err != nil {
-			return n, err
-		}
-		n++
-		s.log.InfoContext(ctx, "ad expired", "ad", a.ID)
-	}
-	return n, nil
+	return s.moveDue(ctx, s.db.Where("status = ? AND ends_at <= ?", StatusActive, now), StatusActive, StatusExpired, "expired", now)
 }
 
 // CancelUnpaid cancels every ad still waiting for its payment PendingTTL after its purchase
@@ -543,25 +525,30 @@ func (s *Service) Expire(ctx context.Context) (int, error) {
 // this skips it) or finds it canceled and is refunded: never both.
 func (s *Service) CancelUnpaid(ctx context.Context) (int, error) {
 	now := s.now().UTC()
+	return s.moveDue(ctx, s.db.Where("status = ? AND created_at <= ?", StatusPending, now.Add(-s.pendingTTL)), StatusPending, StatusCanceled, "unpaid", now)
+}
+
+// moveDue moves up to jobBatch ads of query from status from to the final status to, for
+// reason, and returns how many it moved. Each move is its own compare-and-set: an ad another
+// node or a user changed meanwhile (paid, paused, moved already) is skipped.
+func (s *Service) moveDue(ctx context.Context, query *gorm.DB, from, to Status, reason string, now time.Time) (int, error) {
 	var due []Ad
-	err := s.db.WithContext(ctx).Where("status = ? AND created_at <= ?", StatusPending, now.Add(-s.pendingTTL)).
-		Limit(jobBatch).Find(&due).Error
-	if err != nil {
-		return 0, fmt.Errorf("find unpaid ads: %w", err)
+	if err := query.WithContext(ctx).Limit(jobBatch).Find(&due).Error; err != nil {
+		return 0, fmt.Errorf("find ads to move to %s: %w", to, err)
 	}
 	n := 0
 	for i := range due {
 		a := &due[i]
-		a.Status, a.RemainingSeconds = StatusCanceled, 0
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return transition(tx, a, StatusPending, "", "unpaid", now) })
+		a.Status, a.EndsAt, a.RemainingSeconds = to, nil, 0
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return transition(tx, a, from, "", reason, now) })
 		if errors.Is(err, errStale) {
-			continue // paid, or canceled by another node meanwhile
+			continue
 		}
 		if err != nil {
 			return n, err
 		}
 		n++
-		s.log.InfoContext(ctx, "ad canceled unpaid", "ad", a.ID)
+		s.log.InfoContext(ctx, "ad "+string(to), "ad", a.ID, "reason", reason)
 	}
 	return n, nil
 }
