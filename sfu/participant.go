@@ -502,6 +502,16 @@ func (p *Participant) Subscribe(track TrackID, q Quality, paused bool) error {
 	return nil
 }
 
+// ConnState describes the participant's peer connections as the server sees
+// them (signaling and ICE states), for logs and test failures.
+func (p *Participant) ConnState() string {
+	s := fmt.Sprintf("subscriber %s, ICE %s, connected %t", p.sub.SignalingState(), p.sub.ICEConnectionState(), p.subConnected.Load())
+	if pub := p.pub.Load(); pub != nil {
+		s += fmt.Sprintf("; publisher ICE %s", pub.ICEConnectionState())
+	}
+	return s
+}
+
 // Close removes the participant from its Router: its tracks are unpublished,
 // its peer connections closed and its goroutines stopped.
 func (p *Participant) Close() { p.router.removeParticipant(p) }

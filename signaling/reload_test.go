@@ -9,6 +9,7 @@ import (
 
 	"github.com/onstagehq/onstage/internal/check"
 	"github.com/onstagehq/onstage/internal/testpeer"
+	"github.com/onstagehq/onstage/sfu"
 )
 
 // TestResumeAfterReload resumes participants whose page was reloaded: new client peer
@@ -47,6 +48,23 @@ func testResumeAfterReload(t *testing.T, flag bool) {
 	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb.Check(aID, 20) })
 	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.Check(bID, 20) })
 
+	// serverSaw adds the server's view of pid's connections to a failed check.
+	serverSaw := func(pid string, f func() error) func() error {
+		return func() error {
+			err := f()
+			if err == nil {
+				return nil
+			}
+			state := "not in the router"
+			if r := e.hub.roomFor(mv.ID); r != nil {
+				if p := r.router.Participant(sfu.ParticipantID(pid)); p != nil {
+					state = p.ConnState()
+				}
+			}
+			return fmt.Errorf("%w; server: %s", err, state)
+		}
+	}
+
 	// reload closes c's socket and peer connections, and resumes on a new socket with new
 	// peer connections.
 	reload := func(c *client, p *testpeer.Peer, tok string) (*client, *testpeer.Peer, JoinedView) {
@@ -76,9 +94,9 @@ func testResumeAfterReload(t *testing.T, flag bool) {
 	}
 	tracksB2 := pb2.MustPublish()
 	go tracksB2.Send(stop)
-	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.Check(aID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, serverSaw(bID, func() error { return pb2.Check(aID, 20) }))
 	newB := publishedBy(a, bID, 4) // the two tracks of the first stay, then the two new ones
-	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pa.CheckTracks(newB[2:], 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, serverSaw(aID, func() error { return pa.CheckTracks(newB[2:], 20) }))
 
 	// A reloads too: B (on its new connections) receives A's new tracks.
 	a2, pa2, ja2 := reload(a, pa, ja.ResumeToken)
@@ -88,8 +106,8 @@ func testResumeAfterReload(t *testing.T, flag bool) {
 	tracksA2 := pa2.MustPublish()
 	go tracksA2.Send(stop)
 	newA := publishedBy(b2, aID, 2)
-	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pb2.CheckTracks(newA, 20) })
-	check.ForErr(t, 20*time.Second, 20*time.Millisecond, func() error { return pa2.Check(bID, 20) })
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, serverSaw(bID, func() error { return pb2.CheckTracks(newA, 20) }))
+	check.ForErr(t, 20*time.Second, 20*time.Millisecond, serverSaw(aID, func() error { return pa2.Check(bID, 20) }))
 
 	// Nobody left or joined: only B's first join was announced, to A's first socket.
 	for _, c := range []*client{a, b, a2, b2} {
