@@ -19,7 +19,8 @@ const (
 // DeleteOlder deletes the rows of model's table whose column is before cutoff and returns how
 // many it deleted. The table's primary key must be an integer column named id, which orders
 // the rows by age: each batch selects ids then deletes by id, so no statement holds many row
-// locks or needs an index on column. Callers on several nodes may run it at once; a row
+// locks or needs an index on column. column is written into the SQL as it is: pass a
+// constant column name, never input. Callers on several nodes may run it at once; a row
 // another deleted first is simply gone.
 func DeleteOlder(ctx context.Context, gdb *gorm.DB, model any, column string, cutoff time.Time) (int64, error) {
 	var deleted int64
