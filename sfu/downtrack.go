@@ -125,6 +125,13 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			b.levelExt = uint8(ext.ID)
 		}
 	}
+	d.bind(b, ctx.ID())
+	return codec, nil
+}
+
+// bind starts forwarding on a negotiated binding; senderID names the
+// binding's stream to the estimator gate (the interceptor StreamInfo's ID).
+func (d *DownTrack) bind(b *downBinding, senderID string) {
 	d.mu.Lock()
 	// A re-bind (renegotiation) continues the same outgoing numbering.
 	d.rw.startSegment()
@@ -132,23 +139,26 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.mu.Unlock()
 	if d.track.simulcast && d.gate != nil {
 		// Layer choice needs this connection's bandwidth estimate.
-		d.gate.want(ctx.ID())
+		d.gate.want(senderID)
 	}
 	d.binding.Store(b)
 	d.track.fan.add(d)
 	if d.connected.Load() {
 		d.track.requestKeyframe(int(d.target.Load()))
 	}
-	return codec, nil
 }
 
 // Unbind stops forwarding to the subscriber.
 func (d *DownTrack) Unbind(ctx webrtc.TrackLocalContext) error {
+	d.unbind(ctx.ID())
+	return nil
+}
+
+func (d *DownTrack) unbind(senderID string) {
 	if d.gate != nil {
-		d.gate.forget(ctx.ID())
+		d.gate.forget(senderID)
 	}
 	d.detach()
-	return nil
 }
 
 func (d *DownTrack) detach() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -305,11 +306,12 @@ func (e *Engine) api(reg *interceptor.Registry) *webrtc.API {
 		webrtc.WithSettingEngine(e.se))
 }
 
-// newMediaEngine registers the codecs and header extensions both sides speak.
-// Payload types are fixed so that an SFU-offered SDP is stable across
-// renegotiations.
-func newMediaEngine() (*webrtc.MediaEngine, error) {
-	m := &webrtc.MediaEngine{}
+// mediaCodecs are the codecs both sides speak, with fixed payload types so
+// that an SFU-offered SDP is stable across renegotiations.
+var mediaCodecs = func() []struct {
+	c    webrtc.RTPCodecParameters
+	kind webrtc.RTPCodecType
+} {
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "goog-remb"},
 		{Type: webrtc.TypeRTCPFBTransportCC},
@@ -318,7 +320,7 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 		{Type: "nack", Parameter: "pli"},
 	}
 	audioFB := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}
-	codecs := []struct {
+	return []struct {
 		c    webrtc.RTPCodecParameters
 		kind webrtc.RTPCodecType
 	}{
@@ -339,7 +341,36 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 			MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0",
 			RTCPFeedback: videoFB}, PayloadType: 98}, webrtc.RTPCodecTypeVideo},
 	}
-	for _, c := range codecs {
+}()
+
+// offerCodec is the registered codec a subscriber is offered for a track
+// published with c: the one with the same format parameters, else the first
+// of its MIME type (what Pion's down-track binding picks).
+func offerCodec(c webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
+	var first *webrtc.RTPCodecParameters
+	for i := range mediaCodecs {
+		m := &mediaCodecs[i].c
+		if !sameMime(m.MimeType, c.MimeType) {
+			continue
+		}
+		if strings.EqualFold(m.SDPFmtpLine, c.SDPFmtpLine) {
+			return *m, true
+		}
+		if first == nil {
+			first = m
+		}
+	}
+	if first == nil {
+		return webrtc.RTPCodecParameters{}, false
+	}
+	return *first, true
+}
+
+// newMediaEngine registers mediaCodecs and the header extensions both sides
+// speak.
+func newMediaEngine() (*webrtc.MediaEngine, error) {
+	m := &webrtc.MediaEngine{}
+	for _, c := range mediaCodecs {
 		if err := m.RegisterCodec(c.c, c.kind); err != nil {
 			return nil, err
 		}
@@ -402,6 +433,17 @@ func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, *estimateGate, error
 	// The factory belongs to this connection alone, and Pion builds the
 	// interceptors inside NewPeerConnection: the gate is this connection's.
 	return pc, gf.gate, nil
+}
+
+// newSubscriber makes a participant's subscriber connection and its
+// estimator gate; wg is the participant's, for goroutines the connection
+// starts on its behalf.
+func (e *Engine) newSubscriber(wg *sync.WaitGroup, ev subscriberEvents) (subscriberConn, *estimateGate, error) {
+	pc, gate, err := e.newSubscriberPC()
+	if err != nil {
+		return nil, nil, err
+	}
+	return newPionSubscriber(pc, wg, ev), gate, nil
 }
 
 // newEstimator makes a subscriber connection's send-side estimator.

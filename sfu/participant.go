@@ -42,11 +42,11 @@ type ParticipantParams struct {
 }
 
 // subscription is one DownTrack of the subscriber connection and its place
-// in the negotiation: sender is nil until the next offer adds it, removed
+// in the negotiation: offered is false until the next offer adds it, removed
 // marks it for removal in the next offer.
 type subscription struct {
 	dt      *DownTrack
-	sender  *webrtc.RTPSender
+	offered bool
 	removed bool
 }
 
@@ -62,7 +62,7 @@ type Participant struct {
 	log    *slog.Logger
 
 	pub  atomic.Pointer[webrtc.PeerConnection] // nil until the first publisher offer
-	sub  *webrtc.PeerConnection
+	sub  subscriberConn
 	gate *estimateGate // the subscriber connection's estimator gate, may be nil
 
 	// subConnected is set while the subscriber connection is connected;
@@ -108,19 +108,21 @@ func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Par
 		published: map[string]*publishedTrack{},
 		downs:     map[TrackID]*subscription{},
 	}
-	sub, gate, err := r.engine.newSubscriberPC()
-	if err != nil {
-		return nil, err
-	}
-	p.sub, p.gate = sub, gate
 	// The publisher connection is made by the first publisher offer: most
 	// participants of a large room never publish, and an idle Pion peer
 	// connection still runs its interceptors' timers.
 	p.pubSig = newSignalState(PCPublisher, nil, params.SendSignal)
-	p.subSig = newSignalState(PCSubscriber, sub, params.SendSignal)
-	sub.OnICECandidate(p.subSig.onLocalCandidate)
-	sub.OnConnectionStateChange(p.onSubscriberState)
-	sub.OnICEConnectionStateChange(p.onSubscriberICEState)
+	p.subSig = newSignalState(PCSubscriber, nil, params.SendSignal)
+	sub, gate, err := r.engine.newSubscriber(&p.wg, subscriberEvents{
+		onICE:       p.onSubscriberICEState,
+		onState:     p.onSubscriberState,
+		onCandidate: p.subSig.onLocalCandidate,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.sub, p.gate = sub, gate
+	p.subSig.setPC(sub)
 	return p, nil
 }
 
@@ -343,10 +345,10 @@ func (p *Participant) HandleAnswer(answer webrtc.SessionDescription) error {
 	if closed {
 		return ErrParticipantClosed
 	}
-	if p.sub.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+	if !p.sub.awaitingAnswer() {
 		return ErrNoOfferOutstanding
 	}
-	err := p.sub.SetRemoteDescription(answer)
+	err := p.sub.setAnswer(answer)
 	p.mu.Lock()
 	p.negotiating = false
 	if err == nil {
@@ -505,7 +507,7 @@ func (p *Participant) Subscribe(track TrackID, q Quality, paused bool) error {
 // ConnState describes the participant's peer connections as the server sees
 // them (signaling and ICE states), for logs and test failures.
 func (p *Participant) ConnState() string {
-	s := fmt.Sprintf("subscriber %s, ICE %s, connected %t", p.sub.SignalingState(), p.sub.ICEConnectionState(), p.subConnected.Load())
+	s := fmt.Sprintf("subscriber %s, connected %t", p.sub.describe(), p.subConnected.Load())
 	if pub := p.pub.Load(); pub != nil {
 		s += fmt.Sprintf("; publisher ICE %s", pub.ICEConnectionState())
 	}
@@ -606,7 +608,7 @@ func (p *Participant) removeDownTrack(id TrackID) {
 		return
 	}
 	s.dt.detach()
-	if s.sender == nil {
+	if !s.offered {
 		delete(p.downs, id)
 		p.router.retire(s.dt)
 		return
@@ -674,7 +676,7 @@ func (p *Participant) sendSenderReports() {
 		}
 	}
 	if len(pkts) > 0 {
-		_ = p.sub.WriteRTCP(pkts)
+		_ = p.sub.writeRTCP(pkts)
 	}
 }
 
@@ -711,27 +713,21 @@ func (p *Participant) negotiate() {
 	for id, s := range p.downs {
 		switch {
 		case s.removed:
-			if s.sender != nil {
-				_ = p.sub.RemoveTrack(s.sender)
+			if s.offered {
+				p.sub.remove(s.dt)
 			}
 			delete(p.downs, id)
 			p.router.retire(s.dt)
-		case s.sender == nil:
-			sender, err := p.sub.AddTrack(s.dt)
-			if err != nil {
+		case !s.offered:
+			if err := p.sub.add(s.dt); err != nil {
 				p.log.Warn("add down-track", "track", string(id), "err", err)
 				delete(p.downs, id)
 				continue
 			}
-			s.sender = sender
-			p.wg.Add(1)
-			go func(dt *DownTrack) {
-				defer p.wg.Done()
-				dt.readRTCP(sender)
-			}(s.dt)
+			s.offered = true
 		}
 	}
-	if len(p.sub.GetTransceivers()) == 0 {
+	if !p.sub.hasMedia() {
 		// Nothing to offer yet; an offer without m-lines cannot connect.
 		p.restartICE = restart
 		p.mu.Unlock()
@@ -740,11 +736,7 @@ func (p *Participant) negotiate() {
 	p.negotiating = true
 	p.mu.Unlock()
 
-	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
-	if err == nil {
-		p.subSig.beginSDP()
-		err = p.sub.SetLocalDescription(offer)
-	}
+	offer, err := p.sub.offer(restart, p.subSig.beginSDP)
 	if err != nil {
 		p.log.Warn("subscriber offer", "err", err)
 		p.mu.Lock()
@@ -830,6 +822,6 @@ func (p *Participant) close() {
 	if pub := p.pub.Load(); pub != nil {
 		_ = pub.Close()
 	}
-	_ = p.sub.Close()
+	_ = p.sub.close()
 	p.wg.Wait()
 }

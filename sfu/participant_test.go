@@ -22,7 +22,7 @@ func TestSubscribeRacesRemoval(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		d := newDownTrack(tr, &p.subConnected, nil)
 		p.mu.Lock()
-		p.downs[tr.info.TrackID] = &subscription{dt: d, sender: &webrtc.RTPSender{}}
+		p.downs[tr.info.TrackID] = &subscription{dt: d, offered: true}
 		p.mu.Unlock()
 		var wg sync.WaitGroup
 		wg.Add(2)

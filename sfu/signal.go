@@ -19,7 +19,7 @@ import (
 // goroutines.
 type signalState struct {
 	kind PCKind
-	pc   *webrtc.PeerConnection
+	pc   signalPC
 	send func(Signal)
 
 	mu          sync.Mutex
@@ -28,7 +28,7 @@ type signalState struct {
 	remoteCands []webrtc.ICECandidateInit
 }
 
-func newSignalState(kind PCKind, pc *webrtc.PeerConnection, send func(Signal)) *signalState {
+func newSignalState(kind PCKind, pc signalPC, send func(Signal)) *signalState {
 	if send == nil {
 		send = func(Signal) {}
 	}
@@ -37,7 +37,7 @@ func newSignalState(kind PCKind, pc *webrtc.PeerConnection, send func(Signal)) *
 
 // setPC gives the state the peer connection it was made without (the
 // publisher's, created by the first offer).
-func (s *signalState) setPC(pc *webrtc.PeerConnection) {
+func (s *signalState) setPC(pc signalPC) {
 	s.mu.Lock()
 	s.pc = pc
 	s.mu.Unlock()
