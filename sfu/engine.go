@@ -305,11 +305,15 @@ func (e *Engine) api(reg *interceptor.Registry) *webrtc.API {
 		webrtc.WithSettingEngine(e.se))
 }
 
-// newMediaEngine registers the codecs and header extensions both sides speak.
-// Payload types are fixed so that an SFU-offered SDP is stable across
-// renegotiations.
-func newMediaEngine() (*webrtc.MediaEngine, error) {
-	m := &webrtc.MediaEngine{}
+// engineCodec is one codec of newMediaEngine with its kind.
+type engineCodec struct {
+	c    webrtc.RTPCodecParameters
+	kind webrtc.RTPCodecType
+}
+
+// engineCodecs are the codecs both sides speak, with their fixed payload
+// types (newMediaEngine registers them; subscriber offers use them).
+func engineCodecs() []engineCodec {
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "goog-remb"},
 		{Type: webrtc.TypeRTCPFBTransportCC},
@@ -318,10 +322,7 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 		{Type: "nack", Parameter: "pli"},
 	}
 	audioFB := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}
-	codecs := []struct {
-		c    webrtc.RTPCodecParameters
-		kind webrtc.RTPCodecType
-	}{
+	return []engineCodec{
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFB}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
@@ -339,6 +340,14 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 			MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0",
 			RTCPFeedback: videoFB}, PayloadType: 98}, webrtc.RTPCodecTypeVideo},
 	}
+}
+
+// newMediaEngine registers the codecs and header extensions both sides speak.
+// Payload types are fixed so that an SFU-offered SDP is stable across
+// renegotiations.
+func newMediaEngine() (*webrtc.MediaEngine, error) {
+	m := &webrtc.MediaEngine{}
+	codecs := engineCodecs()
 	for _, c := range codecs {
 		if err := m.RegisterCodec(c.c, c.kind); err != nil {
 			return nil, err
