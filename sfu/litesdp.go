@@ -293,6 +293,11 @@ func (o *liteOffer) validate() error {
 	if !isToken(o.FingerprintAlg) || !isFingerprintValue(o.Fingerprint) {
 		return bad("fingerprint %q %q", o.FingerprintAlg, o.Fingerprint)
 	}
+	// A lite agent offers every candidate it has at once (RFC 8445 5.1.1):
+	// with none, end-of-candidates tells the client there is nothing to check.
+	if len(o.Candidates) == 0 {
+		return bad("no candidates")
+	}
 	for _, c := range o.Candidates {
 		if !strings.HasPrefix(c, "candidate:") || !isLineSafe(c) {
 			return bad("candidate %q", c)

@@ -4,9 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand"
+	"os"
 	"strings"
 	"testing"
 
@@ -342,6 +344,7 @@ func TestLiteOfferMarshal(t *testing.T) {
 		{"short ice-pwd", func(o *liteOffer) { o.ICEPwd = "short" }},
 		{"bad fingerprint", func(o *liteOffer) { o.Fingerprint = "XY:12" }},
 		{"candidate with newline", func(o *liteOffer) { o.Candidates = []string{"candidate:1 1 udp 1 127.0.0.1 9 typ host\r\na=x"} }},
+		{"no candidates", func(o *liteOffer) { o.Candidates = nil }},
 		{"not a candidate", func(o *liteOffer) { o.Candidates = []string{"end-of-candidates"} }},
 		{"session id above 2^63", func(o *liteOffer) { o.SessionID = 1 << 63 }},
 		{"more codecs repeat the payload type", func(o *liteOffer) { o.Media[1].MoreCodecs = []webrtc.RTPCodecParameters{o.Media[1].Codec} }},
@@ -686,5 +689,66 @@ func TestLiteAnswerTruncated(t *testing.T) {
 		if _, err := parseLiteAnswer(in, o); err != nil && !errors.Is(err, ErrInvalidAnswer) {
 			t.Errorf("%q: %v", in, err)
 		}
+	}
+}
+
+// Real browsers' answers to lite offers (testdata/litesdp_browsers.json,
+// recorded with headless browsers that were given each offer in turn on one
+// RTCPeerConnection: a first offer, a section made inactive and one added, an
+// inactive section reused for a new track, a VP8 section reused for H264, a
+// section with MoreCodecs) parse to what the offers asked for. Refused lists
+// the mids a client could not take (Firefox without OpenH264 rejects an
+// H264-only section with port 0): those parse as not accepted, not as errors.
+func TestLiteAnswerBrowsers(t *testing.T) {
+	b, err := os.ReadFile("testdata/litesdp_browsers.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clients []struct {
+		Client    string
+		Exchanges []struct {
+			Offer   liteOffer
+			Answer  string
+			Refused []string
+		}
+	}
+	if err := json.Unmarshal(b, &clients); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		t.Run(c.Client, func(t *testing.T) {
+			if len(c.Exchanges) == 0 {
+				t.Fatal("no exchanges")
+			}
+			for i, ex := range c.Exchanges {
+				o := &ex.Offer
+				if _, err := o.marshal(); err != nil {
+					t.Fatalf("offer %d: %v", i, err)
+				}
+				res, err := parseLiteAnswer(ex.Answer, o)
+				if err != nil {
+					t.Fatalf("answer %d: %v\n%s", i, err, ex.Answer)
+				}
+				if !res.DTLSServer || res.ICEUfrag == "" || len(res.Fingerprints) != 1 {
+					t.Errorf("answer %d: setup active %t, ufrag %q, fingerprints %v", i, res.DTLSServer, res.ICEUfrag, res.Fingerprints)
+				}
+				for _, m := range o.Media {
+					am := res.Media[m.Mid]
+					for _, mid := range ex.Refused {
+						if mid == m.Mid {
+							m.Active = false // expected refused
+						}
+					}
+					if am.Accepted != m.Active || (m.Active && am.PayloadType != uint8(m.Codec.PayloadType)) {
+						t.Errorf("answer %d, mid %q: %+v, offered active %t with payload type %d", i, m.Mid, am, m.Active, m.Codec.PayloadType)
+					}
+					for _, x := range m.Extensions {
+						if id, ok := am.Extensions[x.URI]; m.Active && (!ok || id != x.ID) {
+							t.Errorf("answer %d, mid %q: %s answered as %d %t", i, m.Mid, x.URI, id, ok)
+						}
+					}
+				}
+			}
+		})
 	}
 }
