@@ -42,6 +42,22 @@ package sfu
 // one stream per track, so no rid), and offering an extension nothing writes
 // only costs SDP bytes. The transport-cc rtcp-fb in the codecs' feedback
 // (newMediaEngine) goes with the transport-cc extension.
+//
+// For the transport behind these descriptions:
+//
+//   - The DTLS role is the client's: browsers answer active (we are the DTLS
+//     server), but Pion answers an ICE-lite offer passive unless its
+//     SettingEngine says otherwise (the test peer and the load tool set the
+//     client role), so the server must be able to take either role.
+//   - Keep SessionID, ICE credentials and the fingerprint for the
+//     connection's life, and grow Version with every offer; new ICE
+//     credentials are an ICE restart to every client.
+//   - A section the answer did not accept is not an error; nothing is sent
+//     there. With MoreCodecs a client may accept the section with another
+//     codec only: that is not Accepted either.
+//   - On a reused section browsers keep the receiver's MediaStreamTrack
+//     (Chrome keeps even its id): the new msid is read from the SDP, as the
+//     web client does (web/static/js/sdp.js), and the stream id changes.
 
 import (
 	"fmt"
@@ -66,9 +82,9 @@ type liteExtension struct {
 type liteMedia struct {
 	Mid  string
 	Kind webrtc.RTPCodecType
-	// Codec is the single codec offered: the published track's, with
-	// PayloadType, fmtp and RTCPFeedback as registered in newMediaEngine. An
-	// inactive section still needs one for its m= line.
+	// Codec is the codec sent, offered first: the published track's, with
+	// PayloadType, fmtp and RTCPFeedback as registered in newMediaEngine
+	// (liteOfferCodec). An inactive section still needs one for its m= line.
 	Codec webrtc.RTPCodecParameters
 	// MoreCodecs, optional, are offered after Codec and never sent: the
 	// kind's other engine codecs (liteMoreCodecs), as Pion offered every
