@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -306,12 +305,15 @@ func (e *Engine) api(reg *interceptor.Registry) *webrtc.API {
 		webrtc.WithSettingEngine(e.se))
 }
 
-// mediaCodecs are the codecs both sides speak, with fixed payload types so
-// that an SFU-offered SDP is stable across renegotiations.
-var mediaCodecs = func() []struct {
+// engineCodec is one codec of newMediaEngine with its kind.
+type engineCodec struct {
 	c    webrtc.RTPCodecParameters
 	kind webrtc.RTPCodecType
-} {
+}
+
+// engineCodecs are the codecs both sides speak, with their fixed payload
+// types (newMediaEngine registers them; subscriber offers use them).
+func engineCodecs() []engineCodec {
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "goog-remb"},
 		{Type: webrtc.TypeRTCPFBTransportCC},
@@ -320,10 +322,7 @@ var mediaCodecs = func() []struct {
 		{Type: "nack", Parameter: "pli"},
 	}
 	audioFB := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}
-	return []struct {
-		c    webrtc.RTPCodecParameters
-		kind webrtc.RTPCodecType
-	}{
+	return []engineCodec{
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFB}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
@@ -341,36 +340,15 @@ var mediaCodecs = func() []struct {
 			MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0",
 			RTCPFeedback: videoFB}, PayloadType: 98}, webrtc.RTPCodecTypeVideo},
 	}
-}()
-
-// offerCodec is the registered codec a subscriber is offered for a track
-// published with c: the one with the same format parameters, else the first
-// of its MIME type (what Pion's down-track binding picks).
-func offerCodec(c webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
-	var first *webrtc.RTPCodecParameters
-	for i := range mediaCodecs {
-		m := &mediaCodecs[i].c
-		if !sameMime(m.MimeType, c.MimeType) {
-			continue
-		}
-		if strings.EqualFold(m.SDPFmtpLine, c.SDPFmtpLine) {
-			return *m, true
-		}
-		if first == nil {
-			first = m
-		}
-	}
-	if first == nil {
-		return webrtc.RTPCodecParameters{}, false
-	}
-	return *first, true
 }
 
-// newMediaEngine registers mediaCodecs and the header extensions both sides
-// speak.
+// newMediaEngine registers the codecs and header extensions both sides speak.
+// Payload types are fixed so that an SFU-offered SDP is stable across
+// renegotiations.
 func newMediaEngine() (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
-	for _, c := range mediaCodecs {
+	codecs := engineCodecs()
+	for _, c := range codecs {
 		if err := m.RegisterCodec(c.c, c.kind); err != nil {
 			return nil, err
 		}

@@ -54,3 +54,13 @@ var (
 
 // errBadPadding is an internal parse error for malformed RTP padding.
 var errBadPadding = errors.New("sfu: bad rtp padding")
+
+// ErrInvalidOffer is returned when a subscriber offer cannot be written:
+// no media sections, a duplicate or malformed mid, a kind other than audio
+// or video, and the like (see liteOffer.marshal).
+var ErrInvalidOffer = errors.New("sfu: invalid subscriber offer")
+
+// ErrInvalidAnswer is returned when a client's answer to a subscriber offer
+// is not SDP, does not answer that offer, or lacks what the transport needs
+// (ICE credentials, a DTLS fingerprint and role, rtcp-mux, BUNDLE).
+var ErrInvalidAnswer = errors.New("sfu: invalid subscriber answer")
