@@ -124,9 +124,10 @@ type liteTransport struct {
 	done   chan struct{} // closed by Close
 	wg     sync.WaitGroup
 
-	wmu  sync.Mutex // guards out, hdr, wbuf
-	out  *srtp.Context
-	hdr  rtp.Header // EncryptRTP's parse of the packet, reused
+	wmu  sync.Mutex     // guards out, gcm, hdr, wbuf
+	out  *srtp.Context  // RTCP, and RTP without GCM
+	gcm  *srtpGCMSender // RTP with GCM: allocation-free
+	hdr  rtp.Header     // EncryptRTP's parse of the packet, reused
 	wbuf [liteBufSize]byte
 
 	rmu  sync.Mutex // guards in, rhdr, rbuf
@@ -325,8 +326,14 @@ func (t *liteTransport) setKeys(profile srtp.ProtectionProfile, k srtp.SessionKe
 	if err != nil {
 		return err
 	}
+	var gcm *srtpGCMSender
+	if profile == srtp.ProtectionProfileAeadAes128Gcm {
+		if gcm, err = newSRTPGCMSender(k.LocalMasterKey, k.LocalMasterSalt); err != nil {
+			return err
+		}
+	}
 	t.wmu.Lock()
-	t.out = out
+	t.out, t.gcm = out, gcm
 	t.wmu.Unlock()
 	t.rmu.Lock()
 	t.in = in
@@ -411,8 +418,9 @@ func (t *liteTransport) handleSRTP(b []byte) {
 // WriteRTP sends one RTP packet: the header and payload are marshalled
 // into the transport's buffer, encrypted in place and written to the
 // selected pair (batched during a fan-out pass). ErrTransportNotReady
-// before the keys exist or after failure. Safe for concurrent use; it
-// allocates nothing.
+// before the keys exist or after failure. Safe for concurrent use. With
+// the GCM profile it allocates nothing; with AES-CM, pion/srtp's context
+// allocates a little per packet.
 func (t *liteTransport) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	if t.dead.Load() {
 		return 0, ErrTransportNotReady
@@ -434,6 +442,9 @@ func (t *liteTransport) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 		return 0, err
 	}
 	n := hn + copy(t.wbuf[hn:], payload)
+	if t.gcm != nil {
+		return r.conn.WriteTo(t.gcm.seal(t.wbuf[:], hn, n, h), r.addr)
+	}
 	// The context parses the header back and writes the ciphertext over the
 	// plaintext: same buffer, same offsets.
 	pkt, err := t.out.EncryptRTP(t.wbuf[:0], t.wbuf[:n], &t.hdr)
