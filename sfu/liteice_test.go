@@ -150,6 +150,43 @@ func TestLiteBindingRequests(t *testing.T) {
 	}
 }
 
+// A nomination from another address moves the route there (the client's
+// network changed); a check without USE-CANDIDATE does not.
+func TestLiteRenomination(t *testing.T) {
+	e := newTestEngine(t)
+	tr := newTestLite(t, e, liteTransportParams{})
+	ufrag, pwd := tr.localCredentials()
+	a, dst := liteProbe(t, e)
+	b, _ := liteProbe(t, e)
+	for _, step := range []struct {
+		from     *net.UDPConn
+		nominate bool
+		want     *net.UDPConn
+	}{
+		{a, true, a},
+		{b, false, a},
+		{b, true, b},
+		{a, false, b},
+	} {
+		extra := []stun.Setter{ice.AttrControlling(1), ice.PriorityAttr(1)}
+		if step.nominate {
+			extra = append(extra, ice.UseCandidate())
+		}
+		if exchange(t, step.from, dst, bindingRequest(t, ufrag+":r", pwd, extra...)) == nil {
+			t.Fatal("check not answered")
+		}
+		r := tr.route.Load()
+		if r == nil || addrPort(r.addr) != addrPort(step.want.LocalAddr().(*net.UDPAddr)) {
+			t.Fatalf("route %v, want %v", r, step.want.LocalAddr())
+		}
+	}
+	for _, c := range []*net.UDPConn{a, b} {
+		if e.lite.lookupAddr(addrPort(c.LocalAddr().(*net.UDPAddr))) != tr {
+			t.Fatalf("%v not registered", c.LocalAddr())
+		}
+	}
+}
+
 // A nominated transport fails when checks stop for the consent timeout,
 // not while they come; once closed, it answers nothing.
 func TestLiteConsentExpiry(t *testing.T) {

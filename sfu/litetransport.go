@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v2"
+	"github.com/pion/transport/v2/deadline"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -220,7 +222,7 @@ func (t *liteTransport) setRemote(ufrag, pwd string, fingerprints []liteFingerpr
 	}
 	t.remoteFPs = usable
 	t.setRemoteICE(ufrag, pwd)
-	c := &liteDTLSConn{t: t, in: make(chan []byte, liteDTLSQueue), closed: make(chan struct{})}
+	c := &liteDTLSConn{t: t, in: make(chan []byte, liteDTLSQueue), closed: make(chan struct{}), readDeadline: deadline.New()}
 	t.dtlsIn.Store(c)
 	ctx, cancel := context.WithTimeout(context.Background(), liteDTLSTimeout)
 	t.cancel = cancel
@@ -559,6 +561,10 @@ type liteDTLSConn struct {
 	in     chan []byte
 	once   sync.Once
 	closed chan struct{}
+	// pion/dtls interrupts a read by setting a deadline in the past (when
+	// its handshake fails or times out, and on Close): without it, its read
+	// loop would wait for the next datagram.
+	readDeadline *deadline.Deadline
 }
 
 // push queues a copy of b, or drops it when the queue is full.
@@ -580,6 +586,8 @@ func (c *liteDTLSConn) Read(b []byte) (int, error) {
 		return copy(b, p), nil
 	case <-c.closed:
 		return 0, io.EOF
+	case <-c.readDeadline.Done():
+		return 0, os.ErrDeadlineExceeded
 	}
 }
 
@@ -617,8 +625,12 @@ func (c *liteDTLSConn) RemoteAddr() net.Addr {
 	return &net.UDPAddr{}
 }
 
-// Deadlines are not used: pion/dtls times its flights itself, and the
-// handshake is bounded by its context.
-func (c *liteDTLSConn) SetDeadline(time.Time) error      { return nil }
-func (c *liteDTLSConn) SetReadDeadline(time.Time) error  { return nil }
+// SetDeadline sets the read deadline; writes never block.
+func (c *liteDTLSConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
+
+func (c *liteDTLSConn) SetReadDeadline(t time.Time) error {
+	c.readDeadline.Set(t)
+	return nil
+}
+
 func (c *liteDTLSConn) SetWriteDeadline(time.Time) error { return nil }

@@ -492,14 +492,22 @@ func TestLiteCloseNoLeak(t *testing.T) {
 	_ = warm.Close()
 	base := runtime.NumGoroutine()
 
-	pending := newTestLite(t, e, liteTransportParams{})
-	if err := pending.setRemote("u", "p", []liteFingerprint{{"sha-256", "AB"}}, false); err != nil {
-		t.Fatal(err)
+	// Handshakes that never finish: as the server waiting for a
+	// ClientHello, as the client waiting for a nomination.
+	var pending []*liteTransport
+	for _, server := range []bool{true, false} {
+		p := newTestLite(t, e, liteTransportParams{})
+		if err := p.setRemote("u", "p", []liteFingerprint{{"sha-256", "AB"}}, server); err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, p)
 	}
 	tr, c, _ := liteConnect(t, e, webrtc.DTLSRoleClient, nil)
 	_ = c.pc.Close()
 	_ = tr.Close()
-	_ = pending.Close()
+	for _, p := range pending {
+		_ = p.Close()
+	}
 	if n := e.lite.count.Load(); n != 0 {
 		t.Fatalf("%d transports registered after Close", n)
 	}
@@ -520,6 +528,9 @@ func TestLiteCloseNoLeak(t *testing.T) {
 // Heap and goroutines a connected transport holds once its DTLS connection
 // is retired: the point of the lite transport.
 func TestLiteMemoryPerTransport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50 real connections")
+	}
 	const n = 50
 	e := newTestEngine(t)
 	trs := make([]*liteTransport, 0, n)
@@ -559,5 +570,36 @@ func TestLiteMemoryPerTransport(t *testing.T) {
 	t.Logf("per connected lite transport after DTLS retirement: %d bytes of heap, %.2f goroutines (%d transports)", perHeap, perG, n)
 	if perHeap > 50<<10 || perG > 0 {
 		t.Fatalf("per transport: %d bytes, %.2f goroutines", perHeap, perG)
+	}
+}
+
+// A client whose certificate is not the one its answer names fails the
+// handshake, in either DTLS role.
+func TestLiteWrongFingerprint(t *testing.T) {
+	for _, role := range []webrtc.DTLSRole{webrtc.DTLSRoleClient, webrtc.DTLSRoleServer} {
+		t.Run(role.String(), func(t *testing.T) {
+			e := newTestEngine(t)
+			tr := newTestLite(t, e, liteTransportParams{})
+			c := newLiteClient(t, role)
+			if err := c.pc.SetRemoteDescription(liteOffer(tr)); err != nil {
+				t.Fatal(err)
+			}
+			answer, err := c.pc.CreateAnswer(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.pc.SetLocalDescription(answer); err != nil {
+				t.Fatal(err)
+			}
+			a := parseLiteAnswer(answer.SDP)
+			wrong := []liteFingerprint{{"sha-256", strings.Repeat("AB:", 31) + "AB"}}
+			if err := tr.setRemote(a.ufrag, a.pwd, wrong, a.dtlsServer); err != nil {
+				t.Fatal(err)
+			}
+			check.For(t, 10*time.Second, "handshake failed", func() bool { return tr.state() == liteFailed })
+			if _, err := tr.WriteRTP(&rtp.Header{SSRC: liteSSRC}, []byte{1}); err != ErrTransportNotReady {
+				t.Fatalf("WriteRTP after failure: %v", err)
+			}
+		})
 	}
 }
