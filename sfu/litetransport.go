@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	_ "crypto/sha1" // fingerprints a client may send
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,17 +204,18 @@ func (t *liteTransport) setRemote(ufrag, pwd string, fingerprints []liteFingerpr
 	if len(usable) == 0 {
 		return ErrNoFingerprint
 	}
+	// In a fixed order, so that a later answer listing the same ones
+	// otherwise compares equal.
+	slices.SortFunc(usable, func(a, b liteFingerprint) int {
+		return cmp.Or(strings.Compare(a.Alg, b.Alg), strings.Compare(a.Value, b.Value))
+	})
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return ErrTransportClosed
 	}
 	if t.remoteFPs != nil {
-		same := len(usable) == len(t.remoteFPs)
-		for i := range usable {
-			same = same && usable[i] == t.remoteFPs[i]
-		}
-		if !same {
+		if !slices.Equal(usable, t.remoteFPs) {
 			t.mu.Unlock()
 			return ErrFingerprintChanged
 		}

@@ -316,6 +316,14 @@ func TestLiteSetRemoteFingerprint(t *testing.T) {
 	if err := tr.setRemote("u2", "p2", []liteFingerprint{{"SHA-256", "ab:cd"}}, true); err != nil {
 		t.Fatalf("same fingerprint: %v", err)
 	}
+	two := []liteFingerprint{{"sha-256", "AB:CD"}, {"sha-1", "01:02"}}
+	other := newTestLite(t, e, liteTransportParams{})
+	if err := other.setRemote("u", "p", two, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.setRemote("u", "p", []liteFingerprint{two[1], two[0]}, true); err != nil {
+		t.Fatalf("same fingerprints in another order: %v", err)
+	}
 	if err := tr.setRemote("u3", "p3", []liteFingerprint{{"sha-256", "AB:CE"}}, true); err != ErrFingerprintChanged {
 		t.Fatalf("changed fingerprint: %v", err)
 	}
