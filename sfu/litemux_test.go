@@ -1,9 +1,14 @@
 package sfu
 
 import (
+	"fmt"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/pion/stun"
+
+	"github.com/onstagehq/onstage/internal/check"
 )
 
 func TestLiteStunLocalUfrag(t *testing.T) {
@@ -55,4 +60,35 @@ func TestLiteMuxUnknownToPion(t *testing.T) {
 			t.Errorf("datagram starting %#x from an unknown source taken", first)
 		}
 	}
+}
+
+// The consent ticker starts with the first lite transport and stops with
+// the engine; a transport made after that is refused.
+func TestLiteMuxCloseStopsTicker(t *testing.T) {
+	base := runtime.NumGoroutine()
+	e, err := NewEngine(Config{IncludeLoopback: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTestLite(t, e, liteTransportParams{})
+	e.lite.mu.RLock()
+	running := e.lite.running
+	e.lite.mu.RUnlock()
+	if !running {
+		t.Fatal("no consent ticker with a transport")
+	}
+	_ = tr.Close()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	certs, _ := e.certificates()
+	if _, err := newLiteTransport(liteTransportParams{Mux: e.lite, Cert: &certs[0]}); err != ErrLiteMuxClosed {
+		t.Fatalf("newLiteTransport after Close: %v", err)
+	}
+	check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if n := runtime.NumGoroutine(); n > base {
+			return fmt.Errorf("%d goroutines, baseline %d", n, base)
+		}
+		return nil
+	})
 }
