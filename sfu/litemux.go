@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -161,7 +162,7 @@ func stunLocalUfrag(b []byte) ([]byte, bool) {
 		}
 		if typ == attrUsername {
 			u := b[i : i+n]
-			if j := indexByte(u, ':'); j >= 0 {
+			if j := bytes.IndexByte(u, ':'); j >= 0 {
 				u = u[:j]
 			}
 			return u, true
@@ -169,15 +170,6 @@ func stunLocalUfrag(b []byte) ([]byte, bool) {
 		i += (n + 3) &^ 3
 	}
 	return nil, false
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // add registers a new transport under its first ufrag and starts the
@@ -347,7 +339,7 @@ func (m *liteMux) setCandidates(conns []*batchConn, natIPs []string) {
 func (m *liteMux) cert(c *webrtc.Certificate) (*liteCert, error) {
 	m.certMu.Lock()
 	defer m.certMu.Unlock()
-	if m.certTLS != nil && m.certSrc == *c {
+	if m.certTLS != nil && m.certSrc.Equals(*c) {
 		return m.certTLS, nil
 	}
 	p, err := c.PEM()
