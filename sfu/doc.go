@@ -12,4 +12,9 @@
 // The main types are Engine (shared Pion configuration), Router (one room's
 // media), Participant (a publisher and a subscriber peer connection) and
 // DownTrack (one published track as sent to one subscriber).
+//
+// liteTransport is the network side of a subscriber connection without a
+// Pion PeerConnection (ICE-lite, DTLS only to make SRTP keys, SRTP out and
+// SRTCP in), served from the single-port mux through liteMux; once
+// connected it holds no goroutine and about 10 KB.
 package sfu

@@ -107,6 +107,7 @@ type Engine struct {
 	media   *webrtc.MediaEngine // copied by Pion into every peer connection
 	mux     io.Closer           // single-port UDP mux, nil without one
 	sockets *socketGroup        // the mux's sockets, nil without one
+	lite    *liteMux            // lite transports' demultiplexer on the mux, nil without one
 
 	// Stateless interceptor factories shared by every connection.
 	nackGen, twccSender, reportRecv interceptor.Factory
@@ -233,12 +234,12 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
 	if cfg.UDPMuxPort > 0 || (cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0) {
-		mux, sockets, err := listenMux(sharedNet, max(cfg.UDPMuxPort, 0), cfg.NAT1To1IPs, se.LoggerFactory, log)
+		mux, sockets, lite, err := listenMux(sharedNet, max(cfg.UDPMuxPort, 0), cfg.NAT1To1IPs, se.LoggerFactory, log)
 		if err != nil {
 			return nil, err
 		}
 		se.SetICEUDPMux(mux)
-		e.mux, e.sockets = mux, sockets
+		e.mux, e.sockets, e.lite = mux, sockets, lite
 	} else if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
 		return nil, fmt.Errorf("sfu: udp port range: %w", err)
 	}
@@ -483,6 +484,9 @@ func (e *Engine) Close() error {
 func (e *Engine) closeMux() error {
 	if e.mux == nil {
 		return nil
+	}
+	if e.lite != nil {
+		e.lite.close()
 	}
 	return e.mux.Close()
 }

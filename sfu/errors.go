@@ -50,7 +50,46 @@ var (
 	// ErrCodecNotNegotiated is returned from DownTrack.Bind when the
 	// subscriber did not accept the publisher's codec.
 	ErrCodecNotNegotiated = errors.New("sfu: codec not negotiated by subscriber")
+
+	// ErrLiteNeedsMux is returned by newLiteTransport without the
+	// single-port UDP mux, which a lite transport receives through.
+	ErrLiteNeedsMux = errors.New("sfu: lite transport needs the single-port UDP mux")
+
+	// ErrLiteMuxClosed is returned by newLiteTransport once the engine's
+	// mux is closed.
+	ErrLiteMuxClosed = errors.New("sfu: udp mux closed")
+
+	// ErrTransportNotReady is returned when media is written to a lite
+	// transport before its SRTP keys exist (DTLS not done) or after it failed.
+	ErrTransportNotReady = errors.New("sfu: transport not ready")
+
+	// ErrTransportClosed is returned when a lite transport is used after Close.
+	ErrTransportClosed = errors.New("sfu: transport closed")
+
+	// ErrFingerprintChanged is returned by setRemote for an answer whose
+	// certificate fingerprints differ from the first answer's: the DTLS
+	// association is not renegotiated.
+	ErrFingerprintChanged = errors.New("sfu: remote DTLS fingerprint changed")
+
+	// ErrNoFingerprint is returned by setRemote without a usable remote
+	// certificate fingerprint (sha-1/224/256/384/512).
+	ErrNoFingerprint = errors.New("sfu: no usable remote DTLS fingerprint")
+
+	// ErrNoICECredentials is returned by setRemote with an empty remote
+	// ufrag or password.
+	ErrNoICECredentials = errors.New("sfu: missing remote ICE credentials")
+
+	// ErrLiteCertificate is returned when the DTLS certificate cannot be
+	// converted for the lite transport.
+	ErrLiteCertificate = errors.New("sfu: unusable DTLS certificate")
 )
+
+// errLitePacketTooLarge: an RTP packet that would not fit one datagram.
+var errLitePacketTooLarge = errors.New("sfu: rtp packet too large")
+
+// errFingerprintMismatch: the DTLS peer's certificate matches no
+// fingerprint of its description.
+var errFingerprintMismatch = errors.New("sfu: remote certificate does not match its fingerprint")
 
 // errBadPadding is an internal parse error for malformed RTP padding.
 var errBadPadding = errors.New("sfu: bad rtp padding")

@@ -54,15 +54,19 @@ func (g *socketGroup) endPass() {
 // address detection, say) is skipped with a warning, so that one odd
 // interface does not stop the node; if none can be, the mux falls back to
 // the unspecified address, and fails only if that fails too.
-func listenMux(n transport.Net, port int, natIPs []string, pionLog logging.LoggerFactory, log *slog.Logger) (ice.UDPMux, *socketGroup, error) {
+//
+// Each socket reads through lite, which takes the datagrams of lite
+// transports before Pion's mux sees them.
+func listenMux(n transport.Net, port int, natIPs []string, pionLog logging.LoggerFactory, log *slog.Logger) (ice.UDPMux, *socketGroup, *liteMux, error) {
 	var ips []net.IP
 	if len(natIPs) == 0 {
 		var err error
 		if ips, err = muxAddresses(n); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	g := &socketGroup{}
+	lite := newLiteMux(pionLog)
 	var muxes []ice.UDPMux
 	open := func(ip net.IP) error {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
@@ -79,7 +83,7 @@ func listenMux(n transport.Net, port int, natIPs []string, pionLog logging.Logge
 			return fmt.Errorf("sfu: udp mux socket: %w", err)
 		}
 		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{
-			Logger: pionLog.NewLogger("ice"), UDPConn: bc, Net: n,
+			Logger: pionLog.NewLogger("ice"), UDPConn: demuxConn{batchConn: bc, lite: lite}, Net: n,
 		}))
 		return nil
 	}
@@ -90,13 +94,14 @@ func listenMux(n transport.Net, port int, natIPs []string, pionLog logging.Logge
 	}
 	if len(muxes) == 0 {
 		if err := open(nil); err != nil { // the unspecified address, both families
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
+	lite.setCandidates(g.conns, natIPs)
 	if len(muxes) == 1 {
-		return muxes[0], g, nil
+		return muxes[0], g, lite, nil
 	}
-	return ice.NewMultiUDPMuxDefault(muxes...), g, nil
+	return ice.NewMultiUDPMuxDefault(muxes...), g, lite, nil
 }
 
 // muxAddresses lists the addresses the mux listens on: those of every
