@@ -92,10 +92,10 @@ func mustMarshal(t *testing.T, o *liteOffer) string {
 	return s
 }
 
-// liteClient is a Pion client of the subscriber connection. role 0 is the
+// liteSDPClient is a Pion client of the subscriber connection. role 0 is the
 // default API (webrtc.NewPeerConnection); otherwise the client answers
 // with that DTLS role and also speaks the audio level extension.
-func liteClient(t *testing.T, role webrtc.DTLSRole) *webrtc.PeerConnection {
+func liteSDPClient(t *testing.T, role webrtc.DTLSRole) *webrtc.PeerConnection {
 	t.Helper()
 	var pc *webrtc.PeerConnection
 	var err error
@@ -383,7 +383,7 @@ func TestLiteSDPPionRoundTrip(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			pc := liteClient(t, 0)
+			pc := liteSDPClient(t, 0)
 			o := liteTestOffer(t, tc.media(t)...)
 			res := liteExchange(t, pc, o)
 			checkLiteClient(t, pc, o, res)
@@ -402,7 +402,7 @@ func TestLiteSDPPionDTLSRole(t *testing.T) {
 		wantServer bool
 	}{{webrtc.DTLSRoleClient, true}, {webrtc.DTLSRoleServer, false}} {
 		t.Run(tc.role.String(), func(t *testing.T) {
-			pc := liteClient(t, tc.role)
+			pc := liteSDPClient(t, tc.role)
 			o := liteTestOffer(t, liteAudio(t, "0", 7, "P1", "TR_a"), liteVideo(t, "1", webrtc.MimeTypeVP8, "", 8, "P1", "TR_v"))
 			res := liteExchange(t, pc, o)
 			checkLiteClient(t, pc, o, res)
@@ -425,7 +425,7 @@ func TestLiteSDPPionRenegotiation(t *testing.T) {
 		m.MoreCodecs = liteMoreCodecs(m.Kind, m.Codec)
 		return m
 	}
-	pc := liteClient(t, 0)
+	pc := liteSDPClient(t, 0)
 	o := liteTestOffer(t, more(liteAudio(t, "0", 100, "PA_1", "TR_a1")), more(liteVideo(t, "1", webrtc.MimeTypeVP8, "", 101, "PA_1", "TR_v1")))
 	checkLiteClient(t, pc, o, liteExchange(t, pc, o))
 
@@ -465,7 +465,7 @@ func TestLiteSDPPionRenegotiation(t *testing.T) {
 // kind it sees: offered one codec per section, it answers a later H264
 // section with VP8, which parses as refused, not as an error.
 func TestLiteSDPPionOneCodec(t *testing.T) {
-	pc := liteClient(t, 0)
+	pc := liteSDPClient(t, 0)
 	o := liteTestOffer(t, liteVideo(t, "0", webrtc.MimeTypeVP8, "", 1, "P1", "TR_v"))
 	checkLiteClient(t, pc, o, liteExchange(t, pc, o))
 	o.Version++
@@ -475,7 +475,7 @@ func TestLiteSDPPionOneCodec(t *testing.T) {
 		t.Errorf("answer %+v", res.Media)
 	}
 	// With the other codecs offered too, the same client accepts it.
-	pc = liteClient(t, 0)
+	pc = liteSDPClient(t, 0)
 	o.Media = o.Media[:1]
 	o.Media[0].MoreCodecs = liteMoreCodecs(webrtc.RTPCodecTypeVideo, o.Media[0].Codec)
 	checkLiteClient(t, pc, o, liteExchange(t, pc, o))

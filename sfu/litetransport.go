@@ -67,12 +67,6 @@ func (s liteState) String() string {
 	return "unknown"
 }
 
-// liteFingerprint is a certificate fingerprint from an SDP a=fingerprint
-// line: the hash function ("sha-256") and the hex value with colons.
-type liteFingerprint struct {
-	Alg, Value string
-}
-
 // liteTransportParams configures a lite transport.
 type liteTransportParams struct {
 	// Mux is the engine's lite demultiplexer (Engine.lite); required.

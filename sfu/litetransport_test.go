@@ -48,10 +48,10 @@ func newTestLite(t testing.TB, e *Engine, p liteTransportParams) *liteTransport 
 	return tr
 }
 
-// liteOffer is the offer the SDP code will write for a lite transport: one
+// liteHandOffer is an offer like the one the SDP code writes for a lite transport: one
 // VP8 video section the server sends, ICE-lite, BUNDLE, rtcp-mux, the
 // mux's host candidates.
-func liteOffer(tr *liteTransport) webrtc.SessionDescription {
+func liteHandOffer(tr *liteTransport) webrtc.SessionDescription {
 	ufrag, pwd := tr.localCredentials()
 	alg, fp := tr.fingerprint()
 	var b strings.Builder
@@ -68,15 +68,15 @@ func liteOffer(tr *liteTransport) webrtc.SessionDescription {
 	return webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: b.String()}
 }
 
-// liteAnswer is what setRemote takes from an answer, read the simple way.
-type liteAnswer struct {
+// handAnswer is what setRemote takes from an answer, read the simple way.
+type handAnswer struct {
 	ufrag, pwd string
 	fps        []liteFingerprint
 	dtlsServer bool // the client answered setup:active
 }
 
-func parseLiteAnswer(sdp string) liteAnswer {
-	var a liteAnswer
+func parseHandAnswer(sdp string) handAnswer {
+	var a handAnswer
 	for _, line := range strings.Split(sdp, "\r\n") {
 		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
 			a.ufrag = v
@@ -155,9 +155,9 @@ func (c *liteClient) iceStates() []webrtc.ICEConnectionState {
 
 // negotiate has the client answer tr's current offer and gives the answer
 // to tr.
-func (c *liteClient) negotiate(t testing.TB, tr *liteTransport) liteAnswer {
+func (c *liteClient) negotiate(t testing.TB, tr *liteTransport) handAnswer {
 	t.Helper()
-	if err := c.pc.SetRemoteDescription(liteOffer(tr)); err != nil {
+	if err := c.pc.SetRemoteDescription(liteHandOffer(tr)); err != nil {
 		t.Fatal(err)
 	}
 	answer, err := c.pc.CreateAnswer(nil)
@@ -167,7 +167,7 @@ func (c *liteClient) negotiate(t testing.TB, tr *liteTransport) liteAnswer {
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		t.Fatal(err)
 	}
-	a := parseLiteAnswer(answer.SDP)
+	a := parseHandAnswer(answer.SDP)
 	if err := tr.setRemote(a.ufrag, a.pwd, a.fps, a.dtlsServer); err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +589,7 @@ func TestLiteWrongFingerprint(t *testing.T) {
 			e := newTestEngine(t)
 			tr := newTestLite(t, e, liteTransportParams{})
 			c := newLiteClient(t, role)
-			if err := c.pc.SetRemoteDescription(liteOffer(tr)); err != nil {
+			if err := c.pc.SetRemoteDescription(liteHandOffer(tr)); err != nil {
 				t.Fatal(err)
 			}
 			answer, err := c.pc.CreateAnswer(nil)
@@ -599,7 +599,7 @@ func TestLiteWrongFingerprint(t *testing.T) {
 			if err := c.pc.SetLocalDescription(answer); err != nil {
 				t.Fatal(err)
 			}
-			a := parseLiteAnswer(answer.SDP)
+			a := parseHandAnswer(answer.SDP)
 			wrong := []liteFingerprint{{"sha-256", strings.Repeat("AB:", 31) + "AB"}}
 			if err := tr.setRemote(a.ufrag, a.pwd, wrong, a.dtlsServer); err != nil {
 				t.Fatal(err)
