@@ -46,7 +46,19 @@ type Config struct {
 	// ICEServers is handed to clients; the server itself needs no STUN
 	// because it only answers on its own addresses.
 	ICEServers []webrtc.ICEServer
+	// SubscriberTransport selects what carries the media the server sends:
+	// SubscriberTransportLite (onstage's own ICE-lite, DTLS and SRTP, see
+	// sublite.go), which needs the single-port mux, or
+	// SubscriberTransportPion (a Pion PeerConnection per subscriber). Empty
+	// means lite where there is a mux, else Pion.
+	SubscriberTransport string
 }
+
+// Subscriber transports (Config.SubscriberTransport).
+const (
+	SubscriberTransportPion = "pion"
+	SubscriberTransportLite = "lite"
+)
 
 // Header extension URIs negotiated on both peer connections.
 const (
@@ -418,11 +430,33 @@ func (e *Engine) newSubscriberPC() (*webrtc.PeerConnection, *estimateGate, error
 // estimator gate; wg is the participant's, for goroutines the connection
 // starts on its behalf.
 func (e *Engine) newSubscriber(wg *sync.WaitGroup, ev subscriberEvents) (subscriberConn, *estimateGate, error) {
+	switch e.cfg.SubscriberTransport {
+	case SubscriberTransportLite:
+		return newLiteSubscriber(e, ev)
+	case "":
+		if e.lite != nil {
+			return newLiteSubscriber(e, ev)
+		}
+	}
 	pc, gate, err := e.newSubscriberPC()
 	if err != nil {
 		return nil, nil, err
 	}
 	return newPionSubscriber(pc, wg, ev), gate, nil
+}
+
+// newEstimateGate makes the estimator gate of a lite subscriber connection,
+// which builds its interceptor chain itself.
+func newEstimateGate() (*estimateGate, error) {
+	ext, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	gf := &estimateGateFactory{newEstimator: newEstimator, ext: ext}
+	if _, err := gf.NewInterceptor(""); err != nil {
+		return nil, err
+	}
+	return gf.gate, nil
 }
 
 // newEstimator makes a subscriber connection's send-side estimator.

@@ -234,5 +234,6 @@ func sfuConfig(m config.Media) sfu.Config {
 	return sfu.Config{
 		UDPPortMin: uint16(m.UDPPortMin), UDPPortMax: uint16(m.UDPPortMax), UDPMuxPort: m.UDPMuxPort,
 		NAT1To1IPs: m.NAT1To1IPs, IncludeLoopback: m.IncludeLoopback, ICEServers: iceServers(m.ICEServers),
+		SubscriberTransport: m.SubscriberTransport,
 	}
 }

@@ -201,6 +201,10 @@ type Media struct {
 	UDPMuxPort      int      `yaml:"udp_mux_port"`
 	NAT1To1IPs      []string `yaml:"nat_1to1_ips"`
 	IncludeLoopback bool     `yaml:"include_loopback"`
+	// SubscriberTransport carries the media the server sends: "lite" (onstage's own ICE-lite,
+	// DTLS and SRTP; needs the shared port, no udp_port_min/max) or "pion" (a Pion peer
+	// connection per subscriber).
+	SubscriberTransport string `yaml:"subscriber_transport"`
 	// ICEServers are handed to clients in `joined`: "stun:host:3478" or "turn:user:pass@host:3478".
 	ICEServers []string `yaml:"ice_servers" secret:"list"`
 }
@@ -348,7 +352,7 @@ func Default() Config {
 			MaxFailedLogin: 5, LockoutFor: 15 * time.Minute, RatePerMinute: 60,
 		},
 		Mail:     Mail{SMTPPort: 587, From: "onstage <no-reply@localhost>"},
-		Media:    Media{IncludeLoopback: true},
+		Media:    Media{IncludeLoopback: true, SubscriberTransport: "lite"},
 		Meetings: Meetings{ExpiryGrace: 15 * time.Minute, SweepInterval: 30 * time.Second},
 		Cluster: Cluster{Placement: "lowest", LeaseTTL: 6 * time.Second, RegistryInterval: 2 * time.Second,
 			RegistryTTL: 6 * time.Second, DrainTimeout: 30 * time.Second},
@@ -416,6 +420,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: media.udp_port_min/max must be a range within 0-65535", ErrInvalid)
 	case c.Media.UDPMuxPort < 0 || c.Media.UDPMuxPort > 65535:
 		return fmt.Errorf("%w: media.udp_mux_port out of range", ErrInvalid)
+	case c.Media.SubscriberTransport != "lite" && c.Media.SubscriberTransport != "pion":
+		return fmt.Errorf("%w: media.subscriber_transport must be lite or pion", ErrInvalid)
+	case c.Media.SubscriberTransport == "lite" && c.Media.UDPMuxPort == 0 && c.Media.UDPPortMax != 0:
+		return fmt.Errorf("%w: media.subscriber_transport lite needs the shared port: set udp_mux_port, or leave udp_port_min/max at 0", ErrInvalid)
 	case c.HTTP.WriteRatePerIP < 1 || c.HTTP.WriteRatePerUser < 1:
 		return fmt.Errorf("%w: http.write_rate_per_ip and write_rate_per_user must be at least 1", ErrInvalid)
 	case c.Auth.Captcha.VerifyURL != "" && c.Auth.Captcha.Provider != "turnstile" && c.Auth.Captcha.Provider != "hcaptcha" &&

@@ -60,16 +60,19 @@ func TestEnvOverrides(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	for name, e := range map[string]map[string]string{
-		"bad duration":                {"ONSTAGE_AUTH_ACCESS_TTL": "soon"},
-		"bad int":                     {"ONSTAGE_MEDIA_UDP_MUX_PORT": "x"},
-		"bad bool":                    {"ONSTAGE_HTTP_PPROF": "maybe"},
-		"short secret":                {"ONSTAGE_AUTH_JWT_SECRET": "short"},
-		"bad range":                   {"ONSTAGE_MEDIA_UDP_PORT_MIN": "5000", "ONSTAGE_MEDIA_UDP_PORT_MAX": "4000"},
-		"bad format":                  {"ONSTAGE_LOG_FORMAT": "xml"},
-		"metrics on the main address": {"ONSTAGE_HTTP_ADDR": ":8080", "ONSTAGE_HTTP_METRICS_ADDR": ":8080"},
-		"gc percent too low":          {"ONSTAGE_GC_PERCENT": "5"},
-		"gc percent off":              {"ONSTAGE_GC_PERCENT": "-1"},
-		"ads pending ttl too short":   {"ONSTAGE_ADS_PENDING_TTL": "30m"},
+		"bad duration":                 {"ONSTAGE_AUTH_ACCESS_TTL": "soon"},
+		"bad int":                      {"ONSTAGE_MEDIA_UDP_MUX_PORT": "x"},
+		"bad bool":                     {"ONSTAGE_HTTP_PPROF": "maybe"},
+		"short secret":                 {"ONSTAGE_AUTH_JWT_SECRET": "short"},
+		"bad range":                    {"ONSTAGE_MEDIA_UDP_PORT_MIN": "5000", "ONSTAGE_MEDIA_UDP_PORT_MAX": "4000"},
+		"bad format":                   {"ONSTAGE_LOG_FORMAT": "xml"},
+		"metrics on the main address":  {"ONSTAGE_HTTP_ADDR": ":8080", "ONSTAGE_HTTP_METRICS_ADDR": ":8080"},
+		"gc percent too low":           {"ONSTAGE_GC_PERCENT": "5"},
+		"gc percent off":               {"ONSTAGE_GC_PERCENT": "-1"},
+		"ads pending ttl too short":    {"ONSTAGE_ADS_PENDING_TTL": "30m"},
+		"unknown subscriber transport": {"ONSTAGE_MEDIA_SUBSCRIBER_TRANSPORT": "webrtc"},
+		"lite with a port range": {"ONSTAGE_MEDIA_UDP_PORT_MIN": "5000", "ONSTAGE_MEDIA_UDP_PORT_MAX": "6000",
+			"ONSTAGE_MEDIA_SUBSCRIBER_TRANSPORT": "lite"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Load("", env(e)); !errors.Is(err, ErrInvalid) {
