@@ -246,7 +246,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
 	if cfg.UDPMuxPort > 0 || (cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0) {
-		mux, sockets, lite, err := listenMux(sharedNet, max(cfg.UDPMuxPort, 0), cfg.NAT1To1IPs, se.LoggerFactory, log)
+		mux, sockets, lite, err := listenMux(sharedNet, max(cfg.UDPMuxPort, 0), cfg.NAT1To1IPs, cfg.IncludeLoopback, se.LoggerFactory, log)
 		if err != nil {
 			return nil, err
 		}

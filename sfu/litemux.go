@@ -295,11 +295,12 @@ func (m *liteMux) candidates() []string { return m.cands }
 
 // setCandidates fixes the candidates: one per socket and address, the NAT
 // 1:1 addresses in place of the socket's own when there are any (as Pion
-// advertises them). The highest priority goes to the first.
-func (m *liteMux) setCandidates(conns []*batchConn, natIPs []string) {
+// advertises them), loopback addresses only with loopback (as Pion's
+// SetIncludeLoopbackCandidate). The highest priority goes to the first.
+func (m *liteMux) setCandidates(conns []*batchConn, natIPs []string, loopback bool) {
 	var cands []string
 	add := func(ip net.IP, port int) {
-		if ip == nil || ip.IsUnspecified() {
+		if ip == nil || ip.IsUnspecified() || (ip.IsLoopback() && !loopback) {
 			return
 		}
 		s := ip.String()

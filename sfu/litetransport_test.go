@@ -371,6 +371,18 @@ func TestLiteCredentials(t *testing.T) {
 	if len(e.lite.candidates()) != len(e.sockets.conns) {
 		t.Fatalf("%d candidates for %d sockets", len(e.lite.candidates()), len(e.sockets.conns))
 	}
+	// Without loopback (a node in a cluster), 127.0.0.1 is not offered,
+	// though the mux listens there too.
+	noLoop, err := NewEngine(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noLoop.Close()
+	for _, c := range noLoop.lite.candidates() {
+		if strings.Contains(c, " 127.0.0.1 ") || strings.Contains(c, " ::1 ") {
+			t.Fatalf("loopback candidate %q without IncludeLoopback", c)
+		}
+	}
 }
 
 // restartICE: new credentials; the client restarts ICE on the new offer,

@@ -57,7 +57,7 @@ func (g *socketGroup) endPass() {
 //
 // Each socket reads through lite, which takes the datagrams of lite
 // transports before Pion's mux sees them.
-func listenMux(n transport.Net, port int, natIPs []string, pionLog logging.LoggerFactory, log *slog.Logger) (ice.UDPMux, *socketGroup, *liteMux, error) {
+func listenMux(n transport.Net, port int, natIPs []string, loopback bool, pionLog logging.LoggerFactory, log *slog.Logger) (ice.UDPMux, *socketGroup, *liteMux, error) {
 	var ips []net.IP
 	if len(natIPs) == 0 {
 		var err error
@@ -97,7 +97,7 @@ func listenMux(n transport.Net, port int, natIPs []string, pionLog logging.Logge
 			return nil, nil, nil, err
 		}
 	}
-	lite.setCandidates(g.conns, natIPs)
+	lite.setCandidates(g.conns, natIPs, loopback)
 	if len(muxes) == 1 {
 		return muxes[0], g, lite, nil
 	}

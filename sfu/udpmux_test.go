@@ -88,7 +88,7 @@ func TestMuxSkipsAddressItCannotBind(t *testing.T) {
 	}
 	defer taken.Close()
 	port := taken.LocalAddr().(*net.UDPAddr).Port
-	mux, g, _, err := listenMux(n, port, nil, newPionLoggers(), slog.New(slog.DiscardHandler))
+	mux, g, _, err := listenMux(n, port, nil, true, newPionLoggers(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
