@@ -4,9 +4,11 @@ import (
 	"crypto/rand"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/pion/ice/v2"
 	"github.com/pion/stun"
 )
 
@@ -30,8 +32,12 @@ type liteICE struct {
 	// so that media flows until the client switches.
 	cur, old liteCreds
 
-	addrs     []netip.AddrPort // registered source addresses, oldest first
-	lastCheck time.Time        // of the last valid check: consent
+	addrs []netip.AddrPort // registered source addresses, oldest first
+	// checked are the pairs checks came in on before the first nomination
+	// (at most liteMaxAddrs), to check back once the remote credentials
+	// are known (see triggeredCheck).
+	checked   []liteRoute
+	lastCheck time.Time // of the last valid check: consent
 	nominated bool
 	routed    chan struct{} // closed at the first nomination
 }
@@ -89,8 +95,9 @@ func (t *liteTransport) handleSTUN(conn *batchConn, b []byte, src *net.UDPAddr) 
 	}
 	t.mu.Lock()
 	var pwd string
+	var creds liteCreds
 	if c := t.ice.match(local, remote); c != nil && !t.closed {
-		pwd = c.pwd
+		pwd, creds = c.pwd, *c
 	}
 	t.mu.Unlock()
 	if pwd == "" {
@@ -114,7 +121,7 @@ func (t *liteTransport) handleSTUN(conn *batchConn, b []byte, src *net.UDPAddr) 
 	}
 
 	ap := addrPort(src)
-	first := false
+	first, trigger := false, false
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -141,6 +148,13 @@ func (t *liteTransport) handleSTUN(conn *batchConn, b []byte, src *net.UDPAddr) 
 			t.ice.nominated, first = true, true
 			close(t.ice.routed)
 		}
+	} else if !t.ice.nominated {
+		trigger = creds.remotePwd != ""
+		if !trigger && len(t.ice.checked) < liteMaxAddrs && !slices.ContainsFunc(t.ice.checked, func(r liteRoute) bool {
+			return r.conn == conn && addrPort(r.addr) == ap
+		}) {
+			t.ice.checked = append(t.ice.checked, liteRoute{conn: conn, addr: src})
+		}
 	}
 	t.mu.Unlock()
 
@@ -149,8 +163,33 @@ func (t *liteTransport) handleSTUN(conn *batchConn, b []byte, src *net.UDPAddr) 
 	if err == nil {
 		_, _ = conn.WriteTo(resp.Raw, src)
 	}
+	if trigger {
+		t.triggeredCheck(conn, src, creds)
+	}
 	if first && t.p.OnICEConnected != nil {
 		t.p.OnICEConnected()
+	}
+}
+
+// liteCheckPriority is the PRIORITY of the server's checks: that of a
+// peer-reflexive candidate (RFC 8445 7.1.1), the type the client learns the
+// server's address as should it differ from the offered one.
+const liteCheckPriority = 110<<24 | 65535<<8 | 255
+
+// triggeredCheck sends the client a check on the pair its check just came
+// in on. A lite agent need not check (RFC 8445 2.5), but a controlling agent
+// may nominate a pair only once it has seen that pair work both ways, and
+// one that has not had a check from us waits for its own next pacing tick
+// to nominate: Pion's controlling agent nominates as soon as a check
+// arrives on a pair that has succeeded, about 200 ms sooner. The client's
+// answer is read and dropped by the mux; nothing here waits for it.
+func (t *liteTransport) triggeredCheck(conn *batchConn, dst *net.UDPAddr, c liteCreds) {
+	req, err := stun.Build(stun.TransactionID, stun.BindingRequest,
+		stun.NewUsername(c.remoteUfrag+":"+c.ufrag),
+		ice.AttrControlled(t.tieBreaker), ice.PriorityAttr(liteCheckPriority),
+		stun.NewShortTermIntegrity(c.remotePwd), stun.Fingerprint)
+	if err == nil {
+		_, _ = conn.WriteTo(req.Raw, dst)
 	}
 }
 
@@ -188,13 +227,22 @@ func (t *liteTransport) restartICE() {
 }
 
 // setRemoteICE takes the remote credentials of an answer; the credentials
-// of before a restart stop answering. Called with mu held.
-func (t *liteTransport) setRemoteICE(ufrag, pwd string) {
+// of before a restart stop answering. It returns the pairs to check back:
+// those the client checked before its answer reached us, when it was too
+// early for a triggered check (a client sends checks as soon as it has made
+// its answer, which reaches us through the signaling server). Called with
+// mu held; the caller sends the checks after unlocking.
+func (t *liteTransport) setRemoteICE(ufrag, pwd string) (recheck []liteRoute, creds liteCreds) {
 	t.ice.cur.remoteUfrag, t.ice.cur.remotePwd = ufrag, pwd
+	if !t.ice.nominated {
+		recheck, t.ice.checked = t.ice.checked, nil
+	}
+	creds = t.ice.cur
 	if t.ice.old.ufrag != "" {
 		t.p.Mux.setUfrag(t, t.ice.old.ufrag, false)
 		t.ice.old = liteCreds{}
 	}
+	return recheck, creds
 }
 
 // checkConsent fails the transport when its selected pair has had no valid

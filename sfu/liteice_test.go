@@ -304,3 +304,85 @@ func TestLitePionAlongside(t *testing.T) {
 		t.Fatal("lite check not answered with a Pion connection up")
 	}
 }
+
+// A check before nomination is checked back on the same pair, so that a
+// controlling client may nominate at once; one that came before the answer
+// is checked back when the answer sets the remote credentials. After the
+// nomination nothing is checked back.
+func TestLiteTriggeredCheck(t *testing.T) {
+	e := newTestEngine(t)
+	tr := newTestLite(t, e, liteTransportParams{})
+	ufrag, pwd := tr.localCredentials()
+	const remotePwd = "the-clients-ice-password"
+	probe, dst := liteProbe(t, e)
+	controlling := []stun.Setter{ice.AttrControlling(1), ice.PriorityAttr(1)}
+
+	read := func(wait time.Duration) *stun.Message {
+		buf := make([]byte, 1500)
+		_ = probe.SetReadDeadline(time.Now().Add(wait))
+		n, _, err := probe.ReadFromUDP(buf)
+		if err != nil {
+			return nil
+		}
+		m := &stun.Message{Raw: buf[:n]}
+		if err := m.Decode(); err != nil {
+			t.Fatalf("not STUN: %v", err)
+		}
+		return m
+	}
+	wantCheck := func(when string) {
+		t.Helper()
+		m := read(2 * time.Second)
+		if m == nil || m.Type != stun.BindingRequest {
+			t.Fatalf("%s: got %v, want a binding request", when, m)
+		}
+		var user stun.Username
+		if err := user.GetFrom(m); err != nil || user.String() != "r:"+ufrag {
+			t.Fatalf("%s: USERNAME %q (%v)", when, user, err)
+		}
+		if !m.Contains(stun.AttrICEControlled) || !m.Contains(stun.AttrPriority) {
+			t.Fatalf("%s: check lacks ICE-CONTROLLED or PRIORITY", when)
+		}
+		if err := stun.NewShortTermIntegrity(remotePwd).Check(m); err != nil {
+			t.Fatalf("%s: integrity: %v", when, err)
+		}
+		if err := stun.Fingerprint.Check(m); err != nil {
+			t.Fatalf("%s: fingerprint: %v", when, err)
+		}
+	}
+
+	// Before the answer: answered, not checked back yet.
+	if resp := exchange(t, probe, dst, bindingRequest(t, ufrag+":r", pwd, controlling...)); resp == nil || resp.Type != stun.BindingSuccess {
+		t.Fatalf("answer %v", resp)
+	}
+	if m := read(300 * time.Millisecond); m != nil {
+		t.Fatalf("checked back before the remote credentials were known: %v", m.Type)
+	}
+	if err := tr.setRemote("r", remotePwd, []liteFingerprint{{"sha-256", "AB"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	wantCheck("after the answer")
+
+	// The client's checks back from the server are answered and dropped.
+	resp, err := stun.Build(stun.TransactionID, stun.BindingSuccess, stun.NewShortTermIntegrity(remotePwd), stun.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := probe.WriteToUDP(resp.Raw, dst); err != nil {
+		t.Fatal(err)
+	}
+
+	// A check with the answer known: the answer, then a check back.
+	if resp := exchange(t, probe, dst, bindingRequest(t, ufrag+":r", pwd, controlling...)); resp == nil || resp.Type != stun.BindingSuccess {
+		t.Fatalf("answer %v", resp)
+	}
+	wantCheck("a later check")
+
+	// Nominated: answered only.
+	if resp := exchange(t, probe, dst, bindingRequest(t, ufrag+":r", pwd, append(controlling, ice.UseCandidate())...)); resp == nil || resp.Type != stun.BindingSuccess {
+		t.Fatalf("answer %v", resp)
+	}
+	if m := read(300 * time.Millisecond); m != nil {
+		t.Fatalf("checked back after the nomination: %v", m.Type)
+	}
+}

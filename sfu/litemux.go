@@ -108,7 +108,13 @@ func (m *liteMux) handle(conn *batchConn, b []byte, addr net.Addr) bool {
 	case first <= 3: // STUN
 		ufrag, ok := stunLocalUfrag(b)
 		if !ok {
-			return false
+			// A message without USERNAME from a lite transport's client is
+			// the answer to a triggered check (see triggeredCheck): nothing
+			// waits for it, and Pion's mux has no use for it.
+			m.mu.RLock()
+			t := m.addrs[addrPort(ua)]
+			m.mu.RUnlock()
+			return t != nil
 		}
 		m.mu.RLock()
 		t := m.ufrags[string(ufrag)] // no allocation: the conversion is only a map key

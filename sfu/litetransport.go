@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"crypto"
+	"crypto/rand"
 	_ "crypto/sha1" // fingerprints a client may send
 	_ "crypto/sha256"
 	_ "crypto/sha512"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"net"
@@ -103,6 +105,8 @@ type liteTransportParams struct {
 type liteTransport struct {
 	p    liteTransportParams
 	cert *liteCert
+	// tieBreaker is the ICE-CONTROLLED value of the server's checks.
+	tieBreaker uint64
 
 	route   atomic.Pointer[liteRoute]    // where everything is sent; nil before the first nomination
 	dead    atomic.Bool                  // failed or closed: writes refused
@@ -151,6 +155,9 @@ func newLiteTransport(p liteTransportParams) (*liteTransport, error) {
 		p.Log = slog.New(slog.DiscardHandler)
 	}
 	t := &liteTransport{p: p, cert: lc, retire: make(chan struct{}), done: make(chan struct{})}
+	var tb [8]byte
+	_, _ = rand.Read(tb[:])
+	t.tieBreaker = binary.BigEndian.Uint64(tb[:])
 	t.ice.cur = newLiteCreds()
 	t.ice.routed = make(chan struct{})
 	if err := p.Mux.add(t, t.ice.cur.ufrag); err != nil {
@@ -213,12 +220,15 @@ func (t *liteTransport) setRemote(ufrag, pwd string, fingerprints []liteFingerpr
 			t.mu.Unlock()
 			return ErrFingerprintChanged
 		}
-		t.setRemoteICE(ufrag, pwd)
+		recheck, creds := t.setRemoteICE(ufrag, pwd)
 		t.mu.Unlock()
+		for _, r := range recheck {
+			t.triggeredCheck(r.conn, r.addr, creds)
+		}
 		return nil
 	}
 	t.remoteFPs = usable
-	t.setRemoteICE(ufrag, pwd)
+	recheck, creds := t.setRemoteICE(ufrag, pwd)
 	c := &liteDTLSConn{t: t, in: make(chan []byte, liteDTLSQueue), closed: make(chan struct{}), readDeadline: deadline.New()}
 	t.dtlsIn.Store(c)
 	ctx, cancel := context.WithTimeout(context.Background(), liteDTLSTimeout)
@@ -226,6 +236,9 @@ func (t *liteTransport) setRemote(ufrag, pwd string, fingerprints []liteFingerpr
 	t.wg.Add(1)
 	go t.runDTLS(ctx, cancel, c, dtlsServer, usable, t.ice.routed)
 	t.mu.Unlock()
+	for _, r := range recheck {
+		t.triggeredCheck(r.conn, r.addr, creds)
+	}
 	t.setState(liteChecking)
 	return nil
 }
