@@ -121,7 +121,7 @@ func (t *liteTransport) handleSTUN(conn *batchConn, b []byte, src *net.UDPAddr) 
 	}
 
 	ap := addrPort(src)
-	first, trigger := false, false
+	first, trigger, reconnect := false, false, false
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -148,6 +148,7 @@ func (t *liteTransport) handleSTUN(conn *batchConn, b []byte, src *net.UDPAddr) 
 			t.ice.nominated, first = true, true
 			close(t.ice.routed)
 		}
+		reconnect = t.st == liteDisconnected
 	} else if !t.ice.nominated {
 		trigger = creds.remotePwd != ""
 		if !trigger && len(t.ice.checked) < liteMaxAddrs && !slices.ContainsFunc(t.ice.checked, func(r liteRoute) bool {
@@ -165,6 +166,9 @@ func (t *liteTransport) handleSTUN(conn *batchConn, b []byte, src *net.UDPAddr) 
 	}
 	if trigger {
 		t.triggeredCheck(conn, src, creds)
+	}
+	if reconnect {
+		t.setState(liteConnected)
 	}
 	if first && t.p.OnICEConnected != nil {
 		t.p.OnICEConnected()
@@ -245,13 +249,23 @@ func (t *liteTransport) setRemoteICE(ufrag, pwd string) (recheck []liteRoute, cr
 	return recheck, creds
 }
 
-// checkConsent fails the transport when its selected pair has had no valid
-// check for liteConsentTimeout; the mux's ticker calls it.
+// checkConsent acts when the selected pair has had no valid check for
+// liteConsentTimeout; the mux's ticker calls it. A connected transport is
+// disconnected, as a Pion connection would be: its DTLS session and SRTP
+// keys stay, and the client's next nomination (after an ICE restart, on
+// another network) connects it again. One that never connected fails.
 func (t *liteTransport) checkConsent(now time.Time) {
 	t.mu.Lock()
-	expired := t.ice.nominated && !t.closed && t.st < liteFailed && now.Sub(t.ice.lastCheck) > liteConsentTimeout
+	expired := t.ice.nominated && !t.closed && t.st != liteDisconnected && t.st < liteFailed &&
+		now.Sub(t.ice.lastCheck) > liteConsentTimeout
+	connected := t.st == liteConnected
 	t.mu.Unlock()
-	if expired {
+	switch {
+	case !expired:
+	case connected:
+		t.p.Log.Info("lite transport: ICE consent expired; disconnected")
+		t.setState(liteDisconnected)
+	default:
 		t.p.Log.Info("lite transport: ICE consent expired")
 		t.fail()
 	}

@@ -386,3 +386,42 @@ func TestLiteTriggeredCheck(t *testing.T) {
 		t.Fatalf("checked back after the nomination: %v", m.Type)
 	}
 }
+
+// A connected transport whose consent expires is disconnected, not failed:
+// the client's next nomination connects it again, keys and all.
+func TestLiteConsentReconnects(t *testing.T) {
+	defer func(timeout, tick time.Duration) { liteConsentTimeout, liteConsentTick = timeout, tick }(liteConsentTimeout, liteConsentTick)
+	liteConsentTimeout, liteConsentTick = 300*time.Millisecond, 20*time.Millisecond
+	e := newTestEngine(t)
+	states := make(chan liteState, 8)
+	tr := newTestLite(t, e, liteTransportParams{OnState: func(s liteState) { states <- s }})
+	ufrag, pwd := tr.localCredentials()
+	probe, dst := liteProbe(t, e)
+	nominate := func() {
+		t.Helper()
+		if exchange(t, probe, dst, bindingRequest(t, ufrag+":r", pwd, ice.AttrControlling(1), ice.PriorityAttr(1), ice.UseCandidate())) == nil {
+			t.Fatal("nomination not answered")
+		}
+	}
+	want := func(s liteState) {
+		t.Helper()
+		select {
+		case got := <-states:
+			if got != s {
+				t.Fatalf("state %v, want %v", got, s)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no state change, want %v", s)
+		}
+	}
+	nominate()
+	// As the DTLS handshake would: this test is about ICE alone.
+	tr.setState(liteConnected)
+	want(liteConnected)
+	want(liteDisconnected) // no checks for the timeout
+	nominate()
+	want(liteConnected)
+	if s := tr.state(); s != liteConnected {
+		t.Fatalf("state %v", s)
+	}
+}

@@ -49,7 +49,8 @@ const (
 	liteNew       liteState = iota // made; no answer yet
 	liteChecking                   // answer set: ICE and DTLS under way
 	liteConnected                  // DTLS done and SRTP keys ready
-	liteFailed                     // DTLS failed or timed out, or ICE consent expired
+	liteDisconnected               // connected, then ICE consent expired; a nomination reconnects
+	liteFailed                     // DTLS failed or timed out, or consent expired before connected
 	liteClosed                     // Close was called
 )
 
@@ -61,6 +62,8 @@ func (s liteState) String() string {
 		return "checking"
 	case liteConnected:
 		return "connected"
+	case liteDisconnected:
+		return "disconnected"
 	case liteFailed:
 		return "failed"
 	case liteClosed:
@@ -360,12 +363,13 @@ func (t *liteTransport) fail() {
 	t.setState(liteFailed)
 }
 
-// setState moves to s if that is forward and passes the change to OnState.
-// Changes made while another goroutine is calling OnState are queued and
-// passed by it, so OnState sees them in order and never concurrently.
+// setState moves to s if that is forward (or back from disconnected to
+// connected) and passes the change to OnState. Changes made while another
+// goroutine is calling OnState are queued and passed by it, so OnState sees
+// them in order and never concurrently.
 func (t *liteTransport) setState(s liteState) {
 	t.mu.Lock()
-	if s <= t.st {
+	if s <= t.st && !(t.st == liteDisconnected && s == liteConnected) {
 		t.mu.Unlock()
 		return
 	}

@@ -123,6 +123,8 @@ func (s *liteSubscriber) onState(st liteState) {
 	switch st {
 	case liteConnected:
 		ps = webrtc.PeerConnectionStateConnected
+	case liteDisconnected:
+		ps = webrtc.PeerConnectionStateDisconnected
 	case liteFailed:
 		ps = webrtc.PeerConnectionStateFailed
 		if s.ev.onICE != nil {
