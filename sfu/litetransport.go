@@ -46,12 +46,12 @@ const liteBufSize = packetMTU + 64
 type liteState int
 
 const (
-	liteNew       liteState = iota // made; no answer yet
-	liteChecking                   // answer set: ICE and DTLS under way
-	liteConnected                  // DTLS done and SRTP keys ready
-	liteDisconnected               // connected, then ICE consent expired; a nomination reconnects
-	liteFailed                     // DTLS failed or timed out, or consent expired before connected
-	liteClosed                     // Close was called
+	liteNew          liteState = iota // made; no answer yet
+	liteChecking                      // answer set: ICE and DTLS under way
+	liteConnected                     // DTLS done and SRTP keys ready
+	liteDisconnected                  // connected, then ICE consent expired; a nomination reconnects
+	liteFailed                        // DTLS failed or timed out, or consent expired before connected
+	liteClosed                        // Close was called
 )
 
 func (s liteState) String() string {
