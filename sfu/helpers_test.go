@@ -21,7 +21,15 @@ import (
 
 func newTestEngine(t testing.TB) *Engine {
 	t.Helper()
-	e, err := NewEngine(Config{IncludeLoopback: true}, nil)
+	return newTestEngineWith(t, Config{IncludeLoopback: true})
+}
+
+// subscriberTransports are the transports tests that cover both run on.
+var subscriberTransports = []string{SubscriberTransportLite, SubscriberTransportPion}
+
+func newTestEngineWith(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	e, err := NewEngine(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

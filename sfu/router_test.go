@@ -38,11 +38,22 @@ func checkPayloads(rt *recvTrack, size int) error {
 }
 
 func TestTwoParticipantsExchangeMedia(t *testing.T) {
-	e := newTestEngine(t)
+	for _, tr := range subscriberTransports {
+		t.Run(tr, func(t *testing.T) {
+			exchangeMedia(t, newTestEngineWith(t, Config{IncludeLoopback: true, SubscriberTransport: tr}))
+		})
+	}
+}
+
+func exchangeMedia(t *testing.T, e *Engine) {
 	r := e.NewRouter(RouterParams{ID: "room"})
 	defer r.Close()
 	a := newTestClient(t, r, "alice", clientOpts{})
 	b := newTestClient(t, r, "bob", clientOpts{})
+	want := map[string]string{SubscriberTransportLite: "*sfu.liteSubscriber", SubscriberTransportPion: "*sfu.pionSubscriber"}
+	if got := fmt.Sprintf("%T", b.p.sub); got != want[e.cfg.SubscriberTransport] {
+		t.Fatalf("subscriber connection %s with %q", got, e.cfg.SubscriberTransport)
+	}
 	publishAV(a)
 	publishAV(b)
 

@@ -1,0 +1,81 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onstagehq/onstage/internal/check"
+	"github.com/pion/webrtc/v3"
+)
+
+// A track that goes leaves its section of the subscriber's offers inactive;
+// the next track of the same kind takes the section over (same mid, new
+// msid and SSRC), and its media reaches the subscriber.
+func TestLiteSubscriberReusesSection(t *testing.T) {
+	r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
+	defer r.Close()
+	a := newTestClient(t, r, "alice", clientOpts{})
+	b := newTestClient(t, r, "bob", clientOpts{})
+	if _, ok := b.p.sub.(*liteSubscriber); !ok {
+		t.Fatalf("subscriber connection %T", b.p.sub)
+	}
+	lastOffer := func() string {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.subOffers) == 0 {
+			return ""
+		}
+		return b.subOffers[len(b.subOffers)-1]
+	}
+	// receives waits for bob to get packets of a video track of alice's
+	// other than not, and returns its id.
+	receives := func(tt *testTrack, not TrackID) TrackID {
+		t.Helper()
+		var id TrackID
+		check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
+			for _, info := range a.publishedTracks() {
+				if info.TrackID == not || info.Kind != "video" {
+					continue
+				}
+				if rt := b.recvTrack(info.TrackID); rt != nil && len(rt.packets()) >= 10 {
+					id = info.TrackID
+					return nil
+				}
+			}
+			return fmt.Errorf("bob has no packets of %s", tt.id)
+		})
+		return id
+	}
+
+	first := newTestTrack(webrtc.RTPCodecTypeVideo, "v1", "s", "", 0, 200)
+	a.publish([][]*testTrack{{first}})
+	a.startSending(10*time.Millisecond, first)
+	firstID := receives(first, "")
+
+	for _, s := range a.pub.GetSenders() {
+		if s.Track() == first {
+			if err := a.pub.RemoveTrack(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a.renegotiate()
+	check.ForErr(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if o := lastOffer(); strings.Contains(o, string(firstID)) || !strings.Contains(o, "a=inactive") {
+			return errors.New("no offer with the section inactive")
+		}
+		return nil
+	})
+
+	second := newTestTrack(webrtc.RTPCodecTypeVideo, "v2", "s", "", 0, 200)
+	a.publish([][]*testTrack{{second}})
+	a.startSending(10*time.Millisecond, second)
+	secondID := receives(second, firstID)
+	o := lastOffer()
+	if n := strings.Count(o, "m=video"); n != 1 || !strings.Contains(o, string(secondID)) {
+		t.Fatalf("%d video sections, second track offered: %t", n, strings.Contains(o, string(secondID)))
+	}
+}
