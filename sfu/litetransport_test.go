@@ -157,6 +157,17 @@ func (c *liteClient) iceStates() []webrtc.ICEConnectionState {
 // to tr.
 func (c *liteClient) negotiate(t testing.TB, tr *liteTransport) handAnswer {
 	t.Helper()
+	a := c.answer(t, tr)
+	if err := tr.setRemote(a.ufrag, a.pwd, a.fps, a.dtlsServer); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// answer has the client answer tr's current offer, without giving the
+// answer to tr.
+func (c *liteClient) answer(t testing.TB, tr *liteTransport) handAnswer {
+	t.Helper()
 	if err := c.pc.SetRemoteDescription(liteHandOffer(tr)); err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +178,7 @@ func (c *liteClient) negotiate(t testing.TB, tr *liteTransport) handAnswer {
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		t.Fatal(err)
 	}
-	a := parseHandAnswer(answer.SDP)
-	if err := tr.setRemote(a.ufrag, a.pwd, a.fps, a.dtlsServer); err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return parseHandAnswer(answer.SDP)
 }
 
 // liteSender writes numbered VP8 packets on tr.
@@ -601,17 +608,7 @@ func TestLiteWrongFingerprint(t *testing.T) {
 			e := newTestEngine(t)
 			tr := newTestLite(t, e, liteTransportParams{})
 			c := newLiteClient(t, role)
-			if err := c.pc.SetRemoteDescription(liteHandOffer(tr)); err != nil {
-				t.Fatal(err)
-			}
-			answer, err := c.pc.CreateAnswer(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.pc.SetLocalDescription(answer); err != nil {
-				t.Fatal(err)
-			}
-			a := parseHandAnswer(answer.SDP)
+			a := c.answer(t, tr)
 			wrong := []liteFingerprint{{"sha-256", strings.Repeat("AB:", 31) + "AB"}}
 			if err := tr.setRemote(a.ufrag, a.pwd, wrong, a.dtlsServer); err != nil {
 				t.Fatal(err)
