@@ -39,6 +39,10 @@ type liteICE struct {
 	checked   []liteRoute
 	lastCheck time.Time // of the last valid check: consent
 	nominated bool
+	// nominatedUfrag is the local ufrag of the credentials the client last
+	// nominated with: a check with newer ones (an ICE restart) is checked
+	// back like a first one.
+	nominatedUfrag string
 	routed    chan struct{} // closed at the first nomination
 }
 
@@ -144,12 +148,13 @@ func (t *liteTransport) handleSTUN(conn *batchConn, b []byte, src *net.UDPAddr) 
 		if r := t.route.Load(); r == nil || !r.addr.IP.Equal(src.IP) || r.addr.Port != src.Port || r.conn != conn {
 			t.route.Store(&liteRoute{conn: conn, addr: src})
 		}
+		t.ice.nominatedUfrag = creds.ufrag
 		if !t.ice.nominated {
 			t.ice.nominated, first = true, true
 			close(t.ice.routed)
 		}
 		reconnect = t.st == liteDisconnected
-	} else if !t.ice.nominated {
+	} else if t.ice.nominatedUfrag != creds.ufrag {
 		trigger = creds.remotePwd != ""
 		if !trigger && len(t.ice.checked) < liteMaxAddrs && !slices.ContainsFunc(t.ice.checked, func(r liteRoute) bool {
 			return r.conn == conn && addrPort(r.addr) == ap
@@ -238,9 +243,10 @@ func (t *liteTransport) restartICE() {
 // mu held; the caller sends the checks after unlocking.
 func (t *liteTransport) setRemoteICE(ufrag, pwd string) (recheck []liteRoute, creds liteCreds) {
 	t.ice.cur.remoteUfrag, t.ice.cur.remotePwd = ufrag, pwd
-	if !t.ice.nominated {
-		recheck, t.ice.checked = t.ice.checked, nil
+	if t.ice.nominatedUfrag != t.ice.cur.ufrag {
+		recheck = t.ice.checked
 	}
+	t.ice.checked = nil
 	creds = t.ice.cur
 	if t.ice.old.ufrag != "" {
 		t.p.Mux.setUfrag(t, t.ice.old.ufrag, false)

@@ -385,6 +385,22 @@ func TestLiteTriggeredCheck(t *testing.T) {
 	if m := read(300 * time.Millisecond); m != nil {
 		t.Fatalf("checked back after the nomination: %v", m.Type)
 	}
+
+	// An ICE restart: checks with the new credentials are checked back as
+	// first ones were, once the answer gives the client's new credentials.
+	tr.restartICE()
+	ufrag, pwd = tr.localCredentials()
+	if resp := exchange(t, probe, dst, bindingRequest(t, ufrag+":r2", pwd, controlling...)); resp == nil || resp.Type != stun.BindingSuccess {
+		t.Fatalf("answer after the restart %v", resp)
+	}
+	if err := tr.setRemote("r2", remotePwd, []liteFingerprint{{"sha-256", "AB"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	m := read(2 * time.Second)
+	var user stun.Username
+	if m == nil || m.Type != stun.BindingRequest || user.GetFrom(m) != nil || user.String() != "r2:"+ufrag {
+		t.Fatalf("after the restart's answer: %v (USERNAME %q), want a check back", m, user)
+	}
 }
 
 // A connected transport whose consent expires is disconnected, not failed:
