@@ -43,7 +43,7 @@ type liteICE struct {
 	// nominated with: a check with newer ones (an ICE restart) is checked
 	// back like a first one.
 	nominatedUfrag string
-	routed    chan struct{} // closed at the first nomination
+	routed         chan struct{} // closed at the first nomination
 }
 
 // liteCreds are one generation of ICE credentials: ours, and the remote's
