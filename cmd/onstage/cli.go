@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/onstagehq/onstage/internal/authn"
 	"github.com/onstagehq/onstage/internal/config"
+	"github.com/onstagehq/onstage/internal/mail"
 )
 
 func createUser(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer, email, password, name string, role authn.Role) error {
@@ -45,5 +48,40 @@ func mintToken(ctx context.Context, cfg config.Config, log *slog.Logger, stdout 
 		return err
 	}
 	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+const (
+	mailOutboxUsage = "usage: onstage mail outbox [--to EMAIL] [--limit N] [--config FILE]"
+	maxOutboxLimit  = 100
+)
+
+// mailOutbox prints the newest messages of the outbox, where a node without an SMTP relay
+// keeps its mail: this, not the log, is how an operator reads a verification or reset link.
+// It opens only the database and migrates nothing, so reading mail never changes the schema.
+func mailOutbox(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer, to string, limit int) error {
+	gdb, cleanup, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if !gdb.Migrator().HasTable(mail.OutboxMessage{}) {
+		return fmt.Errorf("the database has no outbox table yet: run onstage migrate (or serve) first")
+	}
+	rows, err := mail.NewOutbox(gdb, log).Recent(ctx, to, limit)
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(stdout, "no messages")
+		return nil
+	}
+	for i, m := range rows {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "#%d %s to %s: %s\n", m.ID, m.CreatedAt.UTC().Format(time.RFC3339), m.To, m.Subject)
+		fmt.Fprintln(stdout, strings.TrimRight(m.Text, "\n"))
+	}
 	return nil
 }

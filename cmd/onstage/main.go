@@ -6,6 +6,7 @@
 //	onstage migrate                      apply database migrations and exit
 //	onstage user create --email E --password P --name N [--admin]
 //	onstage token --user EMAIL_OR_ID    print a development access token
+//	onstage mail outbox [--to EMAIL] [--limit N]  print the newest mail kept without SMTP
 //	onstage version
 //
 // Every subcommand takes --config FILE; ONSTAGE_* environment variables override the file.
@@ -58,7 +59,7 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-const usage = `usage: onstage [serve|migrate|user create|token|version] [--config FILE] [flags]`
+const usage = `usage: onstage [serve|migrate|user create|token|mail outbox|version] [--config FILE] [flags]`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd := "serve"
@@ -71,12 +72,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cmd, args = "user create", args[1:]
 	}
+	if cmd == "mail" {
+		if len(args) == 0 || args[0] != "outbox" {
+			return usageError{mailOutboxUsage}
+		}
+		cmd, args = "mail outbox", args[1:]
+	}
 	fs := flag.NewFlagSet("onstage "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML config file (ONSTAGE_* environment variables override it)")
 	var (
-		email, password, name, user *string
-		admin                       *bool
+		email, password, name, user, to *string
+		admin                           *bool
+		limit                           *int
 	)
 	switch cmd {
 	case "serve", "migrate", "version":
@@ -87,6 +95,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		admin = fs.Bool("admin", false, "make the user a super_admin, holding every permission (only possible here)")
 	case "token":
 		user = fs.String("user", "", "email or id of the user")
+	case "mail outbox":
+		to = fs.String("to", "", "only mail to this address")
+		limit = fs.Int("limit", 10, fmt.Sprintf("print at most this many messages (1–%d)", maxOutboxLimit))
 	default:
 		return usageError{fmt.Sprintf("unknown command %q\n%s", cmd, usage)}
 	}
@@ -95,6 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected arguments %v\n%s", fs.Args(), usage)}
+	}
+	if cmd == "mail outbox" && (*limit < 1 || *limit > maxOutboxLimit) {
+		return usageError{fmt.Sprintf("--limit must be 1–%d\n%s", maxOutboxLimit, mailOutboxUsage)}
 	}
 	if cmd == "version" {
 		fmt.Fprintln(stdout, "onstage", version)
@@ -120,6 +134,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return createUser(ctx, cfg, log, stdout, *email, *password, *name, role)
 	case "token":
 		return mintToken(ctx, cfg, log, stdout, *user)
+	case "mail outbox":
+		return mailOutbox(ctx, cfg, log, stdout, *to, *limit)
 	}
 	return nil
 }

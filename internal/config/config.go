@@ -185,7 +185,8 @@ type Captcha struct {
 	Secret    string `yaml:"secret" secret:"true"`
 }
 
-// Mail configures outgoing mail. Empty SMTPHost writes mail to the log and the outbox table.
+// Mail configures outgoing mail. Empty SMTPHost keeps mail in the outbox table, read with
+// `onstage mail outbox`; the log only notes each message, never its links.
 type Mail struct {
 	SMTPHost string `yaml:"smtp_host"`
 	SMTPPort int    `yaml:"smtp_port"`

@@ -1,7 +1,7 @@
 // Package mail sends onstage's outgoing mail: email verification and password reset links,
-// and notices. A single node without an SMTP relay writes every message to the log and to
-// the outbox table, so its operator can still follow the links; a configured SMTP relay
-// delivers them for real.
+// and notices. A single node without an SMTP relay keeps every message in the outbox table,
+// where its operator reads them with `onstage mail outbox` to follow the links (the log only
+// notes that a message was stored); a configured SMTP relay delivers them for real.
 package mail
 
 import (
@@ -33,7 +33,7 @@ type Mailer interface {
 var ErrInvalidMessage = errors.New("mail: invalid message")
 
 // New returns the mailer cfg asks for: SMTP when an SMTP host is configured, otherwise the
-// outbox (log and database).
+// outbox (the database).
 func New(cfg config.Mail, db *gorm.DB, log *slog.Logger) Mailer {
 	if cfg.SMTPHost != "" {
 		return NewSMTP(cfg)

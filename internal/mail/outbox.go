@@ -23,9 +23,11 @@ type OutboxMessage struct {
 // TableName is the outbox table.
 func (OutboxMessage) TableName() string { return "outbox" }
 
-// Outbox is the default mailer of a single node: it writes each message to the log, so
-// the operator can follow a verification or reset link without a mail server, and keeps
-// it in the outbox table.
+// Outbox is the default mailer of a single node: it keeps each message in the outbox table,
+// where `onstage mail outbox` reads it, so the operator can follow a verification or reset
+// link without a mail server. The log only notes that a message was stored: the links are
+// secrets (anyone holding one can set the password), and logs travel to places that must
+// not hold them.
 type Outbox struct {
 	db  *gorm.DB
 	log *slog.Logger
@@ -40,16 +42,19 @@ func NewOutbox(gdb *gorm.DB, log *slog.Logger) *Outbox {
 	return &Outbox{db: gdb, log: log, now: time.Now}
 }
 
-// Send logs m, links included (that is the outbox's purpose), and stores it.
+// Send stores m and logs where to read it, never its text. The recipient is stored as the
+// bare address, so `onstage mail outbox --to ADDR` finds it whatever display name m.To had.
 func (o *Outbox) Send(ctx context.Context, m Message) error {
-	if _, err := check(m); err != nil {
+	addr, err := check(m)
+	if err != nil {
 		return err
 	}
-	o.log.InfoContext(ctx, "mail (outbox; no SMTP relay configured)", "to", m.To, "subject", m.Subject, "text", m.Text)
-	row := OutboxMessage{To: m.To, Subject: m.Subject, Text: m.Text, CreatedAt: o.now().UTC()}
+	row := OutboxMessage{To: addr, Subject: m.Subject, Text: m.Text, CreatedAt: o.now().UTC()}
 	if err := o.db.WithContext(ctx).Create(&row).Error; err != nil {
 		return fmt.Errorf("mail: store in outbox: %w", err)
 	}
+	o.log.InfoContext(ctx, "mail stored in the outbox (no SMTP relay configured)", "to", addr, "subject", m.Subject,
+		"id", row.ID, "read", "onstage mail outbox --to "+addr)
 	return nil
 }
 
