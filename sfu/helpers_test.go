@@ -295,10 +295,18 @@ type testClient struct {
 	tracks      []*testTrack
 
 	onPublished func(TrackInfo)
+	answerDelay time.Duration // see clientOpts
 }
 
 type clientOpts struct {
 	drop *dropper
+	// answerDelay holds each subscriber answer back this long after the
+	// client applied it, as a relay between nodes would: the client's
+	// checks then reach the server before its answer.
+	answerDelay time.Duration
+	// dtlsClient makes the client answer subscriber offers setup:active,
+	// as browsers do; Pion's default for an ICE-lite offer is passive.
+	dtlsClient bool
 }
 
 func newTestClient(t testing.TB, r *Router, id ParticipantID, o clientOpts) *testClient {
@@ -324,9 +332,15 @@ func newTestClient(t testing.TB, r *Router, id ParticipantID, o clientOpts) *tes
 	se.SetPrflxAcceptanceMinWait(0)
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if o.dtlsClient {
+		if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleClient); err != nil {
+			t.Fatal(err)
+		}
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 
-	c := &testClient{t: t, id: id, sigs: make(chan Signal, 1024), quit: make(chan struct{}), pubUp: make(chan struct{})}
+	c := &testClient{t: t, id: id, sigs: make(chan Signal, 1024), quit: make(chan struct{}), pubUp: make(chan struct{}),
+		answerDelay: o.answerDelay}
 	var err error
 	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
@@ -448,6 +462,13 @@ func (c *testClient) handleSignals() {
 				if err := pc.SetLocalDescription(answer); err != nil {
 					c.t.Errorf("%s: set local: %v", c.id, err)
 					continue
+				}
+				if s.PC == PCSubscriber && c.answerDelay > 0 {
+					select {
+					case <-c.quit:
+						return
+					case <-time.After(c.answerDelay):
+					}
 				}
 				if err := c.p.HandleAnswer(answer); err != nil {
 					c.t.Logf("%s: HandleAnswer: %v", c.id, err)

@@ -140,6 +140,10 @@ func (t *liteTransport) handleSTUN(conn *batchConn, b []byte, src *net.UDPAddr) 
 		}
 		t.ice.addrs = append(t.ice.addrs, ap)
 		t.p.Mux.setAddr(t, ap, evicted)
+	} else if t.p.Mux.lookupAddr(ap) != t {
+		// Released meanwhile (see liteMux.releaseAddr), and in use by this
+		// transport's client again.
+		t.p.Mux.setAddr(t, ap, netip.AddrPort{})
 	}
 	if m.Contains(stun.AttrUseCandidate) {
 		// The nominated pair carries everything from now on; a later

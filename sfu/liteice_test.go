@@ -159,7 +159,11 @@ func TestLiteBindingRequests(t *testing.T) {
 			if routed := r != nil && addrPort(r.addr) == ap; routed != tc.routed {
 				t.Fatalf("routed: %v, want %v", routed, tc.routed)
 			}
-			if want := map[bool]int32{true: 1}[tc.routed]; iceUp.Load() != want {
+			// The callback runs after the answer is written.
+			want := map[bool]int32{true: 1}[tc.routed]
+			check.For(t, 2*time.Second, "OnICEConnected", func() bool { return iceUp.Load() == want })
+			time.Sleep(20 * time.Millisecond)
+			if iceUp.Load() != want {
 				t.Fatalf("OnICEConnected ran %d times", iceUp.Load())
 			}
 		})
@@ -439,5 +443,36 @@ func TestLiteConsentReconnects(t *testing.T) {
 	want(liteConnected)
 	if s := tr.state(); s != liteConnected {
 		t.Fatalf("state %v", s)
+	}
+}
+
+// An address a lite transport was reached from is released when a check
+// with another connection's ufrag comes from it: the client's port now
+// belongs to a new connection (Pion's here), whose DTLS and SRTP must not
+// go to the old transport.
+func TestLiteAddressReused(t *testing.T) {
+	e := newTestEngine(t)
+	tr := newTestLite(t, e, liteTransportParams{})
+	ufrag, pwd := tr.localCredentials()
+	probe, dst := liteProbe(t, e)
+	if exchange(t, probe, dst, bindingRequest(t, ufrag+":r", pwd, ice.AttrControlling(1), ice.UseCandidate())) == nil {
+		t.Fatal("lite check not answered")
+	}
+	ap := addrPort(probe.LocalAddr().(*net.UDPAddr))
+	if e.lite.lookupAddr(ap) != tr {
+		t.Fatal("source not registered")
+	}
+	// Pion's mux has no connection with this ufrag: no answer, but the
+	// address is no longer the lite transport's.
+	if _, err := probe.WriteToUDP(bindingRequest(t, "someoneelse:r", "a-password-of-22-chars", ice.AttrControlling(1)), dst); err != nil {
+		t.Fatal(err)
+	}
+	check.For(t, 2*time.Second, "address released", func() bool { return e.lite.lookupAddr(ap) == nil })
+	// The lite transport's own next check takes it back.
+	if exchange(t, probe, dst, bindingRequest(t, ufrag+":r", pwd, ice.AttrControlling(1))) == nil {
+		t.Fatal("lite check not answered")
+	}
+	if e.lite.lookupAddr(ap) != tr {
+		t.Fatal("source not registered again")
 	}
 }

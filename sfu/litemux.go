@@ -118,7 +118,11 @@ func (m *liteMux) handle(conn *batchConn, b []byte, addr net.Addr) bool {
 		}
 		m.mu.RLock()
 		t := m.ufrags[string(ufrag)] // no allocation: the conversion is only a map key
+		stale := t == nil && m.addrs[addrPort(ua)] != nil
 		m.mu.RUnlock()
+		if stale {
+			m.releaseAddr(addrPort(ua))
+		}
 		if t == nil {
 			return false
 		}
@@ -249,7 +253,19 @@ func (m *liteMux) setAddr(t *liteTransport, a, old netip.AddrPort) {
 	m.addrs[a] = t
 }
 
-// lookupAddr returns the transport a is routed to, for tests.
+// releaseAddr unroutes a, whose checks now carry another connection's ufrag:
+// the client's port was reused for a new connection (a closed peer
+// connection's, reused by the operating system, or a NAT mapping's), and
+// its DTLS and SRTP must go to that connection, which may be Pion's, not to
+// the lite transport the address served before (still registered while it
+// waits for its participant to leave).
+func (m *liteMux) releaseAddr(a netip.AddrPort) {
+	m.mu.Lock()
+	delete(m.addrs, a)
+	m.mu.Unlock()
+}
+
+// lookupAddr returns the transport a is routed to.
 func (m *liteMux) lookupAddr(a netip.AddrPort) *liteTransport {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

@@ -162,6 +162,13 @@ func newLiteTransport(p liteTransportParams) (*liteTransport, error) {
 	_, _ = rand.Read(tb[:])
 	t.tieBreaker = binary.BigEndian.Uint64(tb[:])
 	t.ice.cur = newLiteCreds()
+	// The handshake's adapter exists from the start, so that a client's
+	// first flight is queued, not dropped, when it arrives before the
+	// client's answer has reached us (a client checks, nominates and, as
+	// DTLS client, sends its ClientHello as soon as it has made its answer;
+	// a dropped ClientHello costs a second, pion/dtls's retransmission
+	// interval). Only datagrams from an address that passed a check reach it.
+	t.dtlsIn.Store(&liteDTLSConn{t: t, in: make(chan []byte, liteDTLSQueue), closed: make(chan struct{}), readDeadline: deadline.New()})
 	t.ice.routed = make(chan struct{})
 	if err := p.Mux.add(t, t.ice.cur.ufrag); err != nil {
 		return nil, err
@@ -232,8 +239,11 @@ func (t *liteTransport) setRemote(ufrag, pwd string, fingerprints []liteFingerpr
 	}
 	t.remoteFPs = usable
 	recheck, creds := t.setRemoteICE(ufrag, pwd)
-	c := &liteDTLSConn{t: t, in: make(chan []byte, liteDTLSQueue), closed: make(chan struct{}), readDeadline: deadline.New()}
-	t.dtlsIn.Store(c)
+	c := t.dtlsIn.Load() // made with the transport; nil only after Close
+	if c == nil {
+		t.mu.Unlock()
+		return ErrTransportClosed
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), liteDTLSTimeout)
 	t.cancel = cancel
 	t.wg.Add(1)

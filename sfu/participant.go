@@ -117,6 +117,7 @@ func newParticipant(r *Router, id ParticipantID, params ParticipantParams) (*Par
 		onICE:       p.onSubscriberICEState,
 		onState:     p.onSubscriberState,
 		onCandidate: p.subSig.onLocalCandidate,
+		log:         p.log,
 	})
 	if err != nil {
 		return nil, err

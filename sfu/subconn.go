@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"log/slog"
+
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v3"
 )
@@ -47,4 +49,6 @@ type subscriberEvents struct {
 	onState func(webrtc.PeerConnectionState)
 	// onCandidate is a local candidate to trickle (nil: end of gathering).
 	onCandidate func(*webrtc.ICECandidate)
+	// log is the participant's logger.
+	log *slog.Logger
 }

@@ -81,7 +81,11 @@ func newLiteSubscriber(e *Engine, ev subscriberEvents) (*liteSubscriber, *estima
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &liteSubscriber{mux: e.lite, gate: gate, ev: ev, log: e.log}
+	log := ev.log
+	if log == nil {
+		log = e.log
+	}
+	s := &liteSubscriber{mux: e.lite, gate: gate, ev: ev, log: log}
 	if e.subscriberLink != nil {
 		if s.link, err = e.subscriberLink.NewInterceptor(""); err != nil {
 			return nil, nil, err
@@ -100,8 +104,7 @@ func newLiteSubscriber(e *Engine, ev subscriberEvents) (*liteSubscriber, *estima
 	s.t, err = newLiteTransport(liteTransportParams{
 		Mux:            e.lite,
 		Cert:           &certs[0],
-		Log:            e.log,
-		OnICEConnected: s.onICEConnected,
+		Log:            log,
 		OnState:        s.onState,
 		OnRTCP:         s.onRTCP,
 	})
@@ -112,17 +115,23 @@ func newLiteSubscriber(e *Engine, ev subscriberEvents) (*liteSubscriber, *estima
 	return s, gate, nil
 }
 
-func (s *liteSubscriber) onICEConnected() {
-	if s.ev.onICE != nil {
-		s.ev.onICE(webrtc.ICEConnectionStateConnected)
-	}
-}
 
 func (s *liteSubscriber) onState(st liteState) {
 	var ps webrtc.PeerConnectionState
 	switch st {
 	case liteConnected:
 		ps = webrtc.PeerConnectionStateConnected
+		// The participant holds renegotiations back until the client's
+		// transports have started (Participant.negotiate). A nomination
+		// alone does not show that here: a client checks and nominates as
+		// soon as it has made its answer, and the answer may reach this
+		// server after the nomination (relayed through another node, say).
+		// A Pion client that gets the next offer while its DTLS transport is
+		// still starting never answers it. A finished handshake shows both
+		// of its transports have started.
+		if s.ev.onICE != nil {
+			s.ev.onICE(webrtc.ICEConnectionStateConnected)
+		}
 	case liteDisconnected:
 		ps = webrtc.PeerConnectionStateDisconnected
 	case liteFailed:

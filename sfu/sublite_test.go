@@ -79,3 +79,38 @@ func TestLiteSubscriberReusesSection(t *testing.T) {
 		t.Fatalf("%d video sections, second track offered: %t", n, strings.Contains(o, string(secondID)))
 	}
 }
+
+// A client's answer that reaches the server after the client's checks and
+// nomination (relayed through another node, say) is followed by the next
+// offer only once the connection is up, and that offer is answered: media
+// of a track added meanwhile flows.
+func TestLiteSubscriberLateAnswer(t *testing.T) {
+	for i := range 3 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
+			defer r.Close()
+			a := newTestClient(t, r, "alice", clientOpts{})
+			b := newTestClient(t, r, "bob", clientOpts{answerDelay: 150 * time.Millisecond, dtlsClient: i%2 == 0})
+			audio := newTestTrack(webrtc.RTPCodecTypeAudio, "a", "s", "", 0, 60)
+			a.publish([][]*testTrack{{audio}})
+			a.startSending(10*time.Millisecond, audio)
+			check.For(t, 5*time.Second, "bob's first offer", func() bool {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				return len(b.subOffers) > 0
+			})
+			// While bob's answer is on its way.
+			video := newTestTrack(webrtc.RTPCodecTypeVideo, "v", "s", "", 0, 200)
+			a.publish([][]*testTrack{{video}})
+			a.startSending(10*time.Millisecond, video)
+			check.ForErr(t, 10*time.Second, 20*time.Millisecond, func() error {
+				for _, info := range a.publishedTracks() {
+					if rt := b.recvTrack(info.TrackID); rt == nil || len(rt.packets()) < 10 {
+						return fmt.Errorf("bob has too few packets of %s (%s); server: %s", info.Kind, info.TrackID, b.p.ConnState())
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
