@@ -102,11 +102,11 @@ func newLiteSubscriber(e *Engine, ev subscriberEvents) (*liteSubscriber, *estima
 	}
 	s.rtcpIn = gate.BindRTCPReader(inner)
 	s.t, err = newLiteTransport(liteTransportParams{
-		Mux:            e.lite,
-		Cert:           &certs[0],
-		Log:            log,
-		OnState:        s.onState,
-		OnRTCP:         s.onRTCP,
+		Mux:     e.lite,
+		Cert:    &certs[0],
+		Log:     log,
+		OnState: s.onState,
+		OnRTCP:  s.onRTCP,
 	})
 	if err != nil {
 		_ = gate.Close()
@@ -114,7 +114,6 @@ func newLiteSubscriber(e *Engine, ev subscriberEvents) (*liteSubscriber, *estima
 	}
 	return s, gate, nil
 }
-
 
 func (s *liteSubscriber) onState(st liteState) {
 	var ps webrtc.PeerConnectionState
