@@ -35,6 +35,18 @@ func liteProbe(t *testing.T, e *Engine) (*net.UDPConn, *net.UDPAddr) {
 	return c, dst
 }
 
+// liteNominated makes a lite transport and nominates it from a probe.
+func liteNominated(t *testing.T, e *Engine) (*liteTransport, *net.UDPConn, *net.UDPAddr) {
+	t.Helper()
+	tr := newTestLite(t, e, liteTransportParams{})
+	ufrag, pwd := tr.localCredentials()
+	probe, dst := liteProbe(t, e)
+	if exchange(t, probe, dst, bindingRequest(t, ufrag+":r", pwd, ice.AttrControlling(1), ice.UseCandidate())) == nil {
+		t.Fatal("lite check not answered")
+	}
+	return tr, probe, dst
+}
+
 func bindingRequest(t *testing.T, user, pwd string, extra ...stun.Setter) []byte {
 	t.Helper()
 	setters := append([]stun.Setter{stun.TransactionID, stun.BindingRequest, stun.NewUsername(user)}, extra...)
@@ -262,12 +274,8 @@ func TestLiteConsentExpiry(t *testing.T) {
 // to Pion unchanged.
 func TestLitePionAlongside(t *testing.T) {
 	e := newTestEngine(t)
-	tr := newTestLite(t, e, liteTransportParams{})
+	tr, probe, dst := liteNominated(t, e)
 	ufrag, pwd := tr.localCredentials()
-	probe, dst := liteProbe(t, e)
-	if exchange(t, probe, dst, bindingRequest(t, ufrag+":r", pwd, ice.AttrControlling(1), ice.UseCandidate())) == nil {
-		t.Fatal("lite check not answered")
-	}
 
 	server, err := e.newPC(&interceptor.Registry{})
 	if err != nil {
@@ -452,12 +460,8 @@ func TestLiteConsentReconnects(t *testing.T) {
 // go to the old transport.
 func TestLiteAddressReused(t *testing.T) {
 	e := newTestEngine(t)
-	tr := newTestLite(t, e, liteTransportParams{})
+	tr, probe, dst := liteNominated(t, e)
 	ufrag, pwd := tr.localCredentials()
-	probe, dst := liteProbe(t, e)
-	if exchange(t, probe, dst, bindingRequest(t, ufrag+":r", pwd, ice.AttrControlling(1), ice.UseCandidate())) == nil {
-		t.Fatal("lite check not answered")
-	}
 	ap := addrPort(probe.LocalAddr().(*net.UDPAddr))
 	if e.lite.lookupAddr(ap) != tr {
 		t.Fatal("source not registered")
