@@ -375,13 +375,20 @@ func TestLiteTriggeredCheck(t *testing.T) {
 	}
 	wantCheck("after the answer")
 
-	// The client's checks back from the server are answered and dropped.
+	// The client's answer to the check back is taken and dropped (not
+	// answered, nor passed to Pion).
 	resp, err := stun.Build(stun.TransactionID, stun.BindingSuccess, stun.NewShortTermIntegrity(remotePwd), stun.Fingerprint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := probe.WriteToUDP(resp.Raw, dst); err != nil {
-		t.Fatal(err)
+	if !e.lite.handle(e.sockets.conns[0], resp.Raw, probe.LocalAddr()) {
+		t.Fatal("the client's answer to a check back went on to Pion")
+	}
+	if e.lite.handle(e.sockets.conns[0], resp.Raw, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}) {
+		t.Fatal("a STUN answer from an unknown address was taken")
+	}
+	if !unanswered(t, probe, dst, resp.Raw) {
+		t.Fatal("the client's answer to a check back was answered")
 	}
 
 	// A check with the answer known: the answer, then a check back.

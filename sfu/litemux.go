@@ -128,7 +128,13 @@ func (m *liteMux) handle(conn *batchConn, b []byte, addr net.Addr) bool {
 		}
 		t.handleSTUN(conn, b, ua)
 		return true
-	case first >= 20 && first <= 63, first >= 128 && first <= 191: // DTLS, RTP/RTCP
+	case first >= 128 && first <= 191 && (len(b) < 2 || b[1] < 192 || b[1] > 223):
+		// RTP media (RFC 5761 4: RTCP types are 192-223): only publishers
+		// send it, to Pion; a lite transport takes RTCP alone. Deciding on
+		// the second byte keeps the address lookup off the publishers'
+		// per-packet path.
+		return false
+	case first >= 20 && first <= 63, first >= 128 && first <= 191: // DTLS, RTCP
 		ap := addrPort(ua)
 		m.mu.RLock()
 		t := m.addrs[ap]

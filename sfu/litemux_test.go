@@ -92,3 +92,32 @@ func TestLiteMuxCloseStopsTicker(t *testing.T) {
 		return nil
 	})
 }
+
+// Publishers' RTP goes to Pion without an address lookup, even from an
+// address a lite transport registered; RTCP and DTLS from it are the
+// transport's.
+func TestLiteMuxLeavesRTPToPion(t *testing.T) {
+	e := newTestEngine(t)
+	_, probe, _ := liteNominated(t, e)
+	src := probe.LocalAddr()
+	conn := e.sockets.conns[0]
+	rtp := []byte{0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xaa}
+	rtpMarker := []byte{0x80, 96 | 0x80, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xaa} // PT 96 + marker = 224
+	rtcp := []byte{0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}
+	dtls := []byte{22, 0xfe, 0xfd, 0, 0}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"RTP", rtp, false},
+		{"RTP with marker", rtpMarker, false},
+		{"RTCP", rtcp, true},
+		{"DTLS", dtls, true},
+		{"one byte", []byte{0x80}, false},
+	} {
+		if got := e.lite.handle(conn, tc.b, src); got != tc.want {
+			t.Errorf("%s: taken %t, want %t", tc.name, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,5 +113,67 @@ func TestLiteSubscriberLateAnswer(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// An answer that is not one (garbage, the offer sent back, a truncated one)
+// gets ErrInvalidAnswer and leaves the offer outstanding; the client's real
+// answer then applies and binds the down-track.
+func TestLiteSubscriberBadAnswer(t *testing.T) {
+	e := newTestEngine(t)
+	s, gate, err := newLiteSubscriber(e, subscriberEvents{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	tr, _ := newBenchTrack(0, nil)
+	defer tr.fan.close()
+	d := newDownTrack(tr, new(atomic.Bool), gate)
+	if err := s.add(d); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := s.offer(false, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string]string{
+		"garbage":     "garbage",
+		"the offer":   offer.SDP, // setup:actpass, ice-lite: not an answer
+		"truncated":   offer.SDP[:len(offer.SDP)/2],
+		"empty":       "",
+		"no sections": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
+	} {
+		err := s.setAnswer(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: bad})
+		if !errors.Is(err, ErrInvalidAnswer) {
+			t.Errorf("%s: %v, want ErrInvalidAnswer", name, err)
+		}
+		if !s.awaitingAnswer() {
+			t.Fatalf("%s: the offer is no longer outstanding", name)
+		}
+	}
+	if err := s.setAnswer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.SDP}); !errors.Is(err, ErrInvalidSDPType) {
+		t.Errorf("an offer as answer: %v", err)
+	}
+
+	client, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.SetRemoteDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := client.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetLocalDescription(answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.setAnswer(answer); err != nil {
+		t.Fatal(err)
+	}
+	if s.awaitingAnswer() || d.binding.Load() == nil {
+		t.Fatal("the real answer did not apply")
 	}
 }
