@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onstagehq/onstage/internal/check"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -549,8 +550,14 @@ func (c *testClient) publish(groups [][]*testTrack) {
 	}
 }
 
+// renegotiate offers the publisher connection's current tracks. It first
+// waits for the answer to any earlier offer, which handleSignals applies
+// on its own goroutine: offering again from have-local-offer fails.
 func (c *testClient) renegotiate() {
 	c.t.Helper()
+	check.For(c.t, 5*time.Second, string(c.id)+"'s earlier publisher offer answered", func() bool {
+		return c.pub.SignalingState() == webrtc.SignalingStateStable
+	})
 	offer, err := c.pub.CreateOffer(nil)
 	if err != nil {
 		c.t.Fatal(err)
