@@ -38,6 +38,15 @@ var liteDTLSTimeout = 30 * time.Second
 // are dropped (the peer retransmits its flight).
 const liteDTLSQueue = 64
 
+// liteDTLSClientFlight is how often the transport resends its flight when
+// it is the DTLS client (the subscriber answered setup:passive). A lite
+// agent is connected at the client's first nomination, so the ClientHello
+// can reach a peer whose own DTLS endpoint is not up yet (Pion drops it);
+// pion/dtls's default, a fixed second, would then be the join's delay. As
+// the DTLS server the peer's retransmissions drive ours, and its own timer
+// (50 ms in browsers) already decides.
+const liteDTLSClientFlight = 100 * time.Millisecond
+
 // liteBufSize holds the largest datagram the transport sends or decrypts
 // without allocating: an MTU-sized packet plus the SRTP trailer.
 const liteBufSize = packetMTU + 64
@@ -282,6 +291,9 @@ func (t *liteTransport) runDTLS(ctx context.Context, cancel context.CancelFunc, 
 		InsecureSkipVerify:    true,
 		VerifyPeerCertificate: verifyFingerprints(fps),
 		LoggerFactory:         t.p.Mux.pionLog,
+	}
+	if !server {
+		cfg.FlightInterval = liteDTLSClientFlight
 	}
 	var dc *dtls.Conn
 	var err error

@@ -104,6 +104,13 @@ type liteClient struct {
 // newLiteClient makes a client answering with DTLS role (client: setup:active).
 func newLiteClient(t testing.TB, role webrtc.DTLSRole) *liteClient {
 	t.Helper()
+	return newLiteClientOn(t, role, nil)
+}
+
+// newLiteClientOn is newLiteClient with the client's ICE on udp, when not
+// nil.
+func newLiteClientOn(t testing.TB, role webrtc.DTLSRole, udp net.PacketConn) *liteClient {
+	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -119,6 +126,11 @@ func newLiteClient(t testing.TB, role webrtc.DTLSRole) *liteClient {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if err := se.SetAnsweringDTLSRole(role); err != nil {
 		t.Fatal(err)
+	}
+	if udp != nil {
+		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: udp})
+		t.Cleanup(func() { _ = mux.Close() })
+		se.SetICEUDPMux(mux)
 	}
 	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)).
 		NewPeerConnection(webrtc.Configuration{})
@@ -303,6 +315,49 @@ func TestLiteEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dropFirstHandshake loses the first DTLS handshake datagram its client
+// reads, as a network (or a peer whose DTLS endpoint is not up yet) would.
+type dropFirstHandshake struct {
+	net.PacketConn
+	handshakes atomic.Int32 // handshake datagrams that arrived
+}
+
+func (c *dropFirstHandshake) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err == nil && n > 0 && b[0] == 22 && c.handshakes.Add(1) == 1 {
+			continue
+		}
+		return n, addr, err
+	}
+}
+
+// A client that answers setup:passive makes the server the DTLS client;
+// when its ClientHello is lost the server sends it again, on its own
+// shorter interval, and the connection comes up.
+func TestLiteClientHelloLost(t *testing.T) {
+	e := newTestEngine(t)
+	tr := newTestLite(t, e, liteTransportParams{})
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy := &dropFirstHandshake{PacketConn: udp}
+	c := newLiteClientOn(t, webrtc.DTLSRoleServer, lossy)
+	start := time.Now()
+	if a := c.negotiate(t, tr); a.dtlsServer {
+		t.Fatal("the client answered active")
+	}
+	check.For(t, 10*time.Second, "lite transport connected", func() bool { return tr.state() == liteConnected })
+	// The ClientHello, the one sent again, then the one with the cookie.
+	if n := lossy.handshakes.Load(); n < 3 {
+		t.Fatalf("%d handshake datagrams reached the client", n)
+	}
+	t.Logf("connected %v after the answer, one ClientHello lost (resent every %v)", time.Since(start), liteDTLSClientFlight)
+	s := &liteSender{}
+	s.expectMedia(t, tr, c, 10, 0)
 }
 
 // A fingerprint that changes between answers is refused; the same one
