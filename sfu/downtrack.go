@@ -57,6 +57,9 @@ type DownTrack struct {
 	extBuf     [4]rtp.Extension // backing array for hdr.Extensions
 	levelByte  [1]byte
 	lastKeyReq int64
+	// resendTokens and resendAt are the NACK budget (see takeResend).
+	resendTokens float64
+	resendAt     int64
 	// lastTS is the subscriber-side timestamp of the last packet sent and
 	// lastAt the arrival (unix ns) of its source packet: the anchor of the
 	// down-track's sender reports. lastAt is 0 before the first packet.
@@ -381,31 +384,70 @@ func (d *DownTrack) handleNACK(n *rtcp.TransportLayerNack) {
 	if b == nil || n.MediaSSRC != b.ssrc || !d.connected.Load() {
 		return
 	}
+	now := time.Now().UnixNano()
 	for _, pair := range n.Nacks {
-		d.resend(b, pair.PacketID)
+		if !d.resend(b, pair.PacketID, now) {
+			return
+		}
 		for i := uint16(0); i < 16; i++ {
-			if pair.LostPackets&(1<<i) != 0 {
-				d.resend(b, pair.PacketID+i+1)
+			if pair.LostPackets&(1<<i) != 0 && !d.resend(b, pair.PacketID+i+1, now) {
+				return
 			}
 		}
 	}
 }
 
-func (d *DownTrack) resend(b *downBinding, outSeq uint16) {
+// A subscriber's NACKs are answered within a budget: resendBurst packets at
+// once, refilled at resendRate per second. One compound RTCP packet can
+// name thousands of packets, and the lite transport answers on its socket's
+// reader, which the room's publishers share; a client that asks for more
+// (a broken one, or one asking on purpose) is denied the rest, and a real
+// loss that large is better repaired by a keyframe. A 4 Mbit/s video track
+// is about 400 packets a second, so a subscriber losing a whole second of
+// it stays within the budget.
+const (
+	resendBurst = 512
+	resendRate  = 500
+)
+
+// takeResend spends one packet of the NACK budget, if any is left. Called
+// with mu held.
+func (d *DownTrack) takeResend(now int64) bool {
+	if d.resendAt == 0 {
+		d.resendTokens = resendBurst
+	} else if dt := now - d.resendAt; dt > 0 {
+		d.resendTokens = min(resendBurst, d.resendTokens+float64(dt)*resendRate/float64(time.Second))
+	}
+	d.resendAt = max(d.resendAt, now)
+	if d.resendTokens < 1 {
+		return false
+	}
+	d.resendTokens--
+	return true
+}
+
+// resend sends outgoing packet outSeq again if it is still cached, and
+// reports false once the NACK budget is spent. Every packet asked for
+// spends it, cached or not: looking is work too.
+func (d *DownTrack) resend(b *downBinding, outSeq uint16, now int64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.takeResend(now) {
+		return false
+	}
 	layer, seq, tsOffset, ok := d.rw.source(outSeq)
 	if !ok || int(layer) >= len(d.track.caches) || d.track.caches[layer] == nil {
-		return
+		return true
 	}
 	p := d.track.caches[layer].get(seq)
 	if p == nil {
-		return
+		return true
 	}
 	if d.sendLocked(b, p, outSeq, p.hdr.Timestamp+tsOffset) {
 		d.retransmits.Add(1)
 	}
 	p.release()
+	return true
 }
 
 // wantKeyframe reports whether a down-track waiting for a keyframe should ask
