@@ -24,7 +24,11 @@ import (
 //
 // Lock order: the participant's mu, then mu, then a DownTrack's mu.
 type liteSubscriber struct {
-	t    *liteTransport
+	// t is the transport. A failed one (DTLS failed, or consent lost before
+	// it ever connected) is replaced at the client's ICE restart; the
+	// sections, SSRCs and bindings stay.
+	t    atomic.Pointer[liteTransport]
+	cert *webrtc.Certificate
 	mux  *liteMux
 	gate *estimateGate
 	link interceptor.Interceptor // tests' loss injection, nearest the network; nil in production
@@ -85,7 +89,7 @@ func newLiteSubscriber(e *Engine, ev subscriberEvents) (*liteSubscriber, *estima
 	if log == nil {
 		log = e.log
 	}
-	s := &liteSubscriber{mux: e.lite, gate: gate, ev: ev, log: log}
+	s := &liteSubscriber{mux: e.lite, cert: &certs[0], gate: gate, ev: ev, log: log}
 	if e.subscriberLink != nil {
 		if s.link, err = e.subscriberLink.NewInterceptor(""); err != nil {
 			return nil, nil, err
@@ -101,18 +105,32 @@ func newLiteSubscriber(e *Engine, ev subscriberEvents) (*liteSubscriber, *estima
 		inner = s.link.BindRTCPReader(inner)
 	}
 	s.rtcpIn = gate.BindRTCPReader(inner)
-	s.t, err = newLiteTransport(liteTransportParams{
-		Mux:     e.lite,
-		Cert:    &certs[0],
-		Log:     log,
-		OnState: s.onState,
-		OnRTCP:  s.onRTCP,
-	})
+	t, err := s.newTransport()
 	if err != nil {
 		_ = gate.Close()
 		return nil, nil, err
 	}
+	s.t.Store(t)
 	return s, gate, nil
+}
+
+// newTransport makes a transport whose state changes reach the participant
+// only while it is the subscriber's: a replaced one's closing is not news.
+func (s *liteSubscriber) newTransport() (*liteTransport, error) {
+	var self atomic.Pointer[liteTransport]
+	t, err := newLiteTransport(liteTransportParams{
+		Mux:  s.mux,
+		Cert: s.cert,
+		Log:  s.log,
+		OnState: func(st liteState) {
+			if s.t.Load() == self.Load() {
+				s.onState(st)
+			}
+		},
+		OnRTCP: s.onRTCP,
+	})
+	self.Store(t)
+	return t, err
 }
 
 func (s *liteSubscriber) iceState(st webrtc.ICEConnectionState) {
@@ -264,10 +282,13 @@ func (s *liteSubscriber) offer(restart bool, begin func()) (webrtc.SessionDescri
 		return webrtc.SessionDescription{}, ErrParticipantClosed
 	}
 	if restart {
-		s.t.restartICE()
+		if err := s.restartLocked(); err != nil {
+			return webrtc.SessionDescription{}, err
+		}
 	}
-	ufrag, pwd := s.t.localCredentials()
-	alg, fp := s.t.fingerprint()
+	t := s.t.Load()
+	ufrag, pwd := t.localCredentials()
+	alg, fp := t.fingerprint()
 	o := &liteOffer{
 		SessionID: s.sessionID, Version: 1,
 		ICEUfrag: ufrag, ICEPwd: pwd,
@@ -301,6 +322,28 @@ func (s *liteSubscriber) offer(restart bool, begin func()) (webrtc.SessionDescri
 	return sd, nil
 }
 
+// restartLocked gives the next offer new ICE credentials. A failed
+// transport cannot be restarted: it is replaced by a new one, which the
+// client's answer starts afresh, DTLS included. A client whose ICE failed
+// before its DTLS began (a network lost during the join, for longer than
+// the handshake's bound) then connects with its ICE restart, as it would
+// with a full ICE agent. Called with mu held.
+func (s *liteSubscriber) restartLocked() error {
+	old := s.t.Load()
+	if old.state() != liteFailed {
+		old.restartICE()
+		return nil
+	}
+	t, err := s.newTransport()
+	if err != nil {
+		return err
+	}
+	s.t.Store(t)
+	_ = old.Close()
+	s.log.Info("lite transport: the failed transport is replaced for an ICE restart")
+	return nil
+}
+
 func (s *liteSubscriber) awaitingAnswer() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -327,7 +370,7 @@ func (s *liteSubscriber) setAnswer(answer webrtc.SessionDescription) error {
 	if err != nil {
 		return err
 	}
-	if err := s.t.setRemote(a.ICEUfrag, a.ICEPwd, a.Fingerprints, a.DTLSServer); err != nil {
+	if err := s.t.Load().setRemote(a.ICEUfrag, a.ICEPwd, a.Fingerprints, a.DTLSServer); err != nil {
 		return err
 	}
 	s.remote, s.awaiting = &answer, false
@@ -383,7 +426,7 @@ func (s *liteSubscriber) bindLocked(sl *liteSlot, am liteAnswerMedia) {
 }
 
 func (s *liteSubscriber) writeRTP(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
-	return s.t.WriteRTP(h, payload)
+	return s.t.Load().WriteRTP(h, payload)
 }
 
 // liteTrackWriter is a DownTrack's writer before the gate has its stream
@@ -434,7 +477,7 @@ func (s *liteSubscriber) readPending(b []byte, a interceptor.Attributes) (int, i
 	return copy(b, s.rtcpPending), a, nil
 }
 
-func (s *liteSubscriber) writeRTCP(pkts []rtcp.Packet) error { return s.t.WriteRTCP(pkts) }
+func (s *liteSubscriber) writeRTCP(pkts []rtcp.Packet) error { return s.t.Load().WriteRTCP(pkts) }
 
 // LocalDescription is the latest offer.
 func (s *liteSubscriber) LocalDescription() *webrtc.SessionDescription {
@@ -457,7 +500,7 @@ func (s *liteSubscriber) AddICECandidate(webrtc.ICECandidateInit) error { return
 func (s *liteSubscriber) describe() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fmt.Sprintf("lite %s, awaiting answer %t", s.t.state(), s.awaiting)
+	return fmt.Sprintf("lite %s, awaiting answer %t", s.t.Load().state(), s.awaiting)
 }
 
 func (s *liteSubscriber) close() error {
@@ -474,7 +517,7 @@ func (s *liteSubscriber) close() error {
 	}
 	s.publishSSRCsLocked()
 	s.mu.Unlock()
-	err := s.t.Close()
+	err := s.t.Load().Close()
 	if cerr := s.gate.Close(); err == nil {
 		err = cerr
 	}

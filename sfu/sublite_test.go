@@ -3,12 +3,15 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/onstagehq/onstage/internal/check"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -175,5 +178,121 @@ func TestLiteSubscriberBadAnswer(t *testing.T) {
 	}
 	if s.awaitingAnswer() || d.binding.Load() == nil {
 		t.Fatal("the real answer did not apply")
+	}
+}
+
+// blockableConn loses every datagram its client sends while blocked, as a
+// network that went away would.
+type blockableConn struct {
+	net.PacketConn
+	blocked atomic.Bool
+}
+
+func (c *blockableConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.blocked.Load() {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+// A transport that failed (the client's network gone past the DTLS
+// handshake's bound) is replaced at the client's ICE restart: the client,
+// whose own ICE never connected, restarts ICE, connects to the new
+// transport with its DTLS, and receives the same section's media.
+func TestLiteSubscriberReplacesFailedTransport(t *testing.T) {
+	old := liteDTLSTimeout
+	liteDTLSTimeout = 500 * time.Millisecond
+	t.Cleanup(func() { liteDTLSTimeout = old })
+
+	e := newTestEngine(t)
+	var states []webrtc.PeerConnectionState
+	var mu sync.Mutex
+	s, gate, err := newLiteSubscriber(e, subscriberEvents{onState: func(st webrtc.PeerConnectionState) {
+		mu.Lock()
+		states = append(states, st)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	tr, _ := newBenchTrack(0, nil)
+	defer tr.fan.close()
+	connected := new(atomic.Bool)
+	connected.Store(true)
+	d := newDownTrack(tr, connected, gate)
+	if err := s.add(d); err != nil {
+		t.Fatal(err)
+	}
+	tr.fan.add(d)
+
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	network := &blockableConn{PacketConn: udp}
+	network.blocked.Store(true)
+	c := newLiteClientOn(t, webrtc.DTLSRoleClient, network)
+	negotiate := func(restart bool) {
+		t.Helper()
+		offer, err := s.offer(restart, func() {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.pc.SetRemoteDescription(offer); err != nil {
+			t.Fatal(err)
+		}
+		answer, err := c.pc.CreateAnswer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.pc.SetLocalDescription(answer); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.setAnswer(answer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	negotiate(false)
+	first := s.t.Load()
+	check.For(t, 10*time.Second, "the transport failed", func() bool { return first.state() == liteFailed })
+
+	network.blocked.Store(false)
+	negotiate(true)
+	if s.t.Load() == first || first.state() != liteClosed {
+		t.Fatalf("the failed transport was kept (%s)", first.state())
+	}
+	// Keyframes only: the new transport's first packet must be one.
+	key := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 42, Timestamp: 1000},
+		Payload: makePayload(webrtc.RTPCodecTypeVideo, 0, 1, true, 200)}
+	raw, err := key.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := uint16(0)
+	got := 0
+	check.ForErr(t, 10*time.Second, 5*time.Millisecond, func() error {
+		seq++
+		feed(tr, raw, seq)
+		for {
+			select {
+			case <-c.rtp:
+				got++
+				continue
+			default:
+			}
+			if got >= 10 {
+				return nil
+			}
+			return fmt.Errorf("client received %d packets; new transport %s, client ICE %v, down-track sent %d",
+				got, s.t.Load().state(), c.iceStates(), d.packets.Load())
+		}
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	want := []webrtc.PeerConnectionState{webrtc.PeerConnectionStateConnecting, webrtc.PeerConnectionStateFailed,
+		webrtc.PeerConnectionStateConnecting, webrtc.PeerConnectionStateConnected}
+	if fmt.Sprint(states) != fmt.Sprint(want) {
+		t.Fatalf("states %v, want %v (the old transport's closing is not passed on)", states, want)
 	}
 }
