@@ -180,7 +180,13 @@ func (c *liteClient) negotiate(t testing.TB, tr *liteTransport) handAnswer {
 // answer to tr.
 func (c *liteClient) answer(t testing.TB, tr *liteTransport) handAnswer {
 	t.Helper()
-	if err := c.pc.SetRemoteDescription(liteHandOffer(tr)); err != nil {
+	return parseHandAnswer(c.answerOffer(t, liteHandOffer(tr)).SDP)
+}
+
+// answerOffer has the client apply offer and returns its answer.
+func (c *liteClient) answerOffer(t testing.TB, offer webrtc.SessionDescription) webrtc.SessionDescription {
+	t.Helper()
+	if err := c.pc.SetRemoteDescription(offer); err != nil {
 		t.Fatal(err)
 	}
 	answer, err := c.pc.CreateAnswer(nil)
@@ -190,7 +196,7 @@ func (c *liteClient) answer(t testing.TB, tr *liteTransport) handAnswer {
 	if err := c.pc.SetLocalDescription(answer); err != nil {
 		t.Fatal(err)
 	}
-	return parseHandAnswer(answer.SDP)
+	return answer
 }
 
 // liteSender writes numbered VP8 packets on tr.

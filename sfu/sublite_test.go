@@ -239,17 +239,7 @@ func TestLiteSubscriberReplacesFailedTransport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.pc.SetRemoteDescription(offer); err != nil {
-			t.Fatal(err)
-		}
-		answer, err := c.pc.CreateAnswer(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.pc.SetLocalDescription(answer); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.setAnswer(answer); err != nil {
+		if err := s.setAnswer(c.answerOffer(t, offer)); err != nil {
 			t.Fatal(err)
 		}
 	}
