@@ -112,8 +112,9 @@ type liteTransportParams struct {
 // holds no goroutine and a few kilobytes: its keys, two packet buffers and
 // its ICE state.
 //
-// Lock order: mu, then the mux's lock. wmu (outbound) and rmu (inbound)
-// are leaves.
+// Lock order: mu, then the mux's lock. rmu (inbound) is held while OnRTCP
+// runs, which takes the subscriber's rtcpMu and down-tracks' mu and may
+// resend through WriteRTP: rmu, then those, then wmu (outbound), a leaf.
 type liteTransport struct {
 	p    liteTransportParams
 	cert *liteCert
@@ -144,11 +145,32 @@ type liteTransport struct {
 	hdr  rtp.Header     // EncryptRTP's parse of the packet, reused
 	wbuf [liteBufSize]byte
 
-	rmu  sync.Mutex // guards in, rhdr, rbuf
+	rmu  sync.Mutex // guards in, inKeys, inSSRCs, rhdr, rbuf
 	in   *srtp.Context
-	rhdr rtcp.Header
-	rbuf [liteBufSize]byte
+	// inKeys remake in (see handleSRTP); inSSRCs are the SSRCs in has
+	// seen, authenticated or not.
+	inKeys  liteInKeys
+	inSSRCs map[uint32]struct{}
+	rhdr    rtcp.Header
+	rbuf    [liteBufSize]byte
 }
+
+// liteInKeys are what the inbound SRTP context is made from.
+type liteInKeys struct {
+	key, salt []byte
+	profile   srtp.ProtectionProfile
+}
+
+func (k liteInKeys) context() (*srtp.Context, error) {
+	return srtp.CreateContext(k.key, k.salt, k.profile, srtp.SRTCPReplayProtection(64))
+}
+
+// liteMaxSRTCPSSRCs bounds the sender SSRCs the inbound context keeps state
+// for. pion/srtp makes an SSRC's replay state before it checks the packet's
+// tag and never drops it, so SRTCP with ever new SSRCs (from the client, or
+// spoofed from its address) would grow it without end. A client sends RTCP
+// under one or two SSRCs; past the bound the context is made again.
+const liteMaxSRTCPSSRCs = 16
 
 // newLiteTransport makes a transport and registers its ICE credentials
 // with the mux. It needs the single-port mux (ErrLiteNeedsMux).
@@ -359,7 +381,8 @@ func (t *liteTransport) setKeys(profile srtp.ProtectionProfile, k srtp.SessionKe
 	if err != nil {
 		return err
 	}
-	in, err := srtp.CreateContext(k.RemoteMasterKey, k.RemoteMasterSalt, profile, srtp.SRTCPReplayProtection(64))
+	inKeys := liteInKeys{key: k.RemoteMasterKey, salt: k.RemoteMasterSalt, profile: profile}
+	in, err := inKeys.context()
 	if err != nil {
 		return err
 	}
@@ -373,7 +396,7 @@ func (t *liteTransport) setKeys(profile srtp.ProtectionProfile, k srtp.SessionKe
 	t.out, t.gcm = out, gcm
 	t.wmu.Unlock()
 	t.rmu.Lock()
-	t.in = in
+	t.in, t.inKeys, t.inSSRCs = in, inKeys, make(map[uint32]struct{}, 2)
 	t.rmu.Unlock()
 	return nil
 }
@@ -439,6 +462,10 @@ func (t *liteTransport) handleSRTP(b []byte) {
 		t.rmu.Unlock()
 		return
 	}
+	if ssrc := binary.BigEndian.Uint32(b[4:8]); !t.knownSRTCPSSRC(ssrc) {
+		t.rmu.Unlock()
+		return
+	}
 	pkt, err := t.in.DecryptRTCP(t.rbuf[:0], b, &t.rhdr)
 	if err != nil {
 		t.rmu.Unlock()
@@ -451,6 +478,27 @@ func (t *liteTransport) handleSRTP(b []byte) {
 	if !t.retired.Load() && t.retired.CompareAndSwap(false, true) {
 		close(t.retire)
 	}
+}
+
+// knownSRTCPSSRC notes ssrc as one the inbound context has state for, and
+// makes the context again first when it already has liteMaxSRTCPSSRCs. The
+// replay windows start over then, which costs a replayed RTCP packet at
+// most: NACKs are budgeted and keyframe requests throttled. It reports
+// false if the context could not be made. Called with rmu held.
+func (t *liteTransport) knownSRTCPSSRC(ssrc uint32) bool {
+	if _, ok := t.inSSRCs[ssrc]; ok {
+		return true
+	}
+	if len(t.inSSRCs) >= liteMaxSRTCPSSRCs {
+		in, err := t.inKeys.context()
+		if err != nil {
+			return false
+		}
+		t.in = in
+		clear(t.inSSRCs)
+	}
+	t.inSSRCs[ssrc] = struct{}{}
+	return true
 }
 
 // WriteRTP sends one RTP packet: the header and payload are marshalled

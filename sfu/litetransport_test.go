@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"runtime"
@@ -679,5 +680,44 @@ func TestLiteWrongFingerprint(t *testing.T) {
 				t.Fatalf("WriteRTP after failure: %v", err)
 			}
 		})
+	}
+}
+
+// SRTCP under ever new SSRCs that does not authenticate (a client's, or
+// spoofed from its address) leaves the inbound context's state bounded,
+// and the client's own RTCP still gets through afterwards.
+func TestLiteSRTCPUnknownSSRCsBounded(t *testing.T) {
+	tr, _, remote := newKeyedLite(t)
+	var got atomic.Int32
+	tr.p.OnRTCP = func([]byte) { got.Add(1) }
+	valid := func() {
+		t.Helper()
+		raw, err := (&rtcp.ReceiverReport{SSRC: 7}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := remote.EncryptRTCP(nil, raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.handleSRTP(enc)
+	}
+	valid()
+	first := tr.in
+	junk := make([]byte, 32)
+	junk[0], junk[1], junk[3] = 0x80, 200, 6
+	for i := range 10 * liteMaxSRTCPSSRCs {
+		binary.BigEndian.PutUint32(junk[4:8], uint32(1000+i))
+		tr.handleSRTP(junk)
+	}
+	if n := len(tr.inSSRCs); n > liteMaxSRTCPSSRCs {
+		t.Fatalf("state for %d SSRCs, bound %d", n, liteMaxSRTCPSSRCs)
+	}
+	if tr.in == first {
+		t.Fatal("the inbound context was kept past the bound")
+	}
+	valid()
+	if got.Load() != 2 {
+		t.Fatalf("%d of 2 valid RTCP packets reached OnRTCP", got.Load())
 	}
 }
