@@ -145,8 +145,8 @@ type liteTransport struct {
 	hdr  rtp.Header     // EncryptRTP's parse of the packet, reused
 	wbuf [liteBufSize]byte
 
-	rmu  sync.Mutex // guards in, inKeys, inSSRCs, rhdr, rbuf
-	in   *srtp.Context
+	rmu sync.Mutex // guards in, inKeys, inSSRCs, rhdr, rbuf
+	in  *srtp.Context
 	// inKeys remake in (see handleSRTP); inSSRCs are the SSRCs in has
 	// seen, authenticated or not.
 	inKeys  liteInKeys
