@@ -395,8 +395,7 @@ func checkOfferCodec(kind webrtc.RTPCodecType, c webrtc.RTPCodecParameters) erro
 	if !ok || !strings.EqualFold(k, kind.String()) || !isToken(name) {
 		return fmt.Errorf("codec %q for %s", c.MimeType, kind)
 	}
-	// RFC 5761 4: with rtcp-mux, 64-95 would collide with RTCP packet types.
-	if c.PayloadType > 127 || (c.PayloadType >= 64 && c.PayloadType <= 95) {
+	if !muxablePayloadType(uint64(c.PayloadType)) {
 		return fmt.Errorf("payload type %d", c.PayloadType)
 	}
 	if c.ClockRate == 0 || !isLineSafe(c.SDPFmtpLine) {
@@ -408,6 +407,13 @@ func checkOfferCodec(kind webrtc.RTPCodecType, c webrtc.RTPCodecParameters) erro
 		}
 	}
 	return nil
+}
+
+// muxablePayloadType reports whether pt may carry media on a connection
+// with rtcp-mux: 0-127 without 64-95, where RTCP packet types sit (RFC 5761
+// 4).
+func muxablePayloadType(pt uint64) bool {
+	return pt <= 127 && (pt < 64 || pt > 95)
 }
 
 func sameCodec(a, b webrtc.RTPCodecParameters) bool {
@@ -694,9 +700,13 @@ func mediaDirection(md *sdp.MediaDescription) string {
 }
 
 // answeredExtensions maps each URI offered in om that the answer kept to
-// its answered id. Extensions the offer did not make are ignored.
+// its answered id. Extensions the offer did not make are ignored. A kept
+// one's id must fit the one-byte header form the server writes (1-14, RFC
+// 8285 4.2) and name one extension: a larger id would be cut to another on
+// the wire, and two URIs on one id would overwrite each other.
 func answeredExtensions(md *sdp.MediaDescription, om *liteMedia) (map[string]int, error) {
 	var out map[string]int
+	var used [15]bool
 	for _, a := range md.Attributes {
 		if a.Key != sdp.AttrKeyExtMap {
 			continue
@@ -712,6 +722,10 @@ func answeredExtensions(md *sdp.MediaDescription, om *liteMedia) (map[string]int
 		}
 		for _, x := range om.Extensions {
 			if x.URI == f[1] {
+				if id > 14 || used[id] {
+					return nil, fmt.Errorf("extmap %q", a.Value)
+				}
+				used[id] = true
 				if out == nil {
 					out = make(map[string]int, len(om.Extensions))
 				}
@@ -735,7 +749,7 @@ func answeredPayloadType(md *sdp.MediaDescription, offered webrtc.RTPCodecParame
 			continue
 		}
 		pt, err := strconv.ParseUint(ptStr, 10, 7)
-		if err != nil || !hasFormat(md, ptStr) {
+		if err != nil || pt == 0 || !muxablePayloadType(pt) || !hasFormat(md, ptStr) {
 			continue
 		}
 		parts := strings.Split(strings.TrimSpace(enc), "/")

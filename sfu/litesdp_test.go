@@ -623,6 +623,12 @@ func TestLiteAnswerBad(t *testing.T) {
 		{"unknown mid bundled", func(s string) string { return strings.Replace(s, "BUNDLE 0 1", "BUNDLE 0 1 7", 1) }, nil},
 		{"client is lite", func(s string) string { return strings.Replace(s, "t=0 0\r\n", "t=0 0\r\na=ice-lite\r\n", 1) }, nil},
 		{"bad extmap", func(s string) string { return strings.Replace(s, "a=extmap:6 ", "a=extmap:x ", 1) }, nil},
+		{"extmap id past the one-byte form", func(s string) string { return strings.Replace(s, "a=extmap:6 ", "a=extmap:17 ", 1) }, nil},
+		{"extmap id 15", func(s string) string { return strings.Replace(s, "a=extmap:6 ", "a=extmap:15 ", 1) }, nil},
+		{"two extensions on one id", func(s string) string { return strings.Replace(s, "a=extmap:6 ", "a=extmap:1 ", 1) }, nil},
+		{"video payload type in the RTCP range", func(s string) string {
+			return strings.NewReplacer("SAVPF 96", "SAVPF 72", "a=rtpmap:96 VP8", "a=rtpmap:72 VP8").Replace(s)
+		}, []bool{true, false}},
 		{"every section rejected", func(s string) string {
 			return strings.NewReplacer("m=audio 9", "m=audio 0", "m=video 9", "m=video 0").Replace(s)
 		}, nil},
