@@ -143,11 +143,16 @@ func (m *liteMux) handle(conn *batchConn, b []byte, addr net.Addr) bool {
 			return false
 		}
 		if first <= 63 {
+			// A retired transport's handshake is over: DTLS from its
+			// address is a new connection's on a reused port (Pion's).
+			if t.retired.Load() {
+				return false
+			}
 			t.handleDTLS(b)
-		} else {
-			t.handleSRTP(b)
+			return true
 		}
-		return true
+		// SRTCP that does not authenticate may be such a connection's too.
+		return t.handleSRTP(b)
 	}
 	return false
 }
@@ -265,9 +270,17 @@ func (m *liteMux) setAddr(t *liteTransport, a, old netip.AddrPort) {
 // its DTLS and SRTP must go to that connection, which may be Pion's, not to
 // the lite transport the address served before (still registered while it
 // waits for its participant to leave).
+//
+// Such a check may be spoofed, and nothing here can verify it: another
+// connection's password is Pion's. So only a transport still in its
+// handshake gives the address up, where DTLS cannot tell the connections
+// apart. A retired one keeps it, since what it no longer takes goes on to
+// Pion anyway (handle): DTLS, and SRTCP that does not authenticate.
 func (m *liteMux) releaseAddr(a netip.AddrPort) {
 	m.mu.Lock()
-	delete(m.addrs, a)
+	if t := m.addrs[a]; t != nil && !t.retired.Load() {
+		delete(m.addrs, a)
+	}
 	m.mu.Unlock()
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/stun"
+	"github.com/pion/webrtc/v3"
 
 	"github.com/onstagehq/onstage/internal/check"
 )
@@ -94,8 +95,8 @@ func TestLiteMuxCloseStopsTicker(t *testing.T) {
 }
 
 // Publishers' RTP goes to Pion without an address lookup, even from an
-// address a lite transport registered; RTCP and DTLS from it are the
-// transport's.
+// address a lite transport registered; DTLS from it is the transport's
+// while its handshake runs, and RTCP only if it authenticates.
 func TestLiteMuxLeavesRTPToPion(t *testing.T) {
 	e := newTestEngine(t)
 	_, probe, _ := liteNominated(t, e)
@@ -112,7 +113,7 @@ func TestLiteMuxLeavesRTPToPion(t *testing.T) {
 	}{
 		{"RTP", rtp, false},
 		{"RTP with marker", rtpMarker, false},
-		{"RTCP", rtcp, true},
+		{"RTCP that does not authenticate", rtcp, false},
 		{"DTLS", dtls, true},
 		{"one byte", []byte{0x80}, false},
 	} {
@@ -120,4 +121,27 @@ func TestLiteMuxLeavesRTPToPion(t *testing.T) {
 			t.Errorf("%s: taken %t, want %t", tc.name, got, tc.want)
 		}
 	}
+}
+
+// A transport whose handshake is over keeps its client's address when a
+// check with another ufrag comes from it (which may be spoofed), and leaves
+// DTLS and unauthenticated SRTCP from it to Pion; its media still flows.
+func TestLiteRetiredKeepsAddress(t *testing.T) {
+	e := newTestEngine(t)
+	tr, c, s := liteConnect(t, e, webrtc.DTLSRoleClient, nil)
+	r := tr.route.Load()
+	ap := addrPort(r.addr)
+	if e.lite.handle(r.conn, bindingRequest(t, "someoneelse:r", "a-password-of-22-chars"), r.addr) {
+		t.Error("another connection's check taken")
+	}
+	if e.lite.lookupAddr(ap) != tr {
+		t.Fatal("a foreign check released a retired transport's address")
+	}
+	if e.lite.handle(r.conn, []byte{22, 0xfe, 0xfd, 0, 0}, r.addr) {
+		t.Error("DTLS taken by a retired transport")
+	}
+	if e.lite.handle(r.conn, []byte{0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, r.addr) {
+		t.Error("unauthenticated SRTCP taken")
+	}
+	s.expectMedia(t, tr, c, 10, s.counter)
 }

@@ -448,28 +448,28 @@ func (t *liteTransport) handleDTLS(b []byte) {
 	}
 }
 
-// handleSRTP decrypts an SRTCP packet and passes it to OnRTCP; anything
-// else (a subscriber sends no RTP) is dropped. The first packet that
-// decrypts retires the DTLS connection.
-func (t *liteTransport) handleSRTP(b []byte) {
+// handleSRTP decrypts an SRTCP packet and passes it to OnRTCP, and reports
+// whether it did; anything else (a subscriber sends no RTP) is not its. The
+// first packet that decrypts retires the DTLS connection.
+func (t *liteTransport) handleSRTP(b []byte) bool {
 	// RFC 5761 4: RTCP packet types 192-223 sit where an RTP payload type
 	// with the marker bit would.
 	if len(b) < 8 || b[1] < 192 || b[1] > 223 {
-		return
+		return false
 	}
 	t.rmu.Lock()
 	if t.in == nil {
 		t.rmu.Unlock()
-		return
+		return false
 	}
 	if ssrc := binary.BigEndian.Uint32(b[4:8]); !t.knownSRTCPSSRC(ssrc) {
 		t.rmu.Unlock()
-		return
+		return false
 	}
 	pkt, err := t.in.DecryptRTCP(t.rbuf[:0], b, &t.rhdr)
 	if err != nil {
 		t.rmu.Unlock()
-		return
+		return false
 	}
 	if t.p.OnRTCP != nil {
 		t.p.OnRTCP(pkt)
@@ -478,6 +478,7 @@ func (t *liteTransport) handleSRTP(b []byte) {
 	if !t.retired.Load() && t.retired.CompareAndSwap(false, true) {
 		close(t.retire)
 	}
+	return true
 }
 
 // knownSRTCPSSRC notes ssrc as one the inbound context has state for, and
