@@ -66,20 +66,26 @@ func TestDownTrackNACKWithinBudget(t *testing.T) {
 	first := w.seqs[0]
 	w.mu.Unlock()
 
+	// Every cached packet, twice: all of them could be resent.
 	nack := &rtcp.TransportLayerNack{MediaSSRC: 1}
-	for i := 0; i < cacheSize+4*17; i += 17 {
-		nack.Nacks = append(nack.Nacks, rtcp.NackPair{PacketID: first + uint16(i), LostPackets: 0xffff})
+	for range 2 {
+		for i := 0; i < cacheSize; i++ {
+			nack.Nacks = append(nack.Nacks, rtcp.NackPair{PacketID: first + uint16(i)})
+		}
 	}
 	d.handleRTCP([]rtcp.Packet{nack})
-	if got := d.retransmits.Load(); got != resendBurst {
-		t.Fatalf("%d packets resent for %d asked, want the budget's %d", got, len(nack.Nacks)*17, resendBurst)
+	if got := d.retransmits.Load(); got != resendBurst || resendBurst >= 2*cacheSize {
+		t.Fatalf("%d packets resent for %d asked, want the budget's %d", got, len(nack.Nacks), resendBurst)
 	}
 	w.mu.Lock()
-	resent := w.seqs[cacheSize:]
+	resent := append([]uint16(nil), w.seqs[cacheSize:]...)
 	w.mu.Unlock()
+	if len(resent) != resendBurst {
+		t.Fatalf("%d packets written again, want %d", len(resent), resendBurst)
+	}
 	for i, seq := range resent {
-		if seq != first+uint16(i) {
-			t.Fatalf("resend %d is packet %d, want %d", i, seq, first+uint16(i))
+		if want := first + uint16(i%cacheSize); seq != want {
+			t.Fatalf("resend %d is packet %d, want %d", i, seq, want)
 		}
 	}
 }

@@ -164,6 +164,9 @@ func TestLiteBindingRequests(t *testing.T) {
 				}
 			}
 			ap := addrPort(probe.LocalAddr().(*net.UDPAddr))
+			if tc.name == "unknown ufrag goes to Pion" && e.lite.handle(e.sockets.conns[0], req, probe.LocalAddr()) {
+				t.Fatal("the lite mux took another connection's check")
+			}
 			if got := e.lite.lookupAddr(ap) == tr; got != tc.registered {
 				t.Fatalf("source registered: %v, want %v", got, tc.registered)
 			}
@@ -219,11 +222,19 @@ func TestLiteRenomination(t *testing.T) {
 	}
 }
 
+// setConsent shortens the consent timeout and tick for a test. Call it
+// before making the engine: the values come back after the engine's own
+// cleanup has stopped the consent loop that reads them.
+func setConsent(t *testing.T, timeout, tick time.Duration) {
+	oldTimeout, oldTick := liteConsentTimeout, liteConsentTick
+	t.Cleanup(func() { liteConsentTimeout, liteConsentTick = oldTimeout, oldTick })
+	liteConsentTimeout, liteConsentTick = timeout, tick
+}
+
 // A nominated transport fails when checks stop for the consent timeout,
 // not while they come; once closed, it answers nothing.
 func TestLiteConsentExpiry(t *testing.T) {
-	defer func(timeout, tick time.Duration) { liteConsentTimeout, liteConsentTick = timeout, tick }(liteConsentTimeout, liteConsentTick)
-	liteConsentTimeout, liteConsentTick = time.Second, 50*time.Millisecond
+	setConsent(t, 2*time.Second, 50*time.Millisecond)
 	e := newTestEngine(t)
 	states := make(chan liteState, 8)
 	tr := newTestLite(t, e, liteTransportParams{OnState: func(s liteState) { states <- s }})
@@ -239,7 +250,7 @@ func TestLiteConsentExpiry(t *testing.T) {
 	if check(true) == nil {
 		t.Fatal("nomination not answered")
 	}
-	for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		if check(false) == nil {
 			t.Fatal("consent check not answered")
 		}
@@ -252,7 +263,7 @@ func TestLiteConsentExpiry(t *testing.T) {
 		if s != liteFailed {
 			t.Fatalf("state %v, want failed", s)
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("consent did not expire")
 	}
 	if err := tr.Close(); err != nil {
@@ -425,8 +436,7 @@ func TestLiteTriggeredCheck(t *testing.T) {
 // A connected transport whose consent expires is disconnected, not failed:
 // the client's next nomination connects it again, keys and all.
 func TestLiteConsentReconnects(t *testing.T) {
-	defer func(timeout, tick time.Duration) { liteConsentTimeout, liteConsentTick = timeout, tick }(liteConsentTimeout, liteConsentTick)
-	liteConsentTimeout, liteConsentTick = 300*time.Millisecond, 20*time.Millisecond
+	setConsent(t, time.Second, 20*time.Millisecond)
 	e := newTestEngine(t)
 	states := make(chan liteState, 8)
 	tr := newTestLite(t, e, liteTransportParams{OnState: func(s liteState) { states <- s }})

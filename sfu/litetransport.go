@@ -303,20 +303,7 @@ func (t *liteTransport) runDTLS(ctx context.Context, cancel context.CancelFunc, 
 			return
 		}
 	}
-	cfg := &dtls.Config{
-		Certificates:           []tls.Certificate{t.cert.tls},
-		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80},
-		ExtendedMasterSecret:   dtls.RequireExtendedMasterSecret,
-		ClientAuth:             dtls.RequireAnyClientCert,
-		// The peer is authenticated by the fingerprint in its description,
-		// not by a chain.
-		InsecureSkipVerify:    true,
-		VerifyPeerCertificate: verifyFingerprints(fps),
-		LoggerFactory:         t.p.Mux.pionLog,
-	}
-	if !server {
-		cfg.FlightInterval = liteDTLSClientFlight
-	}
+	cfg := t.dtlsConfig(server, fps)
 	var dc *dtls.Conn
 	var err error
 	if server {
@@ -343,6 +330,26 @@ func (t *liteTransport) runDTLS(ctx context.Context, cancel context.CancelFunc, 
 	// loop sees io.EOF and ends.
 	c.Close()
 	_ = dc.Close()
+}
+
+// dtlsConfig is the handshake's configuration in the given role, accepting
+// a peer certificate that matches one of fps.
+func (t *liteTransport) dtlsConfig(server bool, fps []liteFingerprint) *dtls.Config {
+	cfg := &dtls.Config{
+		Certificates:           []tls.Certificate{t.cert.tls},
+		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80},
+		ExtendedMasterSecret:   dtls.RequireExtendedMasterSecret,
+		ClientAuth:             dtls.RequireAnyClientCert,
+		// The peer is authenticated by the fingerprint in its description,
+		// not by a chain.
+		InsecureSkipVerify:    true,
+		VerifyPeerCertificate: verifyFingerprints(fps),
+		LoggerFactory:         t.p.Mux.pionLog,
+	}
+	if !server {
+		cfg.FlightInterval = liteDTLSClientFlight
+	}
+	return cfg
 }
 
 func (t *liteTransport) handshakeFailed(err error) {

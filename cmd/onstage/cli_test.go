@@ -91,6 +91,12 @@ func TestCLIMailOutbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			cleanup()
+		}
+	})
 	o := mail.NewOutbox(gdb, slog.New(slog.DiscardHandler))
 	for _, m := range []mail.Message{
 		{To: "ada@example.com", Subject: "Confirm your email address", Text: "open http://localhost:8080/verify-email?code=fake-verify-token\n"},
@@ -101,7 +107,8 @@ func TestCLIMailOutbox(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cleanup()
+	cleanup() // the CLI opens the database itself
+	closed = true
 
 	out, err := runCLI(t, "mail", "outbox", "--to", "ada@example.com")
 	if err != nil {
