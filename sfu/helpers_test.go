@@ -297,6 +297,7 @@ type testClient struct {
 
 	onPublished func(TrackInfo)
 	answerDelay time.Duration // see clientOpts
+	onSubOffer  func(n int)   // see clientOpts
 }
 
 type clientOpts struct {
@@ -308,6 +309,9 @@ type clientOpts struct {
 	// dtlsClient makes the client answer subscriber offers setup:active,
 	// as browsers do; Pion's default for an ICE-lite offer is passive.
 	dtlsClient bool
+	// onSubOffer runs as the client receives its n-th subscriber offer
+	// (from 1), before applying it.
+	onSubOffer func(n int)
 }
 
 func newTestClient(t testing.TB, r *Router, id ParticipantID, o clientOpts) *testClient {
@@ -341,7 +345,7 @@ func newTestClient(t testing.TB, r *Router, id ParticipantID, o clientOpts) *tes
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 
 	c := &testClient{t: t, id: id, sigs: make(chan Signal, 1024), quit: make(chan struct{}), pubUp: make(chan struct{}),
-		answerDelay: o.answerDelay}
+		answerDelay: o.answerDelay, onSubOffer: o.onSubOffer}
 	var err error
 	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
@@ -443,6 +447,12 @@ func (c *testClient) handleSignals() {
 			}
 			_ = pc.AddICECandidate(*s.Candidate)
 		case s.SDP != nil:
+			if s.PC == PCSubscriber && s.SDP.Type == webrtc.SDPTypeOffer && c.onSubOffer != nil {
+				c.mu.Lock()
+				n := len(c.subOffers) + 1
+				c.mu.Unlock()
+				c.onSubOffer(n)
+			}
 			if err := pc.SetRemoteDescription(*s.SDP); err != nil {
 				c.t.Errorf("%s: set remote %s: %v", c.id, s.PC, err)
 				continue

@@ -86,15 +86,22 @@ func TestLiteSubscriberReusesSection(t *testing.T) {
 
 // A client's answer that reaches the server after the client's checks and
 // nomination (relayed through another node, say) is followed by the next
-// offer only once the connection is up, and that offer is answered: media
-// of a track added meanwhile flows.
+// offer only once the connection is up, DTLS included, and that offer is
+// answered: media of a track added meanwhile flows.
 func TestLiteSubscriberLateAnswer(t *testing.T) {
-	for i := range 3 {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
+	for _, dtlsClient := range []bool{true, false} {
+		t.Run(fmt.Sprintf("client DTLS %t", dtlsClient), func(t *testing.T) {
 			r := newTestEngine(t).NewRouter(RouterParams{ID: "room"})
 			defer r.Close()
 			a := newTestClient(t, r, "alice", clientOpts{})
-			b := newTestClient(t, r, "bob", clientOpts{answerDelay: 150 * time.Millisecond, dtlsClient: i%2 == 0})
+			var b *testClient
+			var early atomic.Value // a description of a later offer sent before the handshake ended
+			b = newTestClient(t, r, "bob", clientOpts{answerDelay: 150 * time.Millisecond, dtlsClient: dtlsClient,
+				onSubOffer: func(n int) {
+					if st := b.p.sub.(*liteSubscriber).t.Load().state(); n > 1 && st != liteConnected {
+						early.CompareAndSwap(nil, fmt.Sprintf("offer %d sent with the transport %s", n, st))
+					}
+				}})
 			audio := newTestTrack(webrtc.RTPCodecTypeAudio, "a", "s", "", 0, 60)
 			a.publish([][]*testTrack{{audio}})
 			a.startSending(10*time.Millisecond, audio)
@@ -115,6 +122,9 @@ func TestLiteSubscriberLateAnswer(t *testing.T) {
 				}
 				return nil
 			})
+			if e := early.Load(); e != nil {
+				t.Fatal(e)
+			}
 		})
 	}
 }
